@@ -1,0 +1,1 @@
+"""Binance USD-M futures wire protocol: endpoints, contract specs, frame and REST parsers."""
