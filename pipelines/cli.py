@@ -8,9 +8,7 @@ import logging
 import sys
 
 # Each module exposes `register(subparsers)`, adding its subcommand with `func=` set.
-_SUBCOMMAND_MODULES = (
-    "pipelines.standin.cli",
-)
+_SUBCOMMAND_MODULES = ("pipelines.standin.cli",)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -166,7 +166,9 @@ class FrameParser:
         if event == "aggTrade":
             self._trade(row, acc.trades, row["a"], row["f"], row["l"])
         elif event == "trade":
-            if row.get("X", "MARKET") != "MARKET":  # insurance-fund and ADL prints are no taker flow
+            if (
+                row.get("X", "MARKET") != "MARKET"
+            ):  # insurance-fund and ADL prints are no taker flow
                 self.filtered[f"trade type {row.get('X')}"] += 1
                 return
             self._trade(row, acc.raw_trades, row["t"], row["t"], row["t"])
@@ -224,7 +226,9 @@ class FrameParser:
         sym = self._symbol(row)
         if sym is None:
             return
-        acc.books.append(BookTop(sym, int(row["E"]), bid_price, bid_qty, ask_price, ask_qty, row["u"]))
+        acc.books.append(
+            BookTop(sym, int(row["E"]), bid_price, bid_qty, ask_price, ask_qty, row["u"])
+        )
 
     def _ticker(self, row: dict, acc: _Accumulator) -> None:
         values = (float(row["c"]), float(row["v"]), float(row["q"]), int(row.get("n", -1)))
@@ -265,8 +269,16 @@ class FrameParser:
 class _Accumulator:
     """Python lists filled per frame, turned into arrays once per batch."""
 
-    __slots__ = ("book_tickers", "books", "controls", "klines", "liquidations", "raw_trades",
-                 "tickers", "trades")
+    __slots__ = (
+        "book_tickers",
+        "books",
+        "controls",
+        "klines",
+        "liquidations",
+        "raw_trades",
+        "tickers",
+        "trades",
+    )
 
     def __init__(self) -> None:
         self.trades: list[tuple] = []
@@ -294,8 +306,17 @@ class _Accumulator:
 
 
 _WIRE_TRADE = np.dtype(
-    [("sym", "i4"), ("agg_id", "i8"), ("first_id", "i8"), ("last_id", "i8"), ("time", "i8"),
-     ("price", "f8"), ("qty", "f8"), ("buyer_maker", "?"), ("event_time", "i8")]
+    [
+        ("sym", "i4"),
+        ("agg_id", "i8"),
+        ("first_id", "i8"),
+        ("last_id", "i8"),
+        ("time", "i8"),
+        ("price", "f8"),
+        ("qty", "f8"),
+        ("buyer_maker", "?"),
+        ("event_time", "i8"),
+    ]
 )
 
 
@@ -339,8 +360,16 @@ KLINE_COLUMNS = (
 def parse_klines(body: list[list]) -> pd.DataFrame:
     """`GET /fapi/v1/klines` rows; the trailing 'ignore' field is dropped."""
     frame = pd.DataFrame([row[: len(KLINE_COLUMNS)] for row in body], columns=list(KLINE_COLUMNS))
-    floats = ["open", "high", "low", "close", "volume", "quote_volume", "taker_buy_volume",
-              "taker_buy_quote_volume"]
+    floats = [
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "quote_volume",
+        "taker_buy_volume",
+        "taker_buy_quote_volume",
+    ]
     frame[floats] = frame[floats].astype(np.float64)
     for col in ("open_time", "close_time", "trades"):
         frame[col] = frame[col].astype(np.int64)
@@ -351,16 +380,33 @@ def parse_depth(body: dict, sym: int) -> BookTop:
     """`GET /fapi/v1/depth` answer."""
     bid_price, bid_qty = _levels(body["bids"])
     ask_price, ask_qty = _levels(body["asks"])
-    return BookTop(sym, int(body.get("E", 0)), bid_price, bid_qty, ask_price, ask_qty,
-                   int(body["lastUpdateId"]))
+    return BookTop(
+        sym,
+        int(body.get("E", 0)),
+        bid_price,
+        bid_qty,
+        ask_price,
+        ask_qty,
+        int(body["lastUpdateId"]),
+    )
 
 
 def parse_ticker_24h(body: list[dict] | dict) -> pd.DataFrame:
     """`GET /fapi/v1/ticker/24hr` (one symbol or all TRADING contracts)."""
     rows = [body] if isinstance(body, dict) else body
     frame = pd.DataFrame(rows)
-    floats = ["priceChange", "priceChangePercent", "weightedAvgPrice", "lastPrice", "lastQty",
-              "openPrice", "highPrice", "lowPrice", "volume", "quoteVolume"]
+    floats = [
+        "priceChange",
+        "priceChangePercent",
+        "weightedAvgPrice",
+        "lastPrice",
+        "lastQty",
+        "openPrice",
+        "highPrice",
+        "lowPrice",
+        "volume",
+        "quoteVolume",
+    ]
     present = [c for c in floats if c in frame]
     frame[present] = frame[present].astype(np.float64)
     return frame
