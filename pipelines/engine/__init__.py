@@ -1,0 +1,1 @@
+"""The ingestion engine: one process-wide service watching every USD-M contract."""

@@ -1,0 +1,30 @@
+"""The micro-batch that travels through the engine's streamz graph to every consumer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pipelines.binance.parsers import BookTop
+from pipelines.records import LIQUIDATION_DTYPE, TICKER_DTYPE, TRADE_DTYPE
+
+
+def _empty(dtype: np.dtype) -> np.ndarray:
+    return np.zeros(0, dtype=dtype)
+
+
+@dataclass(slots=True)
+class EngineBatch:
+    """Everything the engine accepted during one batching interval (~50-100 ms).
+
+    `trades` are exactly-once and, per symbol, in increasing `agg_id` order: duplicates were
+    dropped and gaps were filled from REST before the batch was emitted.
+    """
+
+    seq: int
+    created_ms: int  # wall clock when the batch was emitted
+    trades: np.ndarray = field(default_factory=lambda: _empty(TRADE_DTYPE))
+    liquidations: np.ndarray = field(default_factory=lambda: _empty(LIQUIDATION_DTYPE))
+    tickers: np.ndarray = field(default_factory=lambda: _empty(TICKER_DTYPE))
+    books: list[BookTop] = field(default_factory=list)

@@ -1,0 +1,122 @@
+"""The raw trade buffer: per symbol, append-only columnar trades, the "original" of every view.
+
+Every re-aggregation (a new footprint bin or timeframe) reads from here, never from a previous
+aggregation. Memory is bounded by a retention window and a byte budget; older trades are
+trimmed from the front (the store keeps them).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pipelines.records import TRADE_DTYPE
+
+
+class _SymbolTrades:
+    __slots__ = ("data", "end", "start")
+
+    def __init__(self, capacity: int) -> None:
+        self.data = np.zeros(capacity, dtype=TRADE_DTYPE)
+        self.start = 0
+        self.end = 0
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+    def append(self, rows: np.ndarray) -> None:
+        n = len(rows)
+        if self.end + n > len(self.data):
+            live = self.view()
+            need = len(live) + n
+            # Compact in place while half is free, otherwise double: appends stay amortised O(1).
+            capacity = len(self.data) if need <= len(self.data) // 2 else 2 * need
+            fresh = np.zeros(capacity, dtype=TRADE_DTYPE)
+            fresh[: len(live)] = live
+            self.data, self.start, self.end = fresh, 0, len(live)
+        self.data[self.end : self.end + n] = rows
+        self.end += n
+
+    def view(self) -> np.ndarray:
+        return self.data[self.start : self.end]
+
+    def trim_before(self, time_ms: int) -> int:
+        view = self.view()
+        cut = int(np.searchsorted(view["time"], time_ms, side="left"))
+        self.start += cut
+        if self.start == self.end:
+            self.start = self.end = 0
+        return cut
+
+
+class TradeBuffer:
+    def __init__(
+        self,
+        *,
+        retention_ms: int = 4 * 3600_000,
+        budget_bytes: int = 384 * 2**20,
+        initial_capacity: int = 256,
+    ) -> None:
+        self.retention_ms = retention_ms
+        self.budget_bytes = budget_bytes
+        self._initial = initial_capacity
+        self._symbols: dict[int, _SymbolTrades] = {}
+        self.trimmed = 0
+        self.newest_ms = 0
+
+    def __len__(self) -> int:
+        return sum(len(s) for s in self._symbols.values())
+
+    @property
+    def memory_bytes(self) -> int:
+        return sum(s.data.nbytes for s in self._symbols.values())
+
+    def append(self, trades: np.ndarray) -> None:
+        """Append an exactly-once batch (per symbol in id order, as the sequencer releases it)."""
+        if len(trades) == 0:
+            return
+        order = np.argsort(trades["sym"], kind="stable")
+        rows = trades[order]
+        cuts = np.flatnonzero(np.diff(rows["sym"])) + 1
+        for part in np.split(rows, cuts):
+            sym = int(part["sym"][0])
+            store = self._symbols.get(sym)
+            if store is None:
+                store = self._symbols[sym] = _SymbolTrades(max(self._initial, 2 * len(part)))
+            store.append(part)
+        self.newest_ms = max(self.newest_ms, int(trades["time"].max()))
+        self._enforce_bounds()
+
+    def _enforce_bounds(self) -> None:
+        horizon = self.newest_ms - self.retention_ms
+        if self.memory_bytes > self.budget_bytes:
+            # Over budget: give up the oldest quarter of the time still held, across symbols.
+            oldest = min(
+                (int(s.view()["time"][0]) for s in self._symbols.values() if len(s)),
+                default=horizon,
+            )
+            horizon = max(horizon, oldest + (self.newest_ms - oldest) // 4)
+        for store in self._symbols.values():
+            if len(store) and store.data["time"][store.start] < horizon:
+                self.trimmed += store.trim_before(horizon)
+
+    def trades(
+        self, sym: int, start_ms: int | None = None, end_ms: int | None = None
+    ) -> np.ndarray:
+        """A copy of one symbol's trades with start_ms <= time < end_ms."""
+        store = self._symbols.get(sym)
+        if store is None:
+            return np.zeros(0, dtype=TRADE_DTYPE)
+        view = store.view()
+        lo = 0 if start_ms is None else int(np.searchsorted(view["time"], start_ms, "left"))
+        hi = len(view) if end_ms is None else int(np.searchsorted(view["time"], end_ms, "left"))
+        return view[lo:hi].copy()
+
+    def coverage(self, sym: int) -> tuple[int, int] | None:
+        store = self._symbols.get(sym)
+        if store is None or not len(store):
+            return None
+        view = store.view()
+        return int(view["time"][0]), int(view["time"][-1])
+
+    def symbols(self) -> list[int]:
+        return [s for s, store in self._symbols.items() if len(store)]
