@@ -75,26 +75,31 @@ class RestClient:
 
     async def _reserve(self, weight: int) -> None:
         """Wait until `weight` fits this minute's budget and no Retry-After is pending."""
-        async with self._lock:
-            while True:
-                now = time.monotonic()
-                if now < self._blocked_until:
-                    await asyncio.sleep(self._blocked_until - now)
-                    continue
-                minute = int(time.time() // 60)
-                if minute != self._minute:
-                    self._minute = minute
-                    self.stats.used_weight = 0
-                if self.stats.used_weight + weight <= self.weight_budget:
-                    self.stats.used_weight += weight  # provisional; the header corrects it
-                    return
-                wait = 60.0 - time.time() % 60 + 0.05
-                self.stats.self_paused_s += wait
-                await asyncio.sleep(wait)
+        while True:
+            now = time.monotonic()
+            if now < self._blocked_until:
+                await asyncio.sleep(self._blocked_until - now)
+                continue
+            minute = int(time.time() // 60)
+            if minute != self._minute:
+                self._minute = minute
+                self.stats.used_weight = 0
+            if self.stats.used_weight + weight <= self.weight_budget:
+                self.stats.used_weight += weight  # provisional; the header corrects it
+                return
+            wait = 60.0 - time.time() % 60 + 0.05
+            self.stats.self_paused_s += wait
+            await asyncio.sleep(wait)
 
     async def get(self, path: str, params: dict[str, str | int] | None = None) -> object:
         params = {k: v for k, v in (params or {}).items() if v is not None}
         weight = ep.rest_weight(path, params)
+        # One request in flight at a time: the weight budget allows ~2 heavy calls/s anyway, and a
+        # request already in flight when a 429 arrives would otherwise be answered with a ban.
+        async with self._lock:
+            return await self._get_serialised(path, params, weight)
+
+    async def _get_serialised(self, path: str, params: dict, weight: int) -> object:
         last_error = ""
         for attempt in range(self._retries + 1):
             await self._reserve(weight)

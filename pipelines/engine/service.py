@@ -52,7 +52,7 @@ class EngineConfig:
     streams_per_connection: int = 200
     buffer_retention_s: float = 4 * 3600
     buffer_budget_mb: int = 384
-    backfill_concurrency: int = 4
+    backfill_concurrency: int = 2
     gap_give_up_s: float = 600.0  # a gap REST has not filled by then is reported and skipped
     connection: ConnectionSettings = field(default_factory=ConnectionSettings)
 
@@ -369,4 +369,3 @@ class Engine:
             batches=self._seq,
             last_error=self.last_error,
         )
-

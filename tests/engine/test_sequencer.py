@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -24,7 +26,10 @@ def ids_by_symbol(released: list[np.ndarray]) -> dict[int, list[int]]:
 
 def test_duplicates_dropped_and_order_restored():
     seq = TradeSequencer()
-    out = [seq.push(trades([(0, 10), (1, 5), (0, 11)])), seq.push(trades([(0, 11), (0, 12), (1, 5)]))]
+    out = [
+        seq.push(trades([(0, 10), (1, 5), (0, 11)])),
+        seq.push(trades([(0, 11), (0, 12), (1, 5)])),
+    ]
     assert ids_by_symbol(out) == {0: [10, 11, 12], 1: [5]}
     assert seq.stats.duplicates == 2 and not seq.gaps
 
@@ -76,7 +81,7 @@ def test_any_delivery_order_releases_exactly_once(deliveries, cuts, rnd):
     """
     seq = TradeSequencer()
     bounds = np.cumsum([0, *cuts, len(deliveries)]).clip(max=len(deliveries))
-    chunks = [deliveries[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    chunks = [deliveries[a:b] for a, b in itertools.pairwise(bounds)]
     start: dict[int, int] = {}
     released = []
     for chunk in chunks:
