@@ -179,7 +179,11 @@ class StreamConnection:
     async def _open(self) -> aiohttp.ClientWebSocketResponse:
         url = f"{self.ws_base}{self.route}/stream"
         ws = await self._session_or_new().ws_connect(
-            url, autoping=True, heartbeat=None, max_msg_size=0, timeout=aiohttp.ClientWSTimeout(10)
+            url,
+            autoping=True,
+            heartbeat=None,
+            max_msg_size=0,
+            timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=10.0),
         )
         self._last_control = 0.0
         return ws
@@ -187,30 +191,37 @@ class StreamConnection:
     async def _session_once(self) -> None:
         ws = await self._open()
         self._ws = ws
+        watchdog = asyncio.get_running_loop().create_task(self._watch(ws))
         try:
             self.opened_at = time.monotonic()
             self.data_since_open = 0
             await self._send_control("SUBSCRIBE", list(self.streams))
             while True:
-                msg = await ws.receive(timeout=self.settings.watchdog_s)
+                # No per-receive timeout: arming one per frame costs more than parsing the frame.
+                msg = await ws.receive()
                 if msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                     self._accept(msg.data)
                     if self._inbox.full:  # back-pressure: stop reading, TCP holds the rest
                         await self._inbox.wait_room()
-                elif msg.type in (
-                    aiohttp.WSMsgType.CLOSE,
-                    aiohttp.WSMsgType.CLOSING,
-                    aiohttp.WSMsgType.CLOSED,
-                    aiohttp.WSMsgType.ERROR,
-                ):
-                    self._counters.last_error = f"closed by server: {ws.close_code} {msg.extra}"
+                else:
+                    if not self._counters.last_error.startswith("silent"):
+                        self._counters.last_error = f"closed: {ws.close_code} {msg.extra}"
                     return
-        except TimeoutError:
-            self._counters.last_error = f"silent for {self.settings.watchdog_s:.0f} s"
-            log.warning("%s: %s, reconnecting", self.name, self._counters.last_error)
         finally:
+            watchdog.cancel()
             self._ws = None
             await ws.close()
+
+    async def _watch(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        """Close a socket that has been silent too long; the receive loop then reconnects."""
+        limit = self.settings.watchdog_s
+        while not ws.closed:
+            await asyncio.sleep(min(1.0, limit / 4))
+            if time.monotonic() - max(self._counters.last_frame, self.opened_at) > limit:
+                self._counters.last_error = f"silent for {limit:.0f} s"
+                log.warning("%s: %s, reconnecting", self.name, self._counters.last_error)
+                await ws.close()
+                return
 
     def _accept(self, data: bytes | str) -> None:
         now = time.monotonic()
