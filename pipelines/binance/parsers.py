@@ -99,12 +99,6 @@ class RejectionLog:
             log.warning("rejected frame #%d (%s): %.200s", n, reason, text)
 
 
-def _unwrap(message: object) -> tuple[object, str]:
-    if isinstance(message, dict) and "data" in message and "stream" in message:
-        return message["data"], message["stream"]
-    return message, ""
-
-
 def _levels(rows: list) -> tuple[np.ndarray, np.ndarray]:
     if not rows:
         return np.zeros(0), np.zeros(0)
@@ -126,29 +120,73 @@ class FrameParser:
         acc = _Accumulator()
         rejected_before = self.rejections.total
         filtered_before = self.filtered.total()
+        # The aggTrade fast path inlines the checks of `_trade`; anything it does not accept
+        # goes through `_dispatch`, which accepts it or says precisely why not.
+        append_trade = acc.trades.append
+        index = self.registry.index
+        loads = orjson.loads
+        n = 0
         for frame in frames:
-            self.frames += 1
+            n += 1
             try:
-                message = orjson.loads(frame)
+                message = loads(frame)
             except orjson.JSONDecodeError:
                 self.rejections.add("invalid JSON", frame)
                 continue
-            data, _stream = _unwrap(message)
-            try:
-                if isinstance(data, list):
-                    for row in data:
-                        self._dispatch(row, acc)
-                else:
-                    self._dispatch(data, acc)
-            except FrameRejected as exc:
-                self.rejections.add(str(exc), frame)
-            except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-                self.rejections.add(f"{type(exc).__name__}: {exc}", frame)
+            data = message.get("data", message) if type(message) is dict else message
+            if (
+                type(data) is dict
+                and data.get("e") == "aggTrade"
+                and data.get("st", USD_M) == USD_M
+            ):
+                try:
+                    price, qty, trade_id, t, m = (
+                        float(data["p"]), float(data["q"]), data["a"], data["T"], data["m"],
+                    )  # fmt: skip
+                    sym = index(data["s"])
+                    if (
+                        sym is not None
+                        and 0.0 < price < _MAX_PRICE
+                        and 0.0 < qty < _MAX_QTY
+                        and type(trade_id) is int
+                        and type(t) is int
+                        and type(m) is bool
+                    ):
+                        append_trade(
+                            (
+                                sym,
+                                trade_id,
+                                data["f"],
+                                data["l"],
+                                t,
+                                price,
+                                qty,
+                                m,
+                                data.get("E", 0),
+                            )
+                        )
+                        continue
+                except (KeyError, TypeError, ValueError):
+                    pass
+            self._dispatch_message(data, frame, acc)
+        self.frames += n
         return acc.finish(
             self.registry,
             rejected=self.rejections.total - rejected_before,
             filtered=self.filtered.total() - filtered_before,
         )
+
+    def _dispatch_message(self, data: object, frame: bytes | str, acc: _Accumulator) -> None:
+        try:
+            if isinstance(data, list):
+                for row in data:
+                    self._dispatch(row, acc)
+            else:
+                self._dispatch(data, acc)
+        except FrameRejected as exc:
+            self.rejections.add(str(exc), frame)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            self.rejections.add(f"{type(exc).__name__}: {exc}", frame)
 
     def _symbol(self, row: dict, key: str = "s") -> int | None:
         if row.get("st", USD_M) != USD_M:

@@ -196,12 +196,17 @@ class StreamConnection:
             self.opened_at = time.monotonic()
             self.data_since_open = 0
             await self._send_control("SUBSCRIBE", list(self.streams))
+            counters, put, clock = self._counters, self._inbox.put, time.monotonic
+            data_types = (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY)
             while True:
                 # No per-receive timeout: arming one per frame costs more than parsing the frame.
                 msg = await ws.receive()
-                if msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
-                    self._accept(msg.data)
-                    if self._inbox.full:  # back-pressure: stop reading, TCP holds the rest
+                if msg.type in data_types:
+                    now = clock()
+                    counters.frames += 1
+                    counters.last_frame = now
+                    self.data_since_open += 1
+                    if put(msg.data, now):  # back-pressure: stop reading, TCP holds the rest
                         await self._inbox.wait_room()
                 else:
                     if not self._counters.last_error.startswith("silent"):
@@ -222,16 +227,6 @@ class StreamConnection:
                 log.warning("%s: %s, reconnecting", self.name, self._counters.last_error)
                 await ws.close()
                 return
-
-    def _accept(self, data: bytes | str) -> None:
-        now = time.monotonic()
-        counters = self._counters
-        counters.frames += 1
-        counters.last_frame = now
-        self.data_since_open += 1
-        self._inbox.put(data, now)
-
-    # ------------------------------------------------------------------ status
 
     @property
     def age_s(self) -> float:

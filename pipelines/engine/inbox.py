@@ -27,11 +27,14 @@ class FrameInbox:
     def full(self) -> bool:
         return len(self._frames) >= self.max_frames
 
-    def put(self, frame: bytes | str, received: float) -> None:
+    def put(self, frame: bytes | str, received: float) -> bool:
+        """Queue a frame; True when the inbox is now full and the caller must `wait_room`."""
         self._frames.append(frame)
         self._times.append(received)
-        if self.full:
+        if len(self._frames) >= self.max_frames:
             self._room.clear()
+            return True
+        return False
 
     async def wait_room(self) -> None:
         self.waits += 1
