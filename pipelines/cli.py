@@ -8,7 +8,12 @@ import logging
 import sys
 
 # Each module exposes `register(subparsers)`, adding its subcommand with `func=` set.
-_SUBCOMMAND_MODULES = ("pipelines.standin.cli",)
+_SUBCOMMAND_MODULES = (
+    "pipelines.standin.cli",
+    "pipelines.engine.cli",
+    "pipelines.storage.cli",
+    "dashboard.cli",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,18 +12,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import numpy as np
 from streamz import Stream
 
 from pipelines.binance import endpoints as ep
-from pipelines.binance.contracts import PERPETUAL, parse_exchange_info
+from pipelines.binance.contracts import PERPETUAL, ContractSpec, parse_exchange_info
 from pipelines.binance.parsers import BookTop, FrameParser, parse_agg_trades_rest
 from pipelines.binance.registry import SymbolRegistry
+from pipelines.engine.analytics import OrderFlowAnalytics
 from pipelines.engine.batch import EngineBatch
 from pipelines.engine.buffer import TradeBuffer
 from pipelines.engine.connection import ConnectionSettings
@@ -32,6 +35,8 @@ from pipelines.engine.rest import RestClient, RestError
 from pipelines.engine.sequencer import Gap, TradeSequencer
 from pipelines.engine.status import EngineStatus
 from pipelines.engine.streams import StreamSet
+from pipelines.storage.store import Store
+from pipelines.storage.writer import StoreWriter
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +59,7 @@ class EngineConfig:
     buffer_budget_mb: int = 384
     backfill_concurrency: int = 2
     gap_give_up_s: float = 600.0  # a gap REST has not filled by then is reported and skipped
+    db_path: str | None = None  # SQLite store: persist every batch, resume from it on start
     connection: ConnectionSettings = field(default_factory=ConnectionSettings)
 
 
@@ -94,6 +100,8 @@ class Engine:
         )
         self.source = Stream(asynchronous=True)
         self.source.sink(self._keep)
+        self.analytics = OrderFlowAnalytics(self.registry)
+        self.subscribe(self.analytics.update)
         self.books: dict[int, BookTop] = {}  # latest partial depth per symbol
         self.quote_volume_24h: dict[int, float] = {}  # from !ticker@arr
         self.last_batch: EngineBatch | None = None
@@ -108,6 +116,8 @@ class Engine:
         self._tasks: list[asyncio.Task] = []
         self._running = False
         self.last_error = ""
+        self.writer: StoreWriter | None = None
+        self.restored_trades = 0
 
     # ------------------------------------------------------------------ consumers
 
@@ -128,6 +138,10 @@ class Engine:
     async def start(self) -> None:
         self._running = True
         await self.refresh_universe()
+        if self.config.db_path:
+            self._restore(self.config.db_path)
+            self.writer = StoreWriter(self.config.db_path, self.registry).start()
+            self.subscribe(self.writer.submit_async)
         await self.streams.add(ALL_MARKET_STREAMS)
         loop = asyncio.get_running_loop()
         self._tasks = [
@@ -147,6 +161,42 @@ class Engine:
         await self.streams.stop()
         await self.flush()
         await self.rest.close()
+        if self.writer is not None:
+            await asyncio.to_thread(self.writer.close)
+
+    def _restore(self, db_path: str) -> None:
+        """Resume each symbol after its last stored trade and reload the recent raw trades.
+
+        The first live trade of a symbol then shows the downtime as a gap, which REST fills;
+        a gap older than REST serves is reported in the status, not hidden.
+        """
+        if not os.path.exists(db_path):
+            return
+        with Store(db_path) as store:
+            last_ids = store.last_agg_ids()
+            since = int(time.time() * 1000 - self.config.buffer_retention_s * 1000)
+            resume: dict[int, int] = {}
+            for symbol, last_id in last_ids.items():
+                sym = self.registry.index(symbol)
+                if sym is None:
+                    continue
+                resume[sym] = last_id
+                records, spec = store.load_trades(symbol, since, int(time.time() * 1000) + 1)
+                mine = self.registry.spec(sym)
+                if len(records) and (spec.tick_size, spec.step_size) == (
+                    mine.tick_size,
+                    mine.step_size,
+                ):
+                    records["sym"] = sym
+                    self.buffer.append(records)
+                    self.restored_trades += len(records)
+        self.sequencer.resume_from(resume)
+        log.info(
+            "restored %d symbols, %d recent trades from %s",
+            len(resume),
+            self.restored_trades,
+            db_path,
+        )
 
     async def __aenter__(self) -> Engine:
         await self.start()
@@ -369,3 +419,9 @@ class Engine:
             batches=self._seq,
             last_error=self.last_error,
         )
+
+
+def _same_grid(a: ContractSpec, b: ContractSpec) -> bool:
+    return Decimal(a.tick_size) == Decimal(b.tick_size) and Decimal(a.step_size) == Decimal(
+        b.step_size
+    )
