@@ -40,9 +40,10 @@ async def bare_baseline(rest_url: str, ws_url: str, seconds: float) -> tuple[flo
 
     async def reader(part: list[str]) -> None:
         nonlocal count, broken
-        async with aiohttp.ClientSession() as session, session.ws_connect(
-            f"{ws_url}/market/stream", max_msg_size=0
-        ) as ws:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(f"{ws_url}/market/stream", max_msg_size=0) as ws,
+        ):
             await ws.send_bytes(orjson.dumps({"method": "SUBSCRIBE", "params": part, "id": 1}))
             async for msg in ws:
                 if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
@@ -74,9 +75,11 @@ async def full_engine(rest_url: str, ws_url: str, seconds: float) -> tuple[float
     broken = sum(c.reconnects for c in status.connections) > reconnects0
     size = len(engine._latencies)
     taken = min(engine._latency_n - n0, size)
-    latencies = engine._latencies[:size].copy() if taken >= size else engine._latencies[
-        (np.arange(n0, n0 + taken) % size)
-    ]
+    latencies = (
+        engine._latencies[:size].copy()
+        if taken >= size
+        else engine._latencies[(np.arange(n0, n0 + taken) % size)]
+    )
     await engine.stop()
     return rate, broken, latencies
 
@@ -98,14 +101,18 @@ async def measure(args: argparse.Namespace) -> None:
         flags = ("  baseline fell behind" if base_broken else "") + (
             "  engine fell behind" if eng_broken else ""
         )
-        print(f"{offered:>10,.0f} {base:>11,.0f} {eng:>10,.0f} {eng / base:>6.2f}  {p50:.1f}/{p99:.1f}{flags}")
+        print(
+            f"{offered:>10,.0f} {base:>11,.0f} {eng:>10,.0f} {eng / base:>6.2f}  {p50:.1f}/{p99:.1f}{flags}"
+        )
     print(f"sustained: baseline {best['baseline']:,.0f}/s, engine {best['engine']:,.0f}/s, "
           f"ratio {best['engine'] / max(best['baseline'], 1):.2f}")  # fmt: skip
 
     with standin_process(symbols=args.symbols, rate=5000) as (rest, ws):
         eng, _, lat = await full_engine(rest, ws, args.seconds * 2)
     p50, p99 = np.percentile(lat, [50, 99])
-    print(f"latency at {eng:,.0f} frames/s: p50 {p50:.1f} ms, p99 {p99:.1f} ms ({len(lat):,} frames)")
+    print(
+        f"latency at {eng:,.0f} frames/s: p50 {p50:.1f} ms, p99 {p99:.1f} ms ({len(lat):,} frames)"
+    )
 
 
 def main() -> None:

@@ -17,7 +17,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def standin_process(*, symbols: int, rate: float, seed: int = 1, extra: tuple[str, ...] = ()) -> Iterator[tuple[str, str]]:
+def standin_process(
+    *, symbols: int, rate: float, seed: int = 1, extra: tuple[str, ...] = ()
+) -> Iterator[tuple[str, str]]:
     """`orderflow simulate` in a subprocess (its own core); yields (rest_url, ws_url)."""
     port = free_port()
     cmd = [sys.executable, "-m", "pipelines.cli", "--log-level", "WARNING", "simulate",

@@ -1,0 +1,115 @@
+"""Retention: raw trades for a short window, tick-level minute rows for a longer one.
+
+Pruning deletes at most `chunk_rows` rows of one symbol per transaction, so the write lock is
+held for milliseconds and the writer interleaves chunks with its batch writes. Trades are taken
+in aggTrade-id order (the table's key order, which is time order within a symbol): each chunk
+reads the symbol's oldest `chunk_rows` rows and deletes those older than the cutoff, so it never
+scans the rows that are kept. `symbols.last_agg_id`, the recovery checkpoint, is never pruned.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pipelines.storage.minutes import MINUTE_MS
+
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    trades_ms: int = 48 * HOUR_MS
+    minutes_ms: int = 30 * DAY_MS  # minute profiles and minute bars
+    chunk_rows: int = 5000
+    interval_ms: int = 60_000  # from the end of one pruning pass to the start of the next
+
+    def __post_init__(self) -> None:
+        for name in ("trades_ms", "minutes_ms", "chunk_rows", "interval_ms"):
+            if int(getattr(self, name)) <= 0:
+                raise ValueError(f"retention {name} must be positive, got {getattr(self, name)}")
+        if self.minutes_ms < self.trades_ms:
+            # Trade reads find their aggTrade-id range through the minute bars.
+            raise ValueError("minute rows must be kept at least as long as raw trades")
+
+
+_DELETE = {
+    "trades": "DELETE FROM trade_rows WHERE sym_id = :id AND agg_trade_id IN ("
+    "SELECT agg_trade_id FROM trade_rows WHERE sym_id = :id ORDER BY agg_trade_id LIMIT :n"
+    ") AND transact_time < :cutoff",
+    "profiles": "DELETE FROM minute_profile_rows WHERE (sym_id, minute, price_ticks) IN ("
+    "SELECT sym_id, minute, price_ticks FROM minute_profile_rows "
+    "WHERE sym_id = :id AND minute < :cutoff LIMIT :n)",
+    "bars": "DELETE FROM minute_bar_rows WHERE sym_id = :id AND minute IN ("
+    "SELECT minute FROM minute_bar_rows WHERE sym_id = :id AND minute < :cutoff LIMIT :n)",
+}
+
+
+class Pruner:
+    """Incremental pruning: `step()` deletes one chunk; a pass walks every (table, symbol)."""
+
+    def __init__(
+        self, conn: sqlite3.Connection, retention: Retention, clock: Callable[[], int]
+    ) -> None:
+        self._conn = conn
+        self.retention = retention
+        self._clock = clock
+        self._tasks: list[tuple[str, int, int]] = []  # (table, sym_id, cutoff), last first
+        self._next_pass_ms = 0
+        self.pruned = {"trades": 0, "profiles": 0, "bars": 0}
+
+    def due(self) -> bool:
+        return bool(self._tasks) or self._clock() >= self._next_pass_ms
+
+    def step(self) -> int:
+        """Delete one chunk (starting a pass if one is due); returns the rows deleted."""
+        if not self._tasks:
+            if self._clock() < self._next_pass_ms:
+                return 0
+            self._start_pass()
+        if not self._tasks:
+            self._next_pass_ms = self._clock() + self.retention.interval_ms
+            return 0
+        table, sym_id, cutoff = self._tasks[-1]
+        n = self.retention.chunk_rows
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            deleted = self._conn.execute(
+                _DELETE[table], {"id": sym_id, "cutoff": cutoff, "n": n}
+            ).rowcount
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self.pruned[table] += deleted
+        if deleted < n:
+            self._tasks.pop()
+            if not self._tasks:
+                self._next_pass_ms = self._clock() + self.retention.interval_ms
+        return deleted
+
+    def run_pass(self) -> int:
+        """A whole pass now, chunk by chunk (for tools and tests; the writer uses `step`)."""
+        self._next_pass_ms = 0
+        total = self.step()
+        while self._tasks:
+            total += self.step()
+        return total
+
+    def _start_pass(self) -> None:
+        now = self._clock()
+        trades_cutoff = now - self.retention.trades_ms
+        # Whole minutes only: a minute is kept while any part of it is inside the window.
+        minutes_cutoff = (now - self.retention.minutes_ms) // MINUTE_MS * MINUTE_MS
+        ids = [row[0] for row in self._conn.execute("SELECT id FROM symbols ORDER BY id DESC")]
+        self._tasks = [
+            (table, sym_id, cutoff)
+            for table, cutoff in (
+                ("bars", minutes_cutoff),
+                ("profiles", minutes_cutoff),
+                ("trades", trades_cutoff),
+            )
+            for sym_id in ids
+        ]
