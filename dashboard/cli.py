@@ -1,0 +1,72 @@
+"""`orderflow serve` and `orderflow demo`: the dashboard on a Bokeh/Panel server.
+
+The engine starts with the server (not with the first browser), on the server's loop, so data
+is already flowing when someone opens the page. One process, one engine, any number of tabs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from dashboard import runtime
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    serve = subparsers.add_parser("serve", help="serve the dashboard (Binance, or --demo)")
+    _add_options(serve)
+    serve.add_argument("--demo", action="store_true", help="feed from the exchange stand-in on loopback")
+    serve.add_argument("--show", action="store_true", help="open a browser")
+    serve.set_defaults(func=run)
+    demo = subparsers.add_parser("demo", help="serve the dashboard on the exchange stand-in")
+    _add_options(demo)
+    demo.set_defaults(func=run, demo=True, show=False)
+
+
+def _add_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--address", default="127.0.0.1", help="interface to bind (default loopback)")
+    parser.add_argument("--port", type=int, default=5006)
+    parser.add_argument("--db", default=None, help="SQLite store to write trades and minute profiles to")
+    parser.add_argument("--symbols", default="", help="comma-separated contracts (default: all)")
+    parser.add_argument("--demo-symbols", type=int, default=runtime.RuntimeSettings.demo_symbols)
+    parser.add_argument("--demo-rate", type=float, default=runtime.RuntimeSettings.demo_rate, help="stand-in trades/s")
+    parser.add_argument("--demo-seed", type=int, default=runtime.RuntimeSettings.demo_seed)
+
+
+def settings_of(args: argparse.Namespace) -> runtime.RuntimeSettings:
+    symbols = tuple(s.strip().upper() for s in args.symbols.split(",") if s.strip())
+    return runtime.RuntimeSettings(
+        demo=bool(args.demo),
+        demo_symbols=args.demo_symbols,
+        demo_rate=args.demo_rate,
+        demo_seed=args.demo_seed,
+        symbols=symbols or None,
+        db_path=args.db,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import panel as pn
+
+    from dashboard.app import create_app
+
+    runtime.configure(settings_of(args))
+    origins = [f"{args.address}:{args.port}", f"localhost:{args.port}", f"127.0.0.1:{args.port}"]
+    server = pn.serve(
+        {"/": create_app}, address=args.address, port=args.port, show=False, start=False,
+        websocket_origin=origins, title="Order flow",
+    )  # fmt: skip
+    server.io_loop.add_callback(runtime.get_runtime)
+    print(f"orderflow dashboard: http://{args.address}:{server.port}/", flush=True)
+    if args.show:
+        server.io_loop.add_callback(server.show, "/")
+    try:
+        server.start()
+        server.io_loop.start()
+    except KeyboardInterrupt:
+        log.info("stopping")
+    finally:
+        runtime.shutdown()
+    return 0

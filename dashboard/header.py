@@ -1,0 +1,70 @@
+"""The thin status line: connection state, contracts tracked, frames/s, lag, UTC clock."""
+
+from __future__ import annotations
+
+import html
+import time
+
+import panel as pn
+import param
+
+from dashboard.live import LiveView
+from dashboard.theme import BUY, MONO, MUTED, NEUTRAL, SELL, TEXT
+from pipelines.engine.status import EngineStatus
+
+_CSS = f"""
+.status {{ display: flex; gap: 14px; align-items: center; font-size: 12px; color: {MUTED};
+          white-space: nowrap; font-family: {MONO}; }}
+.status b {{ color: {TEXT}; font-weight: 500; }}
+.status .dot {{ width: 9px; height: 9px; border-radius: 50%; display: inline-block;
+               margin-right: 6px; vertical-align: middle; }}
+.status .state {{ font-weight: 600; letter-spacing: .04em; }}
+.status .err {{ color: {SELL}; overflow: hidden; text-overflow: ellipsis; max-width: 40vw; }}
+"""
+
+
+def _num(value: float | None, fmt: str = ",.0f", unit: str = "") -> str:
+    return "–" if value is None else f"{value:{fmt}}{unit}"
+
+
+def status_html(status: EngineStatus, *, demo: bool = False, now_s: float | None = None) -> str:
+    """The status line for one EngineStatus (pure, so it can be tested without a browser)."""
+    if status.connected:
+        colour, state = BUY, "LIVE"
+    elif status.running and status.connections_up:
+        colour, state = NEUTRAL, f"DEGRADED {status.connections_up}/{len(status.connections)}"
+    elif status.running and not status.connections:
+        colour, state = NEUTRAL, "CONNECTING"
+    else:
+        colour, state = SELL, "DISCONNECTED"
+    clock = time.strftime("%H:%M:%S", time.gmtime(time.time() if now_s is None else now_s))
+    parts = [
+        f'<span class="state" style="color:{colour}"><span class="dot" '
+        f'style="background:{colour}"></span>{state}{" · DEMO" if demo else ""}</span>',
+        f"<span><b>{status.symbols:,}</b> contracts</span>",
+        f"<span><b>{_num(status.frames_per_s)}</b> frames/s</span>",
+        f"<span><b>{_num(status.trades_per_s)}</b> trades/s</span>",
+        f"<span>lag <b>{_num(status.lag_ms, ',.0f', ' ms')}</b></span>",
+        f"<span>p99 <b>{_num(status.latency_p99_ms, ',.0f', ' ms')}</b></span>",
+    ]
+    if status.gaps_open:
+        parts.append(f'<span style="color:{NEUTRAL}">backfilling {status.gaps_open:,} gaps</span>')
+    parts.append(f"<span><b>{clock}</b> UTC</span>")
+    if status.last_error and not status.connected:
+        parts.append(f'<span class="err">{html.escape(status.last_error)}</span>')
+    return f'<div class="status" data-state="{state.split()[0].lower()}">{"".join(parts)}</div>'
+
+
+class HeaderView(LiveView):
+    """One line of engine health; red dot and text when the feed is down."""
+
+    demo = param.Boolean(default=False, doc="Mark the line as demo data.")
+
+    _schedules = (("refresh", 1000),)
+
+    def _layout(self) -> pn.viewable.Viewable:
+        self._pane = pn.pane.HTML("", stylesheets=[_CSS], margin=(0, 6), sizing_mode="stretch_width")
+        return self._pane
+
+    def refresh(self) -> None:
+        self._pane.object = status_html(self.engine.status(), demo=self.demo)

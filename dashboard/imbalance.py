@@ -1,0 +1,218 @@
+"""Imbalance tab: who is lifting and who is hitting, across every contract.
+
+* a contracts × minutes heatmap of trade-flow imbalance, drawn as one image that datashader
+  re-grids to the screen (`rasterize`), so hundreds of contracts over hours stay one glyph;
+* rankings of the strongest buying and selling flow over the chosen window, with the book
+  imbalance of the partial depth beside them;
+* a click on a ranked contract shows its cumulative volume delta and selects it for the
+  footprint tab (`selected`; `open_footprint` fires when the user asks to go there).
+"""
+
+from __future__ import annotations
+
+import time
+
+import holoviews as hv
+import numpy as np
+import pandas as pd
+import panel as pn
+import param
+from bokeh.models import DatetimeTicker
+from holoviews.operation.datashader import rasterize
+
+from dashboard.live import LiveView
+from dashboard.theme import (
+    BORDER,
+    IMBALANCE_CMAP,
+    MONO,
+    MUTED,
+    NEUTRAL,
+    TABLE_CSS,
+    UTC_TIME_FORMATTER,
+    plot_opts,
+    symbol_tick_formatter,
+    tint_formatter,
+)
+from pipelines.imbalance import WINDOWS
+
+SPANS = {"1h": 60, "2h": 120, "4h": 240, "8h": 480, "24h": 1440}
+MIN_VOLUMES = {"any": 0, "10K": 10_000, "100K": 100_000, "1M": 1_000_000}
+RANK_ROWS = 20
+RANK_COLUMNS = ("symbol", "imbalance", "delta_quote", "volume_quote", "trades", "book_imbalance")
+RANK_TITLES = {
+    "symbol": "symbol", "imbalance": "flow imb.", "delta_quote": "delta $",
+    "volume_quote": "volume $", "trades": "trades", "book_imbalance": "book imb.",
+}  # fmt: skip
+
+
+def heatmap_image(frame: pd.DataFrame) -> tuple[hv.Image, list[str]]:
+    """The tracker's contracts × minutes frame as an image: x = minute open (ms), y = row."""
+    names = [str(s) for s in frame.index]
+    if frame.shape[0] == 0 or frame.shape[1] == 0:
+        return hv.Image(np.full((1, 1), np.nan), bounds=(0, -0.5, 60_000, 0.5), kdims=["time", "row"]), names
+    minutes = frame.columns.to_numpy(dtype=np.int64)
+    step = 60_000
+    bounds = (float(minutes[0]), -0.5, float(minutes[-1] + step), len(names) - 0.5)
+    # Image rows run top to bottom; flip so row 0 (the first contract) is at y = 0.
+    values = frame.to_numpy(dtype=np.float64)[::-1]
+    return hv.Image(values, bounds=bounds, kdims=["time", "row"], vdims=["imbalance"]), names
+
+
+def ranking_tables(ranking: pd.DataFrame, window: str, min_volume: float, rows: int = RANK_ROWS) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(strongest buyers, strongest sellers) among contracts with at least `min_volume` USD."""
+    if len(ranking) == 0:
+        empty = pd.DataFrame({c: pd.Series(dtype=object if c == "symbol" else "float64") for c in RANK_COLUMNS})
+        return empty, empty.copy()
+    frame = pd.DataFrame(
+        {
+            "symbol": ranking["symbol"].astype(object),
+            "imbalance": ranking["imbalance"].astype("float64"),
+            "delta_quote": ranking["delta_quote"].astype("float64"),
+            "volume_quote": (ranking["buy_quote"] + ranking["sell_quote"]).astype("float64"),
+            "trades": (ranking["buy_trades"] + ranking["sell_trades"]).astype("int64"),
+            "book_imbalance": ranking["book_imbalance"].astype("float64"),
+        }
+    )
+    frame = frame[(frame["volume_quote"] >= min_volume) & frame["imbalance"].notna()]
+    buyers = frame[frame["imbalance"] > 0].sort_values(["imbalance", "volume_quote"], ascending=[False, False])
+    sellers = frame[frame["imbalance"] < 0].sort_values(["imbalance", "volume_quote"], ascending=[True, False])
+    return buyers.head(rows).reset_index(drop=True), sellers.head(rows).reset_index(drop=True)
+
+
+class ImbalanceView(LiveView):
+    """Trade-flow and book imbalance of all contracts; click a contract for its CVD."""
+
+    window = param.Selector(default="5m", objects=list(WINDOWS), doc="Ranking window.")
+    span = param.Selector(default="1h", objects=list(SPANS), doc="Heatmap history.")
+    min_volume = param.Number(default=10_000, bounds=(0, None), doc="Rank only contracts with this much USD volume.")
+    selected = param.String(default="", doc="Contract clicked in a ranking.")
+    open_footprint = param.Event(doc="Fires when the user asks to open `selected` in the footprint.")
+
+    _schedules = (("refresh_rankings", 1000), ("refresh_charts", 2000))
+
+    def __init__(self, **params: object) -> None:
+        super().__init__(**params)
+        self._names: list[str] = []
+        self.heat_pipe = hv.streams.Pipe(data=heatmap_image(pd.DataFrame())[0])
+        self.cvd_pipe = hv.streams.Pipe(data=pd.DataFrame({"time": pd.to_datetime([]), "cvd": []}))
+        self.buyers = self._table()
+        self.sellers = self._table()
+        self.buyers.on_click(lambda event: self._clicked(self.buyers, event))
+        self.sellers.on_click(lambda event: self._clicked(self.sellers, event))
+
+    @property
+    def tracker(self):
+        return self.engine.analytics.imbalance
+
+    def _table(self) -> pn.widgets.Tabulator:
+        signed = {"side_field": "imbalance_side", "scale_field": "imbalance", "full_scale": 1.0}
+        formatters = {
+            "symbol": tint_formatter("text", **signed),
+            "imbalance": tint_formatter("num", decimals=2, **signed),
+            "delta_quote": tint_formatter("num", decimals=0, **signed),
+            "volume_quote": tint_formatter("num", decimals=0, **signed),
+            "trades": tint_formatter("num", decimals=0, **signed),
+            "book_imbalance": tint_formatter("num", decimals=2, **signed),
+        }
+        empty, _ = ranking_tables(pd.DataFrame(), self.window, 0)
+        return pn.widgets.Tabulator(
+            empty.assign(imbalance_side=pd.Series(dtype=object)), show_index=False, disabled=True,
+            selectable=False, hidden_columns=["imbalance_side"], titles=RANK_TITLES,
+            formatters=formatters, layout="fit_data_stretch", stylesheets=[TABLE_CSS],
+            sizing_mode="stretch_width", height=24 + 21 * RANK_ROWS,
+            header_align={c: "right" for c in RANK_COLUMNS[1:]},
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ layout
+
+    def _layout(self) -> pn.viewable.Viewable:
+        window = pn.widgets.RadioButtonGroup(options=list(WINDOWS), value=self.window, margin=(2, 6))
+        window.link(self, value="window", bidirectional=True)
+        span = pn.widgets.Select(options=list(SPANS), value=self.span, width=70, margin=(2, 6))
+        span.link(self, value="span", bidirectional=True)
+        floor = pn.widgets.Select(options=MIN_VOLUMES, value=self.min_volume, width=80, margin=(2, 6))
+        floor.link(self, value="min_volume", bidirectional=True)
+        go = pn.widgets.Button(label="footprint ›", width=100, margin=(2, 6))
+        go.on_click(lambda _: self.param.trigger("open_footprint") if self.selected else None)
+        self._cvd_title = pn.pane.HTML("click a contract in a ranking", margin=(6, 8), styles={"color": MUTED, "font-size": "12px", "font-family": MONO})
+        label = {"color": MUTED, "font-size": "12px"}
+        heat = rasterize(
+            hv.DynamicMap(lambda data: data, streams=[self.heat_pipe]), aggregator="mean", dynamic=True
+        ).opts(
+            cmap=IMBALANCE_CMAP, clim=(-1, 1), colorbar=True, framewise=True, clipping_colors={"NaN": "transparent"},
+            tools=["hover"], xlabel="", ylabel="", invert_yaxis=True, hooks=[self._axes_hook],
+            **plot_opts(min_height=300, colorbar_opts={"background_fill_color": "#1e1e1e", "major_label_text_color": MUTED}),
+        )  # fmt: skip
+        cvd = hv.DynamicMap(
+            lambda data: hv.Curve(data, "time", "cvd").opts(color=NEUTRAL, line_width=1.6), streams=[self.cvd_pipe]
+        ).opts(framewise=True, **plot_opts(height=190, xlabel="", ylabel="CVD", yformatter="%.4g", xformatter=UTC_TIME_FORMATTER))  # fmt: skip
+        self._cvd_pane = pn.pane.HoloViews(cvd, sizing_mode="stretch_width", height=190, visible=bool(self.selected))
+        controls = pn.Row(
+            pn.pane.HTML("window", margin=(6, 0, 6, 8), styles=label), window,
+            pn.pane.HTML("history", margin=(6, 0, 6, 8), styles=label), span,
+            pn.pane.HTML("min volume $", margin=(6, 0, 6, 8), styles=label), floor,
+            sizing_mode="stretch_width", styles={"border-bottom": f"1px solid {BORDER}"},
+        )  # fmt: skip
+        left = pn.Column(
+            pn.pane.HoloViews(heat, sizing_mode="stretch_both", min_height=320),
+            pn.Row(self._cvd_title, pn.layout.HSpacer(), go, sizing_mode="stretch_width"),
+            self._cvd_pane,
+            sizing_mode="stretch_both",
+        )
+        heading = {"color": MUTED, "font-size": "11px", "letter-spacing": ".05em"}
+        right = pn.Column(
+            pn.pane.HTML("BUYERS", margin=(4, 8, 0, 8), styles=heading), self.buyers,
+            pn.pane.HTML("SELLERS", margin=(8, 8, 0, 8), styles=heading), self.sellers,
+            width=640, scroll=True,
+        )  # fmt: skip
+        return pn.Column(controls, pn.Row(left, right, sizing_mode="stretch_both"), sizing_mode="stretch_both", margin=0)
+
+    def _axes_hook(self, plot, element) -> None:
+        fig = plot.state
+        fig.yaxis.formatter = symbol_tick_formatter(self._names)
+        fig.xaxis.ticker = DatetimeTicker(desired_num_ticks=8)
+        fig.xaxis.formatter = UTC_TIME_FORMATTER
+
+    # ------------------------------------------------------------------ data
+
+    def _clicked(self, table: pn.widgets.Tabulator, event) -> None:
+        if event.row is not None and 0 <= event.row < len(table.value):
+            self.selected = str(table.value["symbol"].iloc[event.row])
+
+    @param.depends("selected", watch=True)
+    def _on_selected(self) -> None:
+        self.refresh_cvd()
+
+    @param.depends("window", "min_volume", watch=True)
+    def _on_window(self) -> None:
+        self.refresh_rankings()
+
+    @param.depends("span", watch=True)
+    def _on_span(self) -> None:
+        self.refresh_charts()
+
+    def rankings(self, now_ms: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        buyers, sellers = ranking_tables(self.tracker.ranking(now_ms, self.window), self.window, self.min_volume)
+        return buyers, sellers
+
+    def refresh_rankings(self) -> None:
+        buyers, sellers = self.rankings()
+        self.buyers.value = buyers.assign(imbalance_side=np.full(len(buyers), "buy", dtype=object))
+        self.sellers.value = sellers.assign(imbalance_side=np.full(len(sellers), "sell", dtype=object))
+
+    def refresh_charts(self) -> None:
+        frame = self.tracker.heatmap(int(time.time() * 1000), SPANS[self.span])
+        image, self._names = heatmap_image(frame)
+        self.heat_pipe.send(image)
+        self.refresh_cvd()
+
+    def refresh_cvd(self) -> None:
+        if not self.selected or self.engine.registry.index(self.selected) is None:
+            return
+        cvd = self.tracker.cvd(self.selected, int(time.time() * 1000), SPANS[self.span])
+        self.cvd_pipe.send(pd.DataFrame({"time": pd.to_datetime(cvd["minute"] + 60_000, unit="ms"), "cvd": cvd["cvd"]}))
+        last = float(cvd["cvd"].iloc[-1]) if len(cvd) else 0.0
+        if hasattr(self, "_cvd_title"):
+            self._cvd_pane.visible = True
+            self._cvd_title.object = f"{self.selected} · cumulative volume delta · last {self.span}: {last:+,.6g}"

@@ -1,0 +1,231 @@
+"""Liquidations tab: forced orders of every contract, totals, a per-minute histogram, a ranking.
+
+The feed streams the tracker's rows after the last sequence number shown. Binance publishes at
+most one liquidation per contract per second, so every figure here is a lower bound; the page
+says so.
+"""
+
+from __future__ import annotations
+
+import time
+
+import holoviews as hv
+import numpy as np
+import pandas as pd
+import panel as pn
+import param
+from bokeh.models import DatetimeTicker
+
+from dashboard.live import LiveView
+from dashboard.theme import (
+    BORDER,
+    BUY,
+    MONO,
+    MUTED,
+    SELL,
+    TABLE_CSS,
+    THOUSANDS_FORMATTER,
+    UTC_TIME_FORMATTER,
+    plot_opts,
+    tint_formatter,
+)
+from pipelines.liquidations import WINDOWS
+
+FEED_COLUMNS = ("seq", "time", "symbol", "side", "price", "qty", "notional")
+FEED_TITLES = {"time": "time UTC", "symbol": "symbol", "side": "liquidated", "price": "price", "qty": "quantity", "notional": "notional $"}
+MIN_NOTIONALS = {"any": 0, "1K": 1_000, "10K": 10_000, "50K": 50_000, "100K": 100_000, "1M": 1_000_000}
+HISTOGRAM_SPANS = {"1h": 60, "4h": 240, "12h": 720, "24h": 1440}
+ROWS = 500
+NOTE = (
+    "Binance publishes at most one liquidation per contract per second: "
+    "totals and counts are a lower bound."
+)
+
+
+def totals_table(totals: pd.DataFrame) -> pd.DataFrame:
+    """Long vs short liquidated notional and counts over every window, summed over contracts."""
+    rows = []
+    for window in WINDOWS:
+        part = totals[totals["window"] == window]
+        rows.append(
+            {
+                "window": window,
+                "long": float(part["long_notional"].sum()),
+                "short": float(part["short_notional"].sum()),
+                "total": float(part["total_notional"].sum()),
+                "count": int(part["long_count"].sum() + part["short_count"].sum()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def histogram_rectangles(histogram: pd.DataFrame) -> hv.Rectangles:
+    """Shorts liquidated up (green), longs down (red), one bar pair per minute."""
+    t = histogram["minute"].to_numpy(dtype=np.float64)
+    short = histogram["short_notional"].to_numpy(dtype=np.float64)
+    long = histogram["long_notional"].to_numpy(dtype=np.float64)
+    keep_s, keep_l = short > 0, long > 0
+    x0 = np.r_[t[keep_s], t[keep_l]] + 4_000
+    x1 = np.r_[t[keep_s], t[keep_l]] + 56_000
+    y0 = np.zeros(len(x0))
+    y1 = np.r_[short[keep_s], -long[keep_l]]
+    colour = np.r_[np.full(keep_s.sum(), BUY), np.full(keep_l.sum(), SELL)].astype(object)
+    data = pd.DataFrame({"x0": x0, "y0": y0, "x1": x1, "y1": y1, "color": colour})
+    return hv.Rectangles(data, kdims=["x0", "y0", "x1", "y1"], vdims=["color"])
+
+
+class LiquidationsView(LiveView):
+    """Live forced orders with totals, histogram and ranking (all lower bounds)."""
+
+    min_notional = param.Number(default=0.0, bounds=(0, None), doc="Hide liquidations below this USD.")
+    ranking_window = param.Selector(default="1h", objects=list(WINDOWS), doc="Ranking window.")
+    histogram_span = param.Selector(default="1h", objects=list(HISTOGRAM_SPANS), doc="Histogram history.")
+    rows = param.Integer(default=ROWS, bounds=(10, 5000), doc="Rows kept in the feed.")
+
+    _schedules = (("refresh_feed", 250), ("refresh_charts", 2000))
+
+    def __init__(self, **params: object) -> None:
+        super().__init__(**params)
+        self._seq = 0
+        self._started = False
+        tint = {"scale_field": "notional", "full_scale": 1_000_000.0, "top_alpha": 0.5}
+        self.feed = pn.widgets.Tabulator(
+            self._empty_feed(), show_index=False, disabled=True, selectable=False, sortable=False,
+            hidden_columns=["seq"], titles=FEED_TITLES, layout="fit_data_stretch",
+            sorters=[{"field": "seq", "dir": "desc"}], stylesheets=[TABLE_CSS],
+            sizing_mode="stretch_both", min_height=400,
+            formatters={
+                "time": tint_formatter("time", **tint), "symbol": tint_formatter("text", **tint),
+                "side": tint_formatter("side", **tint), "price": tint_formatter("num", **tint),
+                "qty": tint_formatter("num", **tint),
+                "notional": tint_formatter("num", decimals=0, **tint),
+            },
+            header_align={c: "right" for c in ("price", "qty", "notional")},
+        )  # fmt: skip
+        money = {"type": "money", "thousand": ",", "precision": 0, "symbol": ""}
+        self.totals = pn.widgets.Tabulator(
+            totals_table(pd.DataFrame(columns=["window", "long_notional", "short_notional", "total_notional", "long_count", "short_count"])),
+            show_index=False, disabled=True, selectable=False, sortable=False, stylesheets=[TABLE_CSS],
+            titles={"window": "", "long": "longs $", "short": "shorts $", "total": "total $", "count": "count"},
+            formatters={"long": money, "short": money, "total": money, "count": money},
+            text_align={"long": "right", "short": "right", "total": "right", "count": "right"},
+            header_align={"long": "right", "short": "right", "total": "right", "count": "right"},
+            layout="fit_data_stretch", sizing_mode="stretch_width", height=128,
+        )  # fmt: skip
+        self.ranking = pn.widgets.Tabulator(
+            pd.DataFrame({"symbol": pd.Series(dtype=object), "long": [], "short": [], "total": [], "count": pd.Series(dtype="int64")}),
+            show_index=False, disabled=True, selectable=False, stylesheets=[TABLE_CSS],
+            titles={"symbol": "symbol", "long": "longs $", "short": "shorts $", "total": "total $", "count": "count"},
+            formatters={"long": money, "short": money, "total": money, "count": money},
+            text_align={"long": "right", "short": "right", "total": "right", "count": "right"},
+            header_align={"long": "right", "short": "right", "total": "right", "count": "right"},
+            layout="fit_data_stretch", sizing_mode="stretch_both", min_height=200,
+        )  # fmt: skip
+        self.histogram_pipe = hv.streams.Pipe(data=histogram_rectangles(self._empty_histogram()))
+
+    @staticmethod
+    def _empty_feed() -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "seq": pd.Series(dtype="int64"), "time": pd.Series(dtype="int64"),
+                "symbol": pd.Series(dtype=object), "side": pd.Series(dtype=object),
+                "price": pd.Series(dtype="float64"), "qty": pd.Series(dtype="float64"),
+                "notional": pd.Series(dtype="float64"),
+            }
+        )  # fmt: skip
+
+    @staticmethod
+    def _empty_histogram() -> pd.DataFrame:
+        return pd.DataFrame({"minute": [], "long_notional": [], "short_notional": []})
+
+    @property
+    def tracker(self):
+        return self.engine.analytics.liquidations
+
+    # ------------------------------------------------------------------ layout
+
+    def _layout(self) -> pn.viewable.Viewable:
+        label = {"color": MUTED, "font-size": "12px"}
+        floor = pn.widgets.Select(options=MIN_NOTIONALS, value=self.min_notional, width=80, margin=(2, 6))
+        floor.link(self, value="min_notional", bidirectional=True)
+        window = pn.widgets.RadioButtonGroup(options=list(WINDOWS), value=self.ranking_window, margin=(2, 6))
+        window.link(self, value="ranking_window", bidirectional=True)
+        span = pn.widgets.RadioButtonGroup(options=list(HISTOGRAM_SPANS), value=self.histogram_span, margin=(2, 6))
+        span.link(self, value="histogram_span", bidirectional=True)
+        controls = pn.Row(
+            pn.pane.HTML("min $", margin=(6, 0, 6, 8), styles=label), floor,
+            pn.pane.HTML("ranking", margin=(6, 0, 6, 8), styles=label), window,
+            pn.pane.HTML("histogram", margin=(6, 0, 6, 8), styles=label), span,
+            pn.layout.HSpacer(),
+            pn.pane.HTML(NOTE, margin=(6, 8), styles={"color": MUTED, "font-size": "11px", "font-style": "italic"}),
+            sizing_mode="stretch_width", styles={"border-bottom": f"1px solid {BORDER}"},
+        )  # fmt: skip
+        histogram = hv.DynamicMap(lambda data: data, streams=[self.histogram_pipe]).opts(
+            hv.opts.Rectangles(
+                color="color", line_width=0, framewise=True, xlabel="", ylabel="liquidated $ / min",
+                yformatter=THOUSANDS_FORMATTER, hooks=[_time_axis], **plot_opts(height=230),
+            )
+        )  # fmt: skip
+        heading = {"color": MUTED, "font-size": "11px", "letter-spacing": ".05em"}
+        right = pn.Column(
+            pn.pane.HTML("TOTALS · shorts up, longs down below", margin=(4, 8, 0, 8), styles=heading),
+            self.totals, pn.pane.HoloViews(histogram, sizing_mode="stretch_width", height=230),
+            pn.pane.HTML("BY CONTRACT", margin=(4, 8, 0, 8), styles=heading), self.ranking,
+            sizing_mode="stretch_both",
+        )  # fmt: skip
+        self._count = pn.pane.HTML("", margin=(2, 8), styles={"color": MUTED, "font-family": MONO, "font-size": "12px"})
+        left = pn.Column(self.feed, self._count, sizing_mode="stretch_both")
+        return pn.Column(controls, pn.Row(left, right, sizing_mode="stretch_both"), sizing_mode="stretch_both", margin=0)
+
+    # ------------------------------------------------------------------ data
+
+    @param.depends("min_notional", "rows", watch=True)
+    def rebuild_feed(self) -> None:
+        rows = self.tracker.since(0, min_notional=self.min_notional)
+        self._seq = self.tracker.last_seq
+        self.feed.value = rows.loc[:, list(FEED_COLUMNS)].tail(self.rows).reset_index(drop=True)
+        self._started = True
+        self.refresh_charts()
+
+    def refresh_feed(self) -> None:
+        if not self._started:
+            self.rebuild_feed()
+            return
+        last = self.tracker.last_seq
+        if last == self._seq:
+            return
+        new = self.tracker.since(self._seq, min_notional=self.min_notional)
+        self._seq = last
+        if len(new):
+            self.feed.stream(new.loc[:, list(FEED_COLUMNS)], rollover=self.rows, reset_index=True)
+        if hasattr(self, "_count"):
+            self._count.object = f"{len(self.feed.value):,} shown"
+
+    @param.depends("ranking_window", "histogram_span", watch=True)
+    def refresh_charts(self) -> None:
+        now = int(time.time() * 1000)
+        totals = self.tracker.totals(now, min_notional=self.min_notional)
+        self.totals.value = totals_table(totals)
+        ranking = totals[totals["window"] == self.ranking_window].sort_values(
+            ["total_notional", "symbol"], ascending=[False, True]
+        )
+        self.ranking.value = pd.DataFrame(
+            {
+                "symbol": ranking["symbol"].astype(object).to_numpy(),
+                "long": ranking["long_notional"].to_numpy(dtype=np.float64),
+                "short": ranking["short_notional"].to_numpy(dtype=np.float64),
+                "total": ranking["total_notional"].to_numpy(dtype=np.float64),
+                "count": (ranking["long_count"] + ranking["short_count"]).to_numpy(dtype=np.int64),
+            }
+        )
+        histogram = self.tracker.histogram(
+            now, minutes=HISTOGRAM_SPANS[self.histogram_span], min_notional=self.min_notional
+        )
+        start = float(histogram["minute"].iloc[0]) if len(histogram) else now - 3_600_000.0
+        rects = histogram_rectangles(histogram).opts(xlim=(start, now + 60_000.0))
+        self.histogram_pipe.send(rects)
+
+
+def _time_axis(plot, element) -> None:
+    plot.state.xaxis.ticker = DatetimeTicker(desired_num_ticks=8)
+    plot.state.xaxis.formatter = UTC_TIME_FORMATTER

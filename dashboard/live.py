@@ -1,0 +1,78 @@
+"""Base of every live view: per-session periodic refreshes that stop while the view is hidden.
+
+A view pulls snapshots from the shared engine; it never subscribes to it, so a slow browser
+costs only its own session. Each schedule is a method and a period; every call runs under
+`pn.io.hold()` so the browser gets one message per refresh.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import holoviews as hv
+import panel as pn
+import param
+
+log = logging.getLogger(__name__)
+
+
+class LiveView(pn.viewable.Viewer):
+    engine = param.Parameter(doc="The Engine to read (default: this process's shared engine).")
+    active = param.Boolean(default=True, doc="Refresh while True; a hidden tab sets it False.")
+
+    # (method name, period in ms) of the refreshes; subclasses set it.
+    _schedules: tuple[tuple[str, int], ...] = ()
+
+    def __init__(self, **params: object) -> None:
+        if params.get("engine") is None:
+            from dashboard.runtime import get_engine
+
+            params["engine"] = get_engine()
+        if "bokeh" not in hv.Store.renderers:
+            hv.extension("bokeh", logo=False)  # charts need a backend, also when embedded
+        super().__init__(**params)
+        self._callbacks: list = []
+        self._errors = 0
+
+    def _run(self, name: str) -> None:
+        try:
+            with pn.io.hold():
+                getattr(self, name)()
+        except Exception:  # a refresh that fails must not stop the next one
+            self._errors += 1
+            if self._errors <= 5 or self._errors % 100 == 0:
+                log.exception("%s.%s failed (%d so far)", type(self).__name__, name, self._errors)
+
+    def refresh_all(self) -> None:
+        """Run every refresh once now (also what a tab does when it becomes visible)."""
+        for name, _ in self._schedules:
+            self._run(name)
+
+    def _start_callbacks(self) -> None:
+        if self._callbacks or pn.state.curdoc is None:
+            return
+        for name, period in self._schedules:
+            cb = pn.state.add_periodic_callback(
+                lambda name=name: self._run(name), period=period, start=self.active
+            )
+            self._callbacks.append(cb)
+
+    @param.depends("active", watch=True)
+    def _on_active(self) -> None:
+        if self.active:
+            self.refresh_all()
+        for cb in self._callbacks:
+            if self.active and not cb.running:
+                cb.start()
+            elif not self.active and cb.running:
+                cb.stop()
+
+    def _layout(self) -> pn.viewable.Viewable:
+        raise NotImplementedError
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        if not hasattr(self, "_panel"):
+            self._panel = self._layout()
+            self.refresh_all()
+        self._start_callbacks()
+        return self._panel

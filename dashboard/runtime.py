@@ -1,0 +1,215 @@
+"""The one engine of a server process, shared by every browser session.
+
+The served script (`dashboard/app.py`) runs again for each session; this module is imported
+once per process, so its global holds the engine: ten browser tabs read the same engine and
+open no connections of their own. The engine runs on the server's asyncio loop (Tornado's under
+`panel serve`); in demo mode the exchange stand-in runs on a loop of its own in a thread, so a
+busy UI does not slow the exchange down.
+
+Settings come from `RuntimeSettings` (the CLI) or from the environment (`panel serve`):
+ORDERFLOW_DEMO=1, ORDERFLOW_SYMBOLS=BTCUSDT,ETHUSDT, ORDERFLOW_DB=path, ORDERFLOW_REST_URL,
+ORDERFLOW_WS_URL, ORDERFLOW_DEMO_SYMBOLS (number of generated contracts), ORDERFLOW_DEMO_RATE
+(trades/s), ORDERFLOW_DEMO_SEED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, replace
+
+from pipelines.bigflow import next_refresh_ms
+from pipelines.engine.service import Engine, EngineConfig
+from pipelines.standin.server import StandInThread
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    demo: bool = False
+    demo_symbols: int = 60
+    demo_rate: float = 300.0
+    demo_seed: int = 7
+    symbols: tuple[str, ...] | None = None
+    db_path: str | None = None
+    rest_url: str | None = None
+    ws_url: str | None = None
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> RuntimeSettings:
+        env = dict(os.environ if env is None else env)
+        symbols = tuple(s.strip().upper() for s in env.get("ORDERFLOW_SYMBOLS", "").split(",") if s.strip())
+        try:
+            return cls(
+                demo=env.get("ORDERFLOW_DEMO", "").lower() in {"1", "true", "yes", "on"},
+                demo_symbols=int(env.get("ORDERFLOW_DEMO_SYMBOLS", cls.demo_symbols)),
+                demo_rate=float(env.get("ORDERFLOW_DEMO_RATE", cls.demo_rate)),
+                demo_seed=int(env.get("ORDERFLOW_DEMO_SEED", cls.demo_seed)),
+                symbols=symbols or None,
+                db_path=env.get("ORDERFLOW_DB") or None,
+                rest_url=env.get("ORDERFLOW_REST_URL") or None,
+                ws_url=env.get("ORDERFLOW_WS_URL") or None,
+            )
+        except ValueError as exc:
+            raise ValueError(f"bad ORDERFLOW_* setting: {exc}") from None
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that makes `from_env` give these settings back (for subprocesses)."""
+        env = {
+            "ORDERFLOW_DEMO": "1" if self.demo else "0",
+            "ORDERFLOW_DEMO_SYMBOLS": str(self.demo_symbols),
+            "ORDERFLOW_DEMO_RATE": str(self.demo_rate),
+            "ORDERFLOW_DEMO_SEED": str(self.demo_seed),
+        }
+        for key, value in (
+            ("ORDERFLOW_SYMBOLS", ",".join(self.symbols or ())),
+            ("ORDERFLOW_DB", self.db_path),
+            ("ORDERFLOW_REST_URL", self.rest_url),
+            ("ORDERFLOW_WS_URL", self.ws_url),
+        ):
+            if value:
+                env[key] = value
+        return env
+
+
+class Runtime:
+    """The engine (and in demo mode the stand-in) of this process."""
+
+    def __init__(self, settings: RuntimeSettings) -> None:
+        self.settings = settings
+        self.exchange: StandInThread | None = None
+        config = EngineConfig()
+        if settings.demo:
+            self.exchange = StandInThread(
+                symbols=settings.demo_symbols, rate=settings.demo_rate, seed=settings.demo_seed
+            ).start()
+            config = replace(config, rest_url=self.exchange.rest_url, ws_url=self.exchange.ws_url)
+        if settings.rest_url:
+            config = replace(config, rest_url=settings.rest_url)
+        if settings.ws_url:
+            config = replace(config, ws_url=settings.ws_url)
+        if settings.symbols:
+            config = replace(config, symbols=settings.symbols)
+        self.engine = Engine(config)
+        self.writer = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        """Start the engine on the running loop, or on a loop of its own when none runs."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is not None:
+            self.loop = loop
+            self._task = loop.create_task(self._start_engine(), name="orderflow-engine-start")
+            return
+        self.loop = asyncio.new_event_loop()
+        started = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(self.loop)
+            self.loop.call_soon(started.set)
+            self._task = self.loop.create_task(self._start_engine())
+            self.loop.run_forever()
+
+        self._thread = threading.Thread(target=run, name="orderflow-engine", daemon=True)
+        self._thread.start()
+        started.wait(10)
+
+    async def _start_engine(self) -> None:
+        if self.settings.db_path:
+            from pipelines.storage.writer import StoreWriter
+
+            self.writer = StoreWriter(self.settings.db_path, self.engine.registry).start()
+            self.engine.subscribe(self.writer.submit_async)
+        while True:
+            try:
+                await self.engine.start()
+                break
+            except Exception as exc:  # no route yet: keep trying, the header shows why
+                self.engine.last_error = f"start: {type(exc).__name__}: {exc}"
+                log.warning("engine start failed (%s); retrying in 5 s", exc)
+                await asyncio.sleep(5)
+        await self._adv_loop()
+
+    async def _adv_loop(self) -> None:
+        """ADV of every contract now, again after each UTC midnight, and for new listings."""
+        analytics, loaded = self.engine.analytics, set()
+        refresh_at = 0
+        while True:
+            now_ms = int(time.time() * 1000)
+            if now_ms >= refresh_at:
+                loaded.clear()
+                refresh_at = next_refresh_ms(now_ms, delay_ms=5 * 60_000)
+            todo = sorted(self.engine.registry.active - loaded)
+            if todo:
+                await analytics.load_adv(self.engine.rest, todo)
+                loaded.update(todo)
+            await asyncio.sleep(30)
+
+    def stop(self) -> None:
+        """Stop the engine, the writer and the stand-in (for tests and clean shutdowns)."""
+        if self.loop is not None and self.loop.is_running():
+            future = asyncio.run_coroutine_threadsafe(self.engine.stop(), self.loop)
+            try:
+                future.result(10)
+            except Exception as exc:  # shutting down: report, do not raise
+                log.warning("engine stop: %s", exc)
+            if self._thread is not None:
+                self.loop.call_soon_threadsafe(self.loop.stop)
+                self._thread.join(5)
+        if self.writer is not None:
+            self.writer.close()
+        if self.exchange is not None:
+            self.exchange.stop()
+
+
+_LOCK = threading.Lock()
+_RUNTIME: Runtime | None = None
+_SETTINGS: RuntimeSettings | None = None
+_created = 0  # how many runtimes this process has made (one, unless shut down in between)
+
+
+def configure(settings: RuntimeSettings) -> None:
+    """Choose the settings before the first session asks for the engine."""
+    global _SETTINGS
+    _SETTINGS = settings
+
+
+def configured() -> RuntimeSettings | None:
+    return _SETTINGS
+
+
+def get_runtime() -> Runtime:
+    """This process's runtime, created and started on first use."""
+    global _RUNTIME, _created
+    with _LOCK:
+        if _RUNTIME is None:
+            runtime = Runtime(_SETTINGS or RuntimeSettings.from_env())
+            runtime.start()
+            _RUNTIME = runtime
+            _created += 1
+        return _RUNTIME
+
+
+def get_engine() -> Engine:
+    return get_runtime().engine
+
+
+def runtimes_created() -> int:
+    return _created
+
+
+def shutdown() -> None:
+    global _RUNTIME
+    with _LOCK:
+        if _RUNTIME is not None:
+            _RUNTIME.stop()
+            _RUNTIME = None

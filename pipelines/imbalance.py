@@ -1,0 +1,437 @@
+"""Buyer/seller imbalance per contract: taker trade flow over rolling windows, and the book.
+
+Trade-flow imbalance = (buy - sell) / (buy + sell) of taker quote volume (price x quantity),
+in [-1, 1]; NaN when the window holds no trade (so "no flow" is not shown as "balanced").
+Windows are minute-aligned: at `now_ms` a window of W minutes holds the W complete minutes
+before the current one plus the current, partial minute (every trade received for it). Minute m
+is floor(transact_time / 60 000).
+
+Book imbalance = (bid - ask) / (bid + ask) of resting base quantity, over the top N levels of
+each side, and over the levels within +-x bps of the mid price. Partial depth carries at most 20
+levels a side, so a wide band on a thin book only sees those levels.
+
+Sums are integers (ticks x steps for quote, steps for base, counts) and become floats once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from pipelines.binance.parsers import BookTop
+from pipelines.binance.registry import SymbolRegistry
+from pipelines.records import TRADE_DTYPE
+from pipelines.tradeframe import Grid, Specs, contract_spec, records_from_frame
+
+MINUTE_MS = 60_000
+WINDOWS = {"1m": 1, "5m": 5, "15m": 15, "1h": 60}
+DEFAULT_WINDOWS = tuple(WINDOWS)
+HISTORY_MINUTES = 1440
+FLOW_COLUMNS = (
+    "symbol",
+    "window",
+    "buy_quote",
+    "sell_quote",
+    "delta_quote",
+    "buy_trades",
+    "sell_trades",
+    "imbalance",
+)
+
+# Integer sums kept per contract and minute.
+_FIELDS = ("buy_units", "sell_units", "buy_steps", "sell_steps", "buy_trades", "sell_trades")
+
+
+def window_minutes(window: str) -> int:
+    try:
+        return WINDOWS[window]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown window {window!r}; use one of {', '.join(WINDOWS)}") from None
+
+
+def imbalance_ratio(buy: np.ndarray, sell: np.ndarray) -> np.ndarray:
+    """(buy - sell) / (buy + sell); NaN where both are zero."""
+    buy = np.asarray(buy, dtype=np.float64)
+    sell = np.asarray(sell, dtype=np.float64)
+    total = buy + sell
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(total > 0, (buy - sell) / total, np.nan)
+
+
+# ---------------------------------------------------------------- pure functions on frames
+
+
+def trade_flow_imbalance(
+    trades: pd.DataFrame,
+    now_ms: int,
+    *,
+    windows: Sequence[str] = DEFAULT_WINDOWS,
+    specs: Specs = None,
+    symbol: str = "",
+) -> pd.DataFrame:
+    """Taker flow per contract and window (FLOW_COLUMNS), for contracts that traded in it.
+
+    `trades`: aggTrades frame (data.binance.vision layout) with a `symbol` column, or of the one
+    contract `symbol`. Grids not in `specs` are inferred from the data.
+    """
+    sums, registry = _minute_sums(trades, specs, symbol)
+    m_now = int(now_ms) // MINUTE_MS
+    parts = []
+    for window in windows:
+        span = window_minutes(window)
+        inside = sums[(sums["minute"] >= m_now - span) & (sums["minute"] <= m_now)]
+        totals = inside.groupby("sym", sort=True)[list(_FIELDS)].sum()
+        parts.append(
+            _flow_frame(window, totals.index.to_numpy(), totals, Grid.of(registry), registry)
+        )
+    return pd.concat(parts, ignore_index=True) if parts else _flow_frame_empty()
+
+
+def imbalance_heatmap(
+    trades: pd.DataFrame,
+    now_ms: int,
+    *,
+    minutes: int = HISTORY_MINUTES,
+    specs: Specs = None,
+    symbol: str = "",
+) -> pd.DataFrame:
+    """Contracts x minutes of trade-flow imbalance (columns: minute open, epoch ms; NaN: no
+    trade), for the `minutes` complete minutes before now and the current one."""
+    sums, registry = _minute_sums(trades, specs, symbol)
+    m_now = int(now_ms) // MINUTE_MS
+    first = m_now - int(minutes)
+    sums = sums[(sums["minute"] >= first) & (sums["minute"] <= m_now)]
+    grid = Grid.of(registry)
+    syms = np.unique(sums["sym"].to_numpy())
+    buy = np.zeros((len(syms), m_now - first + 1), np.int64)
+    sell = np.zeros_like(buy)
+    rows = np.searchsorted(syms, sums["sym"].to_numpy())
+    cols = sums["minute"].to_numpy() - first
+    buy[rows, cols] = sums["buy_units"].to_numpy()
+    sell[rows, cols] = sums["sell_units"].to_numpy()
+    return _heatmap_frame(syms, first, buy, sell, grid, registry)
+
+
+def cvd_per_minute(
+    trades: pd.DataFrame,
+    now_ms: int,
+    *,
+    minutes: int = HISTORY_MINUTES,
+    step_size: float | str | None = None,
+) -> pd.DataFrame:
+    """One contract's taker buy/sell base volume, delta and cumulative delta per minute, for
+    every minute of the `minutes` complete minutes before now and the current one (zeros where
+    nothing traded); the CVD starts at zero at the first minute shown. Without `step_size` the
+    step is inferred from the quantity decimals."""
+    single = trades.drop(columns="symbol", errors="ignore")
+    specs = {"": contract_spec(single, step_size=step_size)}
+    sums, registry = _minute_sums(single, specs, "")
+    m_now = int(now_ms) // MINUTE_MS
+    first = m_now - int(minutes)
+    sums = sums[(sums["minute"] >= first) & (sums["minute"] <= m_now)]
+    buy = np.zeros(m_now - first + 1, np.int64)
+    sell = np.zeros_like(buy)
+    buy[sums["minute"].to_numpy() - first] = sums["buy_steps"].to_numpy()
+    sell[sums["minute"].to_numpy() - first] = sums["sell_steps"].to_numpy()
+    return _cvd_frame(first, buy, sell, Grid.of(registry), 0)
+
+
+def _minute_sums(
+    trades: pd.DataFrame, specs: Specs, symbol: str
+) -> tuple[pd.DataFrame, SymbolRegistry]:
+    """Integer sums per (sym, minute) of a frame, via a pandas groupby."""
+    records, registry = records_from_frame(trades, specs=specs, symbol=symbol)
+    sell = records["buyer_maker"]
+    units = records["price"] * records["qty"]
+    frame = pd.DataFrame(
+        {
+            "sym": records["sym"].astype(np.int64),
+            "minute": records["time"] // MINUTE_MS,
+            "buy_units": np.where(sell, 0, units),
+            "sell_units": np.where(sell, units, 0),
+            "buy_steps": np.where(sell, 0, records["qty"]),
+            "sell_steps": np.where(sell, records["qty"], 0),
+            "buy_trades": (~sell).astype(np.int64),
+            "sell_trades": sell.astype(np.int64),
+        }
+    )
+    sums = frame.groupby(["sym", "minute"], sort=True).sum().reset_index()
+    return sums, registry
+
+
+# ---------------------------------------------------------------- book
+
+
+def _book_sides(book: BookTop) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Bid levels best first (highest price), ask levels best first; empty levels removed."""
+    bid_keep = book.bid_qty > 0
+    ask_keep = book.ask_qty > 0
+    bp, bq = book.bid_price[bid_keep], book.bid_qty[bid_keep]
+    ap, aq = book.ask_price[ask_keep], book.ask_qty[ask_keep]
+    b_order = np.argsort(-bp, kind="stable")
+    a_order = np.argsort(ap, kind="stable")
+    return bp[b_order], bq[b_order], ap[a_order], aq[a_order]
+
+
+def book_imbalance(book: BookTop, levels: int = 10) -> float:
+    """(bid - ask) / (bid + ask) of the quantity on the best `levels` levels of each side."""
+    if levels < 1:
+        raise ValueError(f"levels must be >= 1, got {levels}")
+    _, bq, _, aq = _book_sides(book)
+    return float(imbalance_ratio(bq[:levels].sum(), aq[:levels].sum()))
+
+
+def book_band_imbalance(book: BookTop, band_bps: float = 10.0) -> float:
+    """(bid - ask) / (bid + ask) of the quantity within +-band_bps of the mid; NaN when either
+    side is empty (no mid)."""
+    if not band_bps > 0:
+        raise ValueError(f"band_bps must be positive, got {band_bps}")
+    bp, bq, ap, aq = _book_sides(book)
+    if len(bp) == 0 or len(ap) == 0:
+        return float("nan")
+    mid = (bp[0] + ap[0]) / 2.0
+    low, high = mid * (1.0 - band_bps / 1e4), mid * (1.0 + band_bps / 1e4)
+    return float(imbalance_ratio(bq[bp >= low].sum(), aq[ap <= high].sum()))
+
+
+def book_imbalances(
+    books: Iterable[BookTop], registry: SymbolRegistry, *, levels: int = 10, band_bps: float = 10.0
+) -> pd.DataFrame:
+    """Book imbalance of the latest book of each contract among `books`."""
+    latest: dict[int, BookTop] = {}
+    for book in books:
+        if book.sym not in latest or book.event_time >= latest[book.sym].event_time:
+            latest[book.sym] = book
+    syms = sorted(latest)
+    return pd.DataFrame(
+        {
+            "symbol": [registry.symbol(s) for s in syms],
+            "event_time": np.array([latest[s].event_time for s in syms], dtype=np.int64),
+            "book_imbalance": [book_imbalance(latest[s], levels) for s in syms],
+            "band_imbalance": [book_band_imbalance(latest[s], band_bps) for s in syms],
+        }
+    )
+
+
+# ---------------------------------------------------------------- frames shared by both paths
+
+
+def _flow_frame(
+    window: str, syms: np.ndarray, totals: pd.DataFrame | dict, grid: Grid, registry: SymbolRegistry
+) -> pd.DataFrame:
+    buy = grid.quote(syms, np.asarray(totals["buy_units"], dtype=np.int64))
+    sell = grid.quote(syms, np.asarray(totals["sell_units"], dtype=np.int64))
+    return pd.DataFrame(
+        {
+            "symbol": np.array([registry.symbol(int(s)) for s in syms], dtype=object),
+            "window": window,
+            "buy_quote": buy,
+            "sell_quote": sell,
+            "delta_quote": buy - sell,
+            "buy_trades": np.asarray(totals["buy_trades"], dtype=np.int64),
+            "sell_trades": np.asarray(totals["sell_trades"], dtype=np.int64),
+            "imbalance": imbalance_ratio(buy, sell),
+        }
+    )
+
+
+def _flow_frame_empty() -> pd.DataFrame:
+    return pd.DataFrame({c: [] for c in FLOW_COLUMNS})
+
+
+def _heatmap_frame(
+    syms: np.ndarray,
+    first_minute: int,
+    buy_units: np.ndarray,
+    sell_units: np.ndarray,
+    grid: Grid,
+    registry: SymbolRegistry,
+) -> pd.DataFrame:
+    rows = syms[:, None]
+    values = imbalance_ratio(grid.quote(rows, buy_units), grid.quote(rows, sell_units))
+    minutes = (first_minute + np.arange(buy_units.shape[1])) * MINUTE_MS
+    return pd.DataFrame(
+        values,
+        index=pd.Index([registry.symbol(int(s)) for s in syms], name="symbol", dtype=object),
+        columns=pd.Index(minutes, name="minute"),
+    )
+
+
+def _cvd_frame(
+    first_minute: int, buy_steps: np.ndarray, sell_steps: np.ndarray, grid: Grid, sym: int
+) -> pd.DataFrame:
+    delta = buy_steps - sell_steps
+    return pd.DataFrame(
+        {
+            "minute": (first_minute + np.arange(len(buy_steps))) * MINUTE_MS,
+            "buy_volume": grid.qty(sym, buy_steps),
+            "sell_volume": grid.qty(sym, sell_steps),
+            "delta": grid.qty(sym, delta),
+            "cvd": grid.qty(sym, np.cumsum(delta)),
+        }
+    )
+
+
+# ---------------------------------------------------------------- incremental
+
+
+class ImbalanceTracker:
+    """Per-minute taker flow of every contract over the last `history_minutes`, fed by batches.
+
+    Ring matrices (contracts x minute slots) hold integer sums per minute; a slot is reused for a
+    newer minute after `history_minutes` + 1 minutes, and trades for minutes already reused are
+    dropped (counted in `late_trades`). Rows grow with the registry. Windows, heatmap and CVD
+    are read from the matrices and equal the pure functions on the same trades.
+    """
+
+    def __init__(
+        self,
+        registry: SymbolRegistry,
+        *,
+        history_minutes: int = HISTORY_MINUTES,
+        book_levels: int = 10,
+        band_bps: float = 10.0,
+    ) -> None:
+        if history_minutes < max(WINDOWS.values()):
+            raise ValueError(
+                f"history_minutes must cover the longest window, got {history_minutes}"
+            )
+        self.registry = registry
+        self.history_minutes = int(history_minutes)
+        self.book_levels = int(book_levels)
+        self.band_bps = float(band_bps)
+        self._slots = self.history_minutes + 1
+        self._slot_minute = np.full(self._slots, -1, np.int64)
+        self._sums = np.zeros((len(_FIELDS), 0, self._slots), np.int64)
+        self._grid = Grid.of(registry)
+        self._book = np.zeros((0, 3))  # book imbalance, band imbalance, event time
+        self._grow()
+        self.late_trades = 0
+        self.unknown_symbol_trades = 0
+
+    def _grow(self) -> None:
+        n = len(self.registry)
+        have = self._sums.shape[1]
+        if n == have:
+            return
+        self._grid = Grid.of(self.registry)
+        extra = np.zeros((len(_FIELDS), n - have, self._slots), np.int64)
+        self._sums = np.concatenate([self._sums, extra], axis=1)
+        book = np.full((n - have, 3), np.nan)
+        self._book = np.vstack([self._book, book])
+
+    def update(self, batch: np.ndarray) -> None:
+        """Add a micro-batch of trades (all contracts mixed)."""
+        if batch.dtype != TRADE_DTYPE:
+            raise ValueError(f"expected a TRADE_DTYPE batch, got {batch.dtype}")
+        self._grow()
+        known = (batch["sym"] >= 0) & (batch["sym"] < len(self.registry))
+        if not known.all():
+            self.unknown_symbol_trades += int((~known).sum())
+            batch = batch[known]
+        if len(batch) == 0:
+            return
+        minute = batch["time"] // MINUTE_MS
+        for m in np.unique(minute):
+            slot = m % self._slots
+            if self._slot_minute[slot] < m:
+                self._sums[:, :, slot] = 0
+                self._slot_minute[slot] = m
+        slot = minute % self._slots
+        current = self._slot_minute[slot] == minute
+        if not current.all():
+            self.late_trades += int((~current).sum())
+            batch, slot = batch[current], slot[current]
+        sell = batch["buyer_maker"]
+        sym = batch["sym"]
+        units = batch["price"] * batch["qty"]
+        zero = np.zeros(len(batch), np.int64)
+        one = np.ones(len(batch), np.int64)
+        values = (
+            np.where(sell, zero, units),
+            np.where(sell, units, zero),
+            np.where(sell, zero, batch["qty"]),
+            np.where(sell, batch["qty"], zero),
+            np.where(sell, zero, one),
+            np.where(sell, one, zero),
+        )
+        for f, v in enumerate(values):
+            np.add.at(self._sums[f], (sym, slot), v)
+
+    def update_books(self, books: Iterable[BookTop]) -> None:
+        """Take the latest book of each contract (older event times are ignored)."""
+        self._grow()
+        for book in books:
+            if not 0 <= book.sym < len(self.registry):
+                continue
+            if book.event_time < np.nan_to_num(self._book[book.sym, 2], nan=-1):
+                continue
+            self._book[book.sym] = (
+                book_imbalance(book, self.book_levels),
+                book_band_imbalance(book, self.band_bps),
+                book.event_time,
+            )
+
+    def _window(self, now_ms: int, minutes: int) -> tuple[np.ndarray, int]:
+        """Valid slots of the `minutes` complete minutes before now plus the current one."""
+        if minutes > self.history_minutes:
+            raise ValueError(f"{minutes} minutes exceed the history of {self.history_minutes}")
+        m_now = int(now_ms) // MINUTE_MS
+        wanted = np.arange(m_now - minutes, m_now + 1)
+        return wanted, m_now - minutes
+
+    def _columns(self, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        slots = wanted % self._slots
+        return slots, self._slot_minute[slots] == wanted
+
+    def flow(self, now_ms: int, windows: Sequence[str] = DEFAULT_WINDOWS) -> pd.DataFrame:
+        """Same layout and values as `trade_flow_imbalance` on the trades received."""
+        self._grow()
+        parts = []
+        for window in windows:
+            wanted, _ = self._window(now_ms, window_minutes(window))
+            slots, valid = self._columns(wanted)
+            totals = self._sums[:, :, slots[valid]].sum(axis=2)
+            syms = np.flatnonzero(totals[4] + totals[5] > 0)
+            by_field = {name: totals[f, syms] for f, name in enumerate(_FIELDS)}
+            parts.append(_flow_frame(window, syms, by_field, self._grid, self.registry))
+        return pd.concat(parts, ignore_index=True) if parts else _flow_frame_empty()
+
+    def ranking(self, now_ms: int, window: str = "5m") -> pd.DataFrame:
+        """One row per contract that traded in `window`: its flow, the imbalance of every
+        window, and the latest book imbalances; strongest buying first."""
+        window_minutes(window)
+        flow = self.flow(now_ms, DEFAULT_WINDOWS)
+        main = flow[flow["window"] == window].set_index("symbol").copy()
+        wide = flow.pivot(index="symbol", columns="window", values="imbalance")
+        for name in DEFAULT_WINDOWS:
+            main[f"imbalance_{name}"] = wide[name].reindex(main.index) if name in wide else np.nan
+        syms = np.array([self.registry.index(s) for s in main.index], dtype=np.int64)
+        main["book_imbalance"] = self._book[syms, 0] if len(syms) else []
+        main["band_imbalance"] = self._book[syms, 1] if len(syms) else []
+        return main.drop(columns="window").sort_values("imbalance", ascending=False).reset_index()
+
+    def heatmap(self, now_ms: int, minutes: int = 60) -> pd.DataFrame:
+        """Same as `imbalance_heatmap` on the trades received, for the last `minutes`."""
+        self._grow()
+        wanted, first = self._window(now_ms, minutes)
+        slots, valid = self._columns(wanted)
+        buy = np.where(valid, self._sums[0][:, slots], 0)
+        sell = np.where(valid, self._sums[1][:, slots], 0)
+        trades = np.where(valid, self._sums[4][:, slots] + self._sums[5][:, slots], 0)
+        syms = np.flatnonzero(trades.sum(axis=1) > 0)
+        return _heatmap_frame(syms, first, buy[syms], sell[syms], self._grid, self.registry)
+
+    def cvd(self, symbol: str, now_ms: int, minutes: int = HISTORY_MINUTES) -> pd.DataFrame:
+        """Same as `cvd_per_minute` on the trades of `symbol` received."""
+        self._grow()
+        sym = self.registry.index(symbol)
+        if sym is None:
+            raise ValueError(f"unknown symbol {symbol!r}")
+        wanted, first = self._window(now_ms, minutes)
+        slots, valid = self._columns(wanted)
+        buy = np.where(valid, self._sums[2][sym, slots], 0)
+        sell = np.where(valid, self._sums[3][sym, slots], 0)
+        return _cvd_frame(first, buy, sell, self._grid, sym)

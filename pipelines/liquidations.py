@@ -1,0 +1,277 @@
+"""Forced liquidations from `!forceOrder@arr`: rolling totals, largest, per-minute histogram.
+
+Side is the position that was liquidated: order side SELL closed a long ("long"), BUY closed a
+short ("short"). Price is the average fill price `ap`, quantity the filled quantity `z`, notional
+ap x z (USD).
+
+Lower bound: Binance pushes at most one liquidation per contract per second (the latest), so
+every total, count and histogram here undercounts whenever a contract has several liquidations
+in one second, as in cascades. The largest single liquidation is the largest one pushed.
+
+Windows are (now - W, now]; histogram minutes follow the imbalance convention: the complete
+minutes before now plus the current one, minute = floor(time / 60 000).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from pipelines.binance.registry import SymbolRegistry
+from pipelines.history import SequencedRing
+from pipelines.records import LIQUIDATION_DTYPE
+
+HOUR_MS = 3_600_000
+MINUTE_MS = 60_000
+WINDOWS = {"1h": HOUR_MS, "4h": 4 * HOUR_MS, "12h": 12 * HOUR_MS, "24h": 24 * HOUR_MS}
+DEFAULT_WINDOWS = tuple(WINDOWS)
+FRAME_COLUMNS = ("symbol", "time", "side", "price", "qty", "notional")
+TOTAL_COLUMNS = (
+    "symbol",
+    "window",
+    "long_notional",
+    "short_notional",
+    "total_notional",
+    "long_count",
+    "short_count",
+    "largest_notional",
+    "largest_side",
+    "largest_time",
+    "largest_price",
+)
+
+Liquidations = pd.DataFrame | np.ndarray
+
+
+def window_ms(window: str) -> int:
+    try:
+        return WINDOWS[window]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown window {window!r}; use one of {', '.join(WINDOWS)}") from None
+
+
+def liquidations_frame(records: np.ndarray, registry: SymbolRegistry) -> pd.DataFrame:
+    """`LIQUIDATION_DTYPE` rows as a frame: symbol, time, side ('long'/'short'), price, qty,
+    notional."""
+    names = np.array([*registry.symbols, ""], dtype=object)
+    return pd.DataFrame(
+        {
+            "symbol": names[records["sym"]] if len(records) else np.zeros(0, dtype=object),
+            "time": records["time"].astype(np.int64),
+            "side": np.where(records["long_liquidated"], "long", "short").astype(object),
+            "price": records["price"].astype(np.float64),
+            "qty": records["qty"].astype(np.float64),
+            "notional": records["notional"].astype(np.float64),
+        }
+    )
+
+
+def _frame(liquidations: Liquidations, registry: SymbolRegistry | None) -> pd.DataFrame:
+    if isinstance(liquidations, np.ndarray):
+        if registry is None:
+            raise ValueError("liquidation records need the registry that names their symbols")
+        return liquidations_frame(liquidations, registry)
+    frame = liquidations
+    if "side" not in frame and "long_liquidated" in frame:
+        side = np.where(frame["long_liquidated"].to_numpy(dtype=bool), "long", "short")
+        frame = frame.assign(side=side.astype(object))
+    if "notional" not in frame and {"price", "qty"} <= set(frame.columns):
+        frame = frame.assign(notional=frame["price"] * frame["qty"])
+    missing = {"symbol", "time", "side", "notional"} - set(frame.columns)
+    if missing:
+        raise ValueError(f"liquidations lack the columns {sorted(missing)}")
+    bad = ~frame["side"].isin(("long", "short"))
+    if bad.any():
+        raise ValueError(f"side must be 'long' or 'short', got {frame['side'][bad].iloc[0]!r}")
+    return frame
+
+
+def _selected(frame: pd.DataFrame, min_notional: float, symbol: str | None = None) -> pd.DataFrame:
+    keep = frame["notional"] >= min_notional
+    if symbol is not None:
+        keep &= frame["symbol"] == symbol
+    return frame[keep]
+
+
+def liquidation_totals(
+    liquidations: Liquidations,
+    now_ms: int,
+    *,
+    windows: Sequence[str] = DEFAULT_WINDOWS,
+    min_notional: float = 0.0,
+    registry: SymbolRegistry | None = None,
+) -> pd.DataFrame:
+    """Per contract and window: long/short notional and counts and the largest liquidation.
+
+    Only liquidations of at least `min_notional` count; contracts with none in a window get no
+    row. Totals are a lower bound (one liquidation per contract per second is published).
+    """
+    frame = _selected(_frame(liquidations, registry), min_notional)
+    parts = []
+    for window in windows:
+        span = window_ms(window)
+        inside = frame[(frame["time"] > now_ms - span) & (frame["time"] <= now_ms)]
+        parts.append(_totals(inside, window))
+    if not parts:
+        return pd.DataFrame({c: [] for c in TOTAL_COLUMNS})
+    return pd.concat(parts, ignore_index=True)
+
+
+def _totals(inside: pd.DataFrame, window: str) -> pd.DataFrame:
+    is_long = inside["side"].to_numpy() == "long"
+    parts = inside.assign(
+        long_notional=np.where(is_long, inside["notional"], 0.0),
+        short_notional=np.where(is_long, 0.0, inside["notional"]),
+        long_count=is_long.astype(np.int64),
+        short_count=(~is_long).astype(np.int64),
+    )
+    grouped = parts.groupby("symbol", sort=True)
+    sums = grouped[["long_notional", "short_notional", "long_count", "short_count"]].sum()
+    # The largest row of each contract; on equal notional the earliest one.
+    order = parts.sort_values(["symbol", "notional", "time"], ascending=[True, False, True])
+    largest = order.drop_duplicates("symbol").set_index("symbol").reindex(sums.index)
+    out = sums.reset_index()
+    out.insert(1, "window", window)
+    out.insert(4, "total_notional", out["long_notional"] + out["short_notional"])
+    out["largest_notional"] = largest["notional"].to_numpy(dtype=np.float64)
+    out["largest_side"] = largest["side"].to_numpy(dtype=object)
+    out["largest_time"] = largest["time"].to_numpy(dtype=np.int64)
+    out["largest_price"] = (
+        largest["price"].to_numpy(dtype=np.float64) if "price" in largest else np.nan
+    )
+    return out[list(TOTAL_COLUMNS)]
+
+
+def liquidation_ranking(
+    liquidations: Liquidations,
+    now_ms: int,
+    *,
+    window: str = "1h",
+    min_notional: float = 0.0,
+    registry: SymbolRegistry | None = None,
+) -> pd.DataFrame:
+    """Contracts by liquidated notional in `window`, largest first (a lower bound)."""
+    totals = liquidation_totals(
+        liquidations, now_ms, windows=(window,), min_notional=min_notional, registry=registry
+    )
+    return totals.sort_values(
+        ["total_notional", "symbol"], ascending=[False, True], ignore_index=True
+    )
+
+
+def liquidation_histogram(
+    liquidations: Liquidations,
+    now_ms: int,
+    *,
+    minutes: int = 60,
+    symbol: str | None = None,
+    min_notional: float = 0.0,
+    registry: SymbolRegistry | None = None,
+) -> pd.DataFrame:
+    """Long and short liquidated notional and counts per minute, every minute of the `minutes`
+    complete minutes before now and the current one (zeros where none); one contract or all.
+    A lower bound, like every total here."""
+    frame = _selected(_frame(liquidations, registry), min_notional, symbol)
+    m_now = int(now_ms) // MINUTE_MS
+    first = m_now - int(minutes)
+    minute = frame["time"].to_numpy(dtype=np.int64) // MINUTE_MS
+    frame = frame[(minute >= first) & (minute <= m_now)]
+    is_long = frame["side"].to_numpy() == "long"
+    col = frame["time"].to_numpy(dtype=np.int64) // MINUTE_MS - first
+    n = m_now - first + 1
+    notional = frame["notional"].to_numpy(dtype=np.float64)
+    return pd.DataFrame(
+        {
+            "minute": (first + np.arange(n)) * MINUTE_MS,
+            "long_notional": _sum_by(col[is_long], notional[is_long], n),
+            "short_notional": _sum_by(col[~is_long], notional[~is_long], n),
+            "long_count": np.bincount(col[is_long], minlength=n),
+            "short_count": np.bincount(col[~is_long], minlength=n),
+        }
+    )
+
+
+def _sum_by(index: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    out = np.zeros(n)
+    np.add.at(out, index, values)
+    return out
+
+
+class LiquidationTracker:
+    """Liquidations of every contract over the last `history_ms` (25 h), fed by parsed batches.
+
+    Rows are kept in a bounded ring (at most `capacity`; in an extreme cascade the oldest go
+    first) with sequence numbers, so the UI can ask only for rows it has not shown. Totals,
+    ranking and histogram are the pure functions of this module on the rows held, and are a
+    lower bound like them.
+    """
+
+    def __init__(
+        self,
+        registry: SymbolRegistry,
+        *,
+        history_ms: int = 25 * HOUR_MS,
+        capacity: int = 200_000,
+    ) -> None:
+        if history_ms < WINDOWS["24h"]:
+            raise ValueError(f"history_ms must cover 24 h, got {history_ms}")
+        self.registry = registry
+        self.history_ms = int(history_ms)
+        self.history = SequencedRing(LIQUIDATION_DTYPE, capacity)
+        self._latest = -(2**62)
+
+    @property
+    def last_seq(self) -> int:
+        return self.history.last_seq
+
+    def update(self, records: np.ndarray) -> int:
+        """Add parsed liquidations (`LIQUIDATION_DTYPE`); returns the last sequence number."""
+        if records.dtype != LIQUIDATION_DTYPE:
+            raise ValueError(f"expected LIQUIDATION_DTYPE rows, got {records.dtype}")
+        known = (records["sym"] >= 0) & (records["sym"] < len(self.registry))
+        records = records[known]
+        if len(records):
+            self._latest = max(self._latest, int(records["time"].max()))
+            self.history.append(records[np.argsort(records["time"], kind="stable")])
+            self.prune(self._latest)
+        return self.history.last_seq
+
+    def prune(self, now_ms: int) -> int:
+        """Drop rows older than `history_ms` before `now_ms`; returns how many."""
+        return self.history.drop_before("time", int(now_ms) - self.history_ms)
+
+    def frame(self) -> pd.DataFrame:
+        rows, _ = self.history.since(0)
+        return liquidations_frame(rows, self.registry)
+
+    def since(self, seq: int = 0, *, min_notional: float = 0.0) -> pd.DataFrame:
+        """Rows with a sequence number above `seq` (column `seq`) of at least `min_notional`."""
+        rows, seqs = self.history.since(seq)
+        keep = rows["notional"] >= min_notional
+        frame = liquidations_frame(rows[keep], self.registry)
+        frame.insert(0, "seq", seqs[keep])
+        return frame
+
+    def totals(
+        self, now_ms: int, *, windows: Sequence[str] = DEFAULT_WINDOWS, min_notional: float = 0.0
+    ) -> pd.DataFrame:
+        return liquidation_totals(self.frame(), now_ms, windows=windows, min_notional=min_notional)
+
+    def ranking(
+        self, now_ms: int, *, window: str = "1h", min_notional: float = 0.0
+    ) -> pd.DataFrame:
+        return liquidation_ranking(self.frame(), now_ms, window=window, min_notional=min_notional)
+
+    def histogram(
+        self,
+        now_ms: int,
+        *,
+        minutes: int = 60,
+        symbol: str | None = None,
+        min_notional: float = 0.0,
+    ) -> pd.DataFrame:
+        return liquidation_histogram(
+            self.frame(), now_ms, minutes=minutes, symbol=symbol, min_notional=min_notional
+        )

@@ -1,0 +1,120 @@
+"""`orderflow simulate`: run the Binance USD-M stand-in on this machine."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+
+from pipelines.binance.endpoints import CONNECTION_LIFETIME_S, SERVER_PING_INTERVAL_S
+from pipelines.standin.faults import FAULTS_HELP, FaultSpec
+from pipelines.standin.server import PONG_TIMEOUT_S, StandIn
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "simulate",
+        help="run a local Binance USD-M stand-in (REST + websocket streams)",
+        description=(
+            "Serve a generated USD-M market (or replay a capture) with Binance's REST and "
+            "websocket protocol on this machine, so the screener runs offline. Point the "
+            "engine's REST and websocket base URLs at the printed addresses."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="faults: " + FAULTS_HELP,
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    parser.add_argument("--symbols", type=int, default=600, help="trading contracts to list")
+    parser.add_argument(
+        "--rate", type=float, default=2000.0, help="mean aggTrades per second across all contracts"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="same seed, same market")
+    parser.add_argument("--truth", metavar="PATH", help="write every generated trade to this CSV")
+    parser.add_argument("--faults", default="", metavar="SPEC", help="fault injection, see below")
+    parser.add_argument(
+        "--lifetime",
+        type=float,
+        default=CONNECTION_LIFETIME_S,
+        metavar="S",
+        help="close websocket connections after S seconds (Binance: 24 h)",
+    )
+    parser.add_argument(
+        "--ping-interval",
+        type=float,
+        default=SERVER_PING_INTERVAL_S,
+        metavar="S",
+        help="server ping period (Binance: 180 s)",
+    )
+    parser.add_argument(
+        "--pong-timeout",
+        type=float,
+        default=PONG_TIMEOUT_S,
+        metavar="S",
+        help="close a connection whose pong is this late (Binance: 600 s)",
+    )
+    parser.add_argument(
+        "--replay",
+        metavar="FILE",
+        help="replay a capture (cryptofeed raw, hftbacktest, JSONL; gz or not) "
+        "instead of generating a market",
+    )
+    parser.add_argument("--speed", type=float, default=1.0, help="replay speed factor")
+    parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    parser.add_argument(
+        "--retention",
+        type=float,
+        default=7200.0,
+        metavar="S",
+        help="keep trades for REST aggTrades this long (capped by --max-trades)",
+    )
+    parser.add_argument(
+        "--max-trades",
+        type=int,
+        default=10_000_000,
+        help="keep at most this many trades for REST aggTrades",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        faults = FaultSpec.parse(args.faults)
+    except ValueError as exc:
+        log.error("--faults: %s", exc)
+        return 2
+    try:
+        standin = StandIn(
+            symbols=args.symbols,
+            rate=args.rate,
+            seed=args.seed,
+            host=args.host,
+            port=args.port,
+            truth_path=args.truth,
+            faults=faults,
+            lifetime_s=args.lifetime,
+            ping_interval_s=args.ping_interval,
+            pong_timeout_s=args.pong_timeout,
+            replay=args.replay,
+            speed=args.speed,
+            retention_s=args.retention,
+            max_trades=args.max_trades,
+        )
+    except (ValueError, OSError) as exc:  # bad replay file, bad sizes
+        log.error("cannot start the stand-in: %s", exc)
+        return 2
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(standin, args.duration))
+    return 0
+
+
+async def _serve(standin: StandIn, duration: float | None) -> None:
+    async with standin:
+        print(f"rest: {standin.rest_url}  ws: {standin.ws_url}", flush=True)
+        if duration is None:
+            await asyncio.Event().wait()
+        else:
+            await asyncio.sleep(duration)

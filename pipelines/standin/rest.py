@@ -1,0 +1,289 @@
+"""The stand-in's REST API: Binance's public USD-M market endpoints, weights and errors.
+
+Every `/fapi/` response carries `X-MBX-USED-WEIGHT-1M`. Requests are charged by
+`endpoints.rest_weight` before they are validated (refused requests still cost weight, as on
+Binance); over budget the answer is 429 with `Retry-After`, and 418 (ban) for a client that
+keeps sending inside that period. Admin endpoints (`/admin/...`) are the stand-in's own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+import orjson
+from aiohttp import web
+
+from pipelines.binance.endpoints import (
+    AGG_TRADES_MAX_LIMIT,
+    AGG_TRADES_PATH,
+    DEPTH_LIMITS,
+    DEPTH_PATH,
+    EXCHANGE_INFO_PATH,
+    KLINES_MAX_LIMIT,
+    KLINES_PATH,
+    TICKER_24H_PATH,
+    WEIGHT_HEADER,
+    rest_weight,
+)
+from pipelines.standin.bars import (
+    DAILY_INTERVALS,
+    DAY_MS,
+    INTRADAY_INTERVALS,
+    intraday_bars,
+    regroup_days,
+)
+from pipelines.standin.universe import TRADING
+
+if TYPE_CHECKING:
+    from pipelines.standin.server import StandIn
+
+log = logging.getLogger(__name__)
+
+AGG_TRADES_WINDOW_MS = 2 * DAY_MS  # measured: older windows get -4166
+
+
+class BinanceError(Exception):
+    def __init__(self, code: int, msg: str, status: int = 400) -> None:
+        super().__init__(msg)
+        self.code = code
+        self.msg = msg
+        self.status = status
+
+
+def _json(body: object, status: int = 200) -> web.Response:
+    data = body if isinstance(body, bytes) else orjson.dumps(body)
+    return web.Response(body=data, status=status, content_type="application/json")
+
+
+def _int_param(query, name: str, default: int | None = None) -> int | None:
+    text = query.get(name)
+    if text is None or text == "":
+        return default
+    if not text.lstrip("-").isdigit():
+        raise BinanceError(
+            -1100,
+            f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}$'.",
+        )
+    return int(text)
+
+
+class RestApi:
+    def __init__(self, standin: StandIn) -> None:
+        self.standin = standin
+
+    def add_routes(self, app: web.Application) -> None:
+        app.middlewares.append(self._weights)
+        app.router.add_get(EXCHANGE_INFO_PATH, self.exchange_info)
+        app.router.add_get(KLINES_PATH, self.klines)
+        app.router.add_get(AGG_TRADES_PATH, self.agg_trades)
+        app.router.add_get(DEPTH_PATH, self.depth)
+        app.router.add_get(TICKER_24H_PATH, self.ticker_24h)
+        app.router.add_get("/fapi/v1/ping", self.ping)
+        app.router.add_get("/fapi/v1/time", self.time)
+        app.router.add_post("/admin/list", self.admin_list)
+        app.router.add_post("/admin/delist", self.admin_delist)
+        app.router.add_post("/admin/faults", self.admin_faults)
+        app.router.add_get("/admin/stats", self.admin_stats)
+
+    @web.middleware
+    async def _weights(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if not request.path.startswith("/fapi/"):
+            return await handler(request)
+        standin = self.standin
+        now = standin.clock.now_ms()
+        try:
+            weight = rest_weight(request.path, dict(request.query))
+        except ValueError:
+            weight = 1  # an unparsable limit is refused below, and still costs weight
+        ip = request.remote or "unknown"
+        verdict = standin.limiter.charge(ip, weight, now, force_429=standin.draw_rest429())
+        if verdict.status == 429:
+            response = _json(
+                {
+                    "code": -1003,
+                    "msg": (
+                        f"Too many requests; current limit of IP({ip}) request weight is "
+                        f"{standin.limiter.limit} request weight per 1 MINUTE. Please use WebSocket "
+                        "Streams for live updates to avoid polling the API."
+                    ),
+                },
+                429,
+            )
+            response.headers["Retry-After"] = str(verdict.retry_after)
+        elif verdict.status == 418:
+            response = _json(
+                {
+                    "code": -1003,
+                    "msg": (
+                        f"Way too many requests; IP({ip}) banned until {verdict.banned_until}. Please "
+                        "use WebSocket Streams for live updates to avoid bans."
+                    ),
+                },
+                418,
+            )
+            response.headers["Retry-After"] = str(verdict.retry_after)
+        else:
+            try:
+                response = await handler(request)
+            except BinanceError as exc:
+                response = _json({"code": exc.code, "msg": exc.msg}, exc.status)
+            except web.HTTPException:
+                raise
+            except Exception:  # a bug must not take the stand-in down: answer like Binance
+                log.exception("REST %s failed", request.path_qs)
+                response = _json(
+                    {
+                        "code": -1000,
+                        "msg": "An unknown error occurred while processing the request.",
+                    },
+                    500,
+                )
+        response.headers[WEIGHT_HEADER] = str(verdict.used)
+        return response
+
+    # -------------------------------------------------------------- helpers
+
+    def _symbol(self, request: web.Request, *, required: bool = True) -> int | None:
+        symbol = request.query.get("symbol")
+        if not symbol:
+            if required:
+                raise BinanceError(
+                    -1102,
+                    "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.",
+                )
+            return None
+        sym = self.standin.market.index(symbol)
+        if sym is None:
+            raise BinanceError(-1121, "Invalid symbol.")
+        return sym
+
+    # -------------------------------------------------------------- market data
+
+    async def ping(self, request: web.Request) -> web.Response:
+        return _json({})
+
+    async def time(self, request: web.Request) -> web.Response:
+        return _json({"serverTime": self.standin.clock.now_ms()})
+
+    async def exchange_info(self, request: web.Request) -> web.Response:
+        return _json(self.standin.market.exchange_info(self.standin.clock.now_ms()))
+
+    async def klines(self, request: web.Request) -> web.Response:
+        sym = self._symbol(request)
+        interval = request.query.get("interval")
+        if not interval:
+            raise BinanceError(
+                -1102, "Mandatory parameter 'interval' was not sent, was empty/null, or malformed."
+            )
+        if interval not in INTRADAY_INTERVALS and interval not in DAILY_INTERVALS:
+            raise BinanceError(-1120, "Invalid interval.")
+        limit = _int_param(request.query, "limit", 500)
+        if not 1 <= limit <= KLINES_MAX_LIMIT:
+            raise BinanceError(-1130, "Data sent for parameter 'limit' is not valid.")
+        start = _int_param(request.query, "startTime")
+        end = _int_param(request.query, "endTime")
+        market = self.standin.market
+        now = self.standin.clock.now_ms()
+        if interval in INTRADAY_INTERVALS:
+            width = INTRADAY_INTERVALS[interval] * 60_000
+            first = start if start is not None else (end or now) - limit * width
+            bars = intraday_bars(
+                market.minutes,
+                sym,
+                INTRADAY_INTERVALS[interval],
+                max(first, market.start_ms),
+                now,
+                int(market.anchor[sym]),
+            )
+        else:
+            days = market.daily.day_bars(sym, now // DAY_MS, market.minutes)
+            bars = regroup_days(days, interval)
+        keep = np.ones(len(bars), bool)
+        if start is not None:
+            keep &= bars.close_time >= start
+        if end is not None:
+            keep &= bars.open_time <= end
+        idx = np.flatnonzero(keep)
+        idx = idx[:limit] if start is not None else idx[-limit:]
+        return _json(self.standin.formats.kline_rows(sym, bars.select(idx)))
+
+    async def agg_trades(self, request: web.Request) -> web.Response:
+        sym = self._symbol(request)
+        limit = _int_param(request.query, "limit", 500)
+        if not 1 <= limit <= AGG_TRADES_MAX_LIMIT:
+            raise BinanceError(-1130, "Data sent for parameter 'limit' is not valid.")
+        from_id = _int_param(request.query, "fromId")
+        start = _int_param(request.query, "startTime")
+        end = _int_param(request.query, "endTime")
+        if from_id is not None and (start is not None or end is not None):
+            raise BinanceError(-1128, "Combination of optional parameters invalid.")
+        now = self.standin.clock.now_ms()
+        if start is not None and start < now - AGG_TRADES_WINDOW_MS:
+            raise BinanceError(-4166, "Search window is restricted to recent 2 days only.")
+        if start is not None and end is not None and end < start:
+            raise BinanceError(-1128, "Combination of optional parameters invalid.")
+        rows = self.standin.market.history.query(
+            sym, from_id=from_id, start_time=start, end_time=end, limit=limit
+        )
+        return _json(self.standin.formats.rest_agg_trades(rows, sym))
+
+    async def depth(self, request: web.Request) -> web.Response:
+        sym = self._symbol(request)
+        limit = _int_param(request.query, "limit", 500)
+        if limit not in DEPTH_LIMITS:
+            raise BinanceError(-4021, "Invalid depth limit.")
+        now = self.standin.clock.now_ms()
+        book = self.standin.market.book(sym, limit, now)
+        return _json(self.standin.formats.depth_rest(sym, book, now))
+
+    async def ticker_24h(self, request: web.Request) -> web.Response:
+        sym = self._symbol(request, required=False)
+        market = self.standin.market
+        now = self.standin.clock.now_ms()
+        stats = market.ticker_24h(now)
+        formats = self.standin.formats
+        if sym is not None:
+            return _json(formats.rest_ticker(stats, sym, now))
+        return _json(
+            [
+                formats.rest_ticker(stats, s, now)
+                for s, status in enumerate(market.status)
+                if status == TRADING
+            ]
+        )
+
+    # -------------------------------------------------------------- admin
+
+    def _admin_symbol(self, request: web.Request) -> str:
+        symbol = request.query.get("symbol", "").strip()
+        if not symbol:
+            raise web.HTTPBadRequest(text="symbol is required")
+        return symbol
+
+    async def admin_list(self, request: web.Request) -> web.Response:
+        symbol = self._admin_symbol(request)
+        self.standin.list_symbol(symbol)
+        return _json({"symbol": symbol, "status": TRADING})
+
+    async def admin_delist(self, request: web.Request) -> web.Response:
+        symbol = self._admin_symbol(request)
+        try:
+            self.standin.delist_symbol(symbol)
+        except KeyError as exc:
+            raise web.HTTPNotFound(text=str(exc)) from None
+        return _json({"symbol": symbol, "status": "SETTLING"})
+
+    async def admin_faults(self, request: web.Request) -> web.Response:
+        try:
+            self.standin.set_faults(request.query.get("spec", ""))
+        except ValueError as exc:
+            raise web.HTTPBadRequest(text=str(exc)) from None
+        return _json({"faults": str(self.standin.faults)})
+
+    async def admin_stats(self, request: web.Request) -> web.Response:
+        return _json(self.standin.stats())
