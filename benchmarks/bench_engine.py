@@ -68,18 +68,12 @@ async def full_engine(rest_url: str, ws_url: str, seconds: float) -> tuple[float
     await engine.start()
     await asyncio.sleep(2)
     reconnects0 = sum(c.reconnects for c in engine.status().connections)
-    frames0, t0, n0 = engine.parser.frames, time.perf_counter(), engine._latency_n
+    frames0, t0, n0 = engine.parser.frames, time.perf_counter(), engine.frames_measured
     await asyncio.sleep(seconds)
     rate = (engine.parser.frames - frames0) / (time.perf_counter() - t0)
     status = engine.status()
     broken = sum(c.reconnects for c in status.connections) > reconnects0
-    size = len(engine._latencies)
-    taken = min(engine._latency_n - n0, size)
-    latencies = (
-        engine._latencies[:size].copy()
-        if taken >= size
-        else engine._latencies[(np.arange(n0, n0 + taken) % size)]
-    )
+    latencies = engine.latency_samples(since=n0)
     await engine.stop()
     return rate, broken, latencies
 

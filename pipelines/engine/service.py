@@ -315,6 +315,19 @@ class Engine:
         self._latencies[idx] = seconds[-size:] * 1000.0
         self._latency_n += n
 
+    @property
+    def frames_measured(self) -> int:
+        """Frames whose receipt-to-visible latency has been recorded so far."""
+        return self._latency_n
+
+    def latency_samples(self, since: int = 0) -> np.ndarray:
+        """Latencies (ms) of the frames recorded after the first `since`, newest 20,000 at most."""
+        size = len(self._latencies)
+        taken = min(self._latency_n - since, size)
+        if taken <= 0:
+            return np.zeros(0)
+        return self._latencies[np.arange(self._latency_n - taken, self._latency_n) % size]
+
     # ------------------------------------------------------------------ gaps
 
     async def _backfill_loop(self) -> None:
@@ -389,8 +402,8 @@ class Engine:
     def status(self) -> EngineStatus:
         conns = self.streams.status()
         stats = self.sequencer.stats
-        filled = min(self._latency_n, len(self._latencies))
-        lat = self._latencies[:filled]
+        lat = self.latency_samples()
+        filled = len(lat)
         now_ms = time.time() * 1000
         return EngineStatus(
             running=self._running,
