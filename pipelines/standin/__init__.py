@@ -1,0 +1,1 @@
+"""A loopback Binance USD-M exchange stand-in: generated market, REST, websocket streams, faults."""
