@@ -101,7 +101,8 @@ async def measure(args: argparse.Namespace) -> None:
     print(f"sustained: baseline {best['baseline']:,.0f}/s, engine {best['engine']:,.0f}/s, "
           f"ratio {best['engine'] / max(best['baseline'], 1):.2f}")  # fmt: skip
 
-    with standin_process(symbols=args.symbols, rate=5000) as (rest, ws):
+    # Offered 5,650/s across all listed contracts gives about 5,000/s on the subscribed perpetuals.
+    with standin_process(symbols=args.symbols, rate=5650) as (rest, ws):
         eng, _, lat = await full_engine(rest, ws, args.seconds * 2)
     p50, p99 = np.percentile(lat, [50, 99])
     print(
