@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pipelines.bigflow import ORDER_COLUMNS
 from pipelines.binance.registry import SymbolRegistry
 from pipelines.engine.batch import EngineBatch
 from pipelines.records import LIQUIDATION_DTYPE, TRADE_DTYPE
@@ -61,21 +62,7 @@ _INSERT_LIQUIDATIONS = (
     "INSERT OR IGNORE INTO liquidations (symbol, timestamp, side, price, quantity, is_forced, "
     "notional, event_time) VALUES (?, ?, ?, ?, ?, 1, ?, ?)"
 )
-_BIG_ORDER_COLUMNS = (
-    "time",
-    "side",
-    "quantity",
-    "vwap",
-    "first_price",
-    "last_price",
-    "fills",
-    "trades",
-    "notional",
-    "adv",
-    "pct_adv",
-    "first_agg_id",
-    "last_agg_id",
-)
+_BIG_ORDER_COLUMNS = ORDER_COLUMNS[1:]  # the detector's columns after "symbol"
 _BIG_ORDER_OPTIONAL = ("trades", "adv", "pct_adv")
 _INSERT_BIG_ORDERS = (
     f"INSERT OR IGNORE INTO big_orders (symbol, {', '.join(_BIG_ORDER_COLUMNS)}) "
