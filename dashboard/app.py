@@ -38,12 +38,16 @@ def create_app(engine: Engine | None = None) -> pn.template.BaseTemplate:
     demo = bool(rt and rt.settings.demo)
     # The stand-in's orders stay far below 0.5 % of its ADV: start the demo at a level it reaches.
     views = {
-        "Screener": ScreenerView(engine=engine, **({"threshold_pct": DEMO_THRESHOLD_PCT} if demo else {})),
+        "Screener": ScreenerView(
+            engine=engine, **({"threshold_pct": DEMO_THRESHOLD_PCT} if demo else {})
+        ),
         "Imbalance": ImbalanceView(engine=engine, active=False),
         "Footprint": FootprintView(engine=engine, active=False),
         "Liquidations": LiquidationsView(engine=engine, active=False),
     }
-    tabs = pn.Tabs(*views.items(), dynamic=True, stylesheets=[TAB_CSS], sizing_mode="stretch_both", margin=0)
+    tabs = pn.Tabs(
+        *views.items(), dynamic=True, stylesheets=[TAB_CSS], sizing_mode="stretch_both", margin=0
+    )
     order = list(views.values())
 
     def show(event) -> None:
@@ -52,8 +56,12 @@ def create_app(engine: Engine | None = None) -> pn.template.BaseTemplate:
 
     tabs.param.watch(show, "active")
     imbalance, footprint = views["Imbalance"], views["Footprint"]
-    imbalance.param.watch(lambda e: setattr(footprint, "symbol", e.new) if e.new else None, "selected")
-    imbalance.param.watch(lambda e: setattr(tabs, "active", order.index(footprint)), "open_footprint")
+    imbalance.param.watch(
+        lambda e: setattr(footprint, "symbol", e.new) if e.new else None, "selected"
+    )
+    imbalance.param.watch(
+        lambda e: setattr(tabs, "active", order.index(footprint)), "open_footprint"
+    )
     header = HeaderView(engine=engine, demo=demo)
     return pn.template.BootstrapTemplate(
         title="", theme="dark", header=[header], main=[tabs], header_background="#161616",

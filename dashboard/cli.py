@@ -17,7 +17,9 @@ log = logging.getLogger(__name__)
 def register(subparsers: argparse._SubParsersAction) -> None:
     serve = subparsers.add_parser("serve", help="serve the dashboard (Binance, or --demo)")
     _add_options(serve)
-    serve.add_argument("--demo", action="store_true", help="feed from the exchange stand-in on loopback")
+    serve.add_argument(
+        "--demo", action="store_true", help="feed from the exchange stand-in on loopback"
+    )
     serve.add_argument("--show", action="store_true", help="open a browser")
     serve.set_defaults(func=run)
     demo = subparsers.add_parser("demo", help="serve the dashboard on the exchange stand-in")
@@ -26,12 +28,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--address", default="127.0.0.1", help="interface to bind (default loopback)")
+    parser.add_argument(
+        "--address", default="127.0.0.1", help="interface to bind (default loopback)"
+    )
     parser.add_argument("--port", type=int, default=5006)
-    parser.add_argument("--db", default=None, help="SQLite store to write trades and minute profiles to")
+    parser.add_argument(
+        "--db", default=None, help="SQLite store to write trades and minute profiles to"
+    )
     parser.add_argument("--symbols", default="", help="comma-separated contracts (default: all)")
     parser.add_argument("--demo-symbols", type=int, default=runtime.RuntimeSettings.demo_symbols)
-    parser.add_argument("--demo-rate", type=float, default=runtime.RuntimeSettings.demo_rate, help="stand-in trades/s")
+    parser.add_argument(
+        "--demo-rate",
+        type=float,
+        default=runtime.RuntimeSettings.demo_rate,
+        help="stand-in trades/s",
+    )
     parser.add_argument("--demo-seed", type=int, default=runtime.RuntimeSettings.demo_seed)
 
 

@@ -38,7 +38,7 @@ from dashboard.theme import (
     MUTED,
     NEUTRAL,
     TEXT,
-    UTC_TIME_FORMATTER,
+    utc_time_formatter,
 )
 from pipelines.footprint import (
     TIMEFRAMES_MS,
@@ -78,11 +78,44 @@ class _Layer:
 
 
 _EMPTY: dict[str, dict] = {
-    "cells": {k: [] for k in ("left", "right", "bottom", "top", "color", "alpha", "bar_time", "price", "bid", "ask", "delta")},
+    "cells": {
+        k: []
+        for k in (
+            "left",
+            "right",
+            "bottom",
+            "top",
+            "color",
+            "alpha",
+            "bar_time",
+            "price",
+            "bid",
+            "ask",
+            "delta",
+        )
+    },
     "left_text": {"x": [], "y": [], "text": []},
     "right_text": {"x": [], "y": [], "text": []},
-    "candles": {k: [] for k in ("x", "low", "high", "left", "right", "bottom", "top", "color", "bar_time", "open", "close")},
-    "profile": {k: [] for k in ("poc_left", "poc_right", "poc_bottom", "poc_top", "va_x", "va_low", "va_high")},
+    "candles": {
+        k: []
+        for k in (
+            "x",
+            "low",
+            "high",
+            "left",
+            "right",
+            "bottom",
+            "top",
+            "color",
+            "bar_time",
+            "open",
+            "close",
+        )
+    },
+    "profile": {
+        k: []
+        for k in ("poc_left", "poc_right", "poc_bottom", "poc_top", "va_x", "va_low", "va_high")
+    },
     "stacked": {k: [] for k in ("x", "bottom", "top", "color", "line")},
     "stats": {"x": [], "y": [], "text": [], "color": []},
     "cvd": {"x": [], "y": []},
@@ -102,10 +135,14 @@ class FootprintView(LiveView):
 
     symbol = param.String(default="BTCUSDT", doc="Contract shown.")
     timeframe = param.Selector(default="1m", objects=list(TIMEFRAMES_MS), doc="Bar length.")
-    price_bin = param.Integer(default=0, bounds=(0, None), doc="Level size in ticks; 0 = automatic.")
+    price_bin = param.Integer(
+        default=0, bounds=(0, None), doc="Level size in ticks; 0 = automatic."
+    )
     imbalance_ratio = param.Number(default=3.0, bounds=(1.0, 20.0), doc="Diagonal imbalance ratio.")
     mode = param.Selector(default="bid × ask", objects=list(fg.MODES), doc="What each level shows.")
-    history_bars = param.Integer(default=120, bounds=(10, 2000), doc="Bars loaded behind the live bar.")
+    history_bars = param.Integer(
+        default=120, bounds=(10, 2000), doc="Bars loaded behind the live bar."
+    )
 
     _schedules = (("refresh", 700),)
 
@@ -126,7 +163,8 @@ class FootprintView(LiveView):
         self._symbols_seen = 0
         self._x_range_kept = False
         self._held_from = 0  # oldest trade time the loaded window saw (older arrivals reload)
-        self._bin_auto = False
+        self._bin_auto = self.price_bin == 0
+        self._busy = False
 
     # ------------------------------------------------------------------ layout
 
@@ -151,9 +189,21 @@ class FootprintView(LiveView):
         self._ratio_input.link(self, value="imbalance_ratio", bidirectional=True)
         self._mode_input.link(self, value="mode", bidirectional=True)
         self._bin_input.param.watch(self._bin_chosen, "value")
-        self._info = pn.pane.HTML("", margin=(6, 8), styles={"color": MUTED, "font-family": MONO, "font-size": "12px"})
-        self._progress = pn.indicators.Progress(value=0, max=100, width=140, height=10, visible=False, bar_color="warning", margin=(10, 6))
-        self._progress_text = pn.pane.HTML("", visible=False, margin=(6, 4), styles={"color": NEUTRAL, "font-size": "12px"})
+        self._info = pn.pane.HTML(
+            "", margin=(6, 8), styles={"color": MUTED, "font-family": MONO, "font-size": "12px"}
+        )
+        self._progress = pn.indicators.Progress(
+            value=0,
+            max=100,
+            width=90,
+            height=10,
+            visible=False,
+            bar_color="warning",
+            margin=(10, 6),
+        )
+        self._progress_text = pn.pane.HTML(
+            "", visible=False, margin=(6, 4), styles={"color": NEUTRAL, "font-size": "12px"}
+        )
         controls = pn.Row(
             self._symbol_input, self._tf_input, self._bin_input, self._ratio_input,
             self._mode_input, self._progress, self._progress_text, pn.layout.HSpacer(), self._info,
@@ -176,14 +226,22 @@ class FootprintView(LiveView):
         stats.xaxis.visible = False
         stats.toolbar_location = None
         cvd = _figure(self._x_range, Range1d(-1, 1), height=130)
-        cvd.xaxis.formatter = UTC_TIME_FORMATTER
+        cvd.xaxis.formatter = utc_time_formatter()
         cvd.yaxis.formatter = NumeralTickFormatter(format="0,0.[00]a")
         cvd.toolbar_location = None
         cvd.add_layout(Span(location=0, dimension="width", line_color=MUTED, line_dash="dotted"))
         self._cvd_range = cvd.y_range
         hover_cells = []
         for layer in (self._done, self._live):
-            main.vbar(x="x", bottom="low", top="high", width=1, source=layer.candles, color="#b0b0b0", line_width=1)
+            main.vbar(
+                x="x",
+                bottom="low",
+                top="high",
+                width=1,
+                source=layer.candles,
+                color="#b0b0b0",
+                line_width=1,
+            )
             hover_cells.append(
                 main.quad(left="left", right="right", bottom="bottom", top="top", source=layer.cells,
                           fill_color="color", fill_alpha="alpha", line_width=0)
@@ -207,30 +265,36 @@ class FootprintView(LiveView):
         main.add_tools(
             HoverTool(
                 renderers=hover_cells,
-                tooltips=[("price", "@price{0,0.[00000000]}"), ("sells", "@bid{0,0.[000]}"),
-                          ("buys", "@ask{0,0.[000]}"), ("delta", "@delta{+0,0.[000]}")],
-            )  # fmt: skip
+                tooltips=[
+                    ("price", "@price{0,0.[00000000]}"),
+                    ("sells", "@bid{0,0.[000]}"),
+                    ("buys", "@ask{0,0.[000]}"),
+                    ("delta", "@delta{+0,0.[000]}"),
+                ],
+            )
         )
         return column(main, stats, cvd, sizing_mode="stretch_both")
 
     # ------------------------------------------------------------------ parameters
 
     def _bin_chosen(self, event: param.parameterized.Event) -> None:
-        if event.new and event.new != self.price_bin:
-            self._bin_auto = False
+        if event.new and event.new != self.price_bin and not self._busy:
             self.price_bin = int(event.new)
 
     @param.depends("symbol", watch=True)
     def _symbol_changed(self) -> None:
-        self.price_bin = 0
         self._x_range_kept = False
+        self._bin_auto = True  # a new contract gets a bin that suits its prices
         self._dirty = True
-        self._run("refresh")
+        if not self._busy:
+            self._run("refresh")
 
     @param.depends("timeframe", "price_bin", "imbalance_ratio", watch=True)
     def _rules_changed(self) -> None:
         self._dirty = True
-        self._run("refresh")
+        if not self._busy:  # a change made by the refresh itself is picked up by it
+            self._bin_auto = self.price_bin == 0
+            self._run("refresh")
 
     @param.depends("mode", watch=True)
     def _mode_changed(self) -> None:
@@ -269,11 +333,10 @@ class FootprintView(LiveView):
         start = now_bar - self.history_bars * tf
         if self._x_range_kept:
             start = min(start, int(self._x_range.start) // tf * tf)
-        if self.price_bin == 0:
+        if self.price_bin == 0 or self._bin_auto:
             probe = self.engine.trades(self.symbol, max(start, now_bar - 30 * tf), None)
             self._bin_auto = True
-            self.price_bin = self._auto_bin(probe, tf)  # re-enters through _rules_changed
-            return
+            self.price_bin = self._auto_bin(probe, tf)
         self._rules = FootprintRules.make(
             spec, price_bin_ticks=self.price_bin, timeframe=self.timeframe,
             imbalance_ratio=self.imbalance_ratio,
@@ -326,6 +389,13 @@ class FootprintView(LiveView):
     # ------------------------------------------------------------------ refresh
 
     def refresh(self) -> None:
+        self._busy = True
+        try:
+            self._refresh()
+        finally:
+            self._busy = False
+
+    def _refresh(self) -> None:
         registry = self.engine.registry
         if len(registry.active) != self._symbols_seen and hasattr(self, "_symbol_input"):
             self._symbols_seen = len(registry.active)
@@ -333,12 +403,8 @@ class FootprintView(LiveView):
         if self._sym() is None:
             self._info.object = f"{self.symbol}: waiting for the contract list"
             return
-        if self._older_trades_arrived() and self._bin_auto:
-            self.price_bin = 0  # the automatic bin was chosen on too little data
         if self._dirty or self._older_trades_arrived() or self._backfills() != self._backfills_seen:
-            self._load()
-            if self._dirty:
-                return
+            self._load()  # an automatic bin is chosen again: it may have seen too little data
             self._place_ranges(reset=not self._x_range_kept)
             self._x_range_kept = True
         else:
@@ -354,7 +420,11 @@ class FootprintView(LiveView):
 
     def _older_trades_arrived(self) -> bool:
         coverage = self.engine.buffer.coverage(self._sym())
-        return coverage is not None and coverage[0] < self._held_from and coverage[0] >= self._window_start
+        return (
+            coverage is not None
+            and coverage[0] < self._held_from
+            and coverage[0] >= self._window_start
+        )
 
     def _following(self) -> bool:
         tf = self._rules.tf_ms
@@ -370,15 +440,14 @@ class FootprintView(LiveView):
             width = self._x_range.end - self._x_range.start
             self._x_range.start, self._x_range.end = end - width, end
         bars = self.bars()
-        visible = bars[(bars["bar_time"] + tf >= self._x_range.start) & (bars["bar_time"] <= self._x_range.end)]
+        visible = bars[
+            (bars["bar_time"] + tf >= self._x_range.start) & (bars["bar_time"] <= self._x_range.end)
+        ]
         if len(visible):
             level = self._level_size()
             lo, hi = float(visible["low"].min()), float(visible["high"].max()) + level
             pad = max((hi - lo) * 0.04, level)
             self._y_range.start, self._y_range.end = lo - pad, hi + pad
-            cvd = bars["cvd"].to_numpy()
-            span = max(float(np.abs(cvd).max()), 1e-9) * 1.1
-            self._cvd_range.start, self._cvd_range.end = -span, span
 
     def _level_size(self) -> float:
         spec = self.engine.registry.spec(self.symbol)
@@ -405,6 +474,14 @@ class FootprintView(LiveView):
             return
         cvd0 = float(self._done_bars["delta"].sum()) if len(self._done_bars) else 0.0
         self._fill(self._live, self._live_fp.levels, self._live_fp.bars, cvd0)
+        cvd = self.bars()["cvd"].to_numpy()
+        if len(cvd):
+            span = max(float(np.abs(cvd).max()), 1e-9) * 1.15
+            if (
+                not (-span <= self._cvd_range.start <= self._cvd_range.end <= span)
+                or self._cvd_range.end < span / 1.5
+            ):
+                self._cvd_range.start, self._cvd_range.end = -span, span
 
     def _render_labels(self) -> None:
         """Numbers in the cells, only when few enough cells are visible to read them."""
@@ -448,7 +525,8 @@ class FootprintView(LiveView):
         level = self._level_size()
         self._info.object = (
             f"{len(bars):,} bars · {int(bars['trades'].sum()):,} trades · bin {level:,.8g}"
-            if len(bars) else "no trades yet"
+            if len(bars)
+            else "no trades yet"
         )
         fraction, text = self._history_progress(tf)
         self._progress.visible = self._progress_text.visible = fraction < 1.0
@@ -471,7 +549,7 @@ class FootprintView(LiveView):
         held = end - max(coverage[0], self._window_start)
         fraction = min(1.0, held / max(1, end - self._window_start))
         since = time.strftime("%H:%M", time.gmtime(coverage[0] / 1000))
-        return fraction, f"history {fraction:.0%} (trades since {since} UTC)"
+        return fraction, f"history {fraction:.0%} · since {since}"
 
 
 def _figure(x_range: Range1d, y_range: Range1d, **kwargs: object):

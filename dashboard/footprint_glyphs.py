@@ -115,7 +115,9 @@ def cell_columns(
         left = np.where(delta >= 0, centre + gap, centre - gap - w)
         right = np.where(delta >= 0, centre + gap + w, centre - gap)
         imbalanced = np.where(delta >= 0, buy_imb, sell_imb)
-        colour = np.where(delta >= 0, np.where(imbalanced, BUY, BUY_DIM), np.where(imbalanced, SELL, SELL_DIM))
+        colour = np.where(
+            delta >= 0, np.where(imbalanced, BUY, BUY_DIM), np.where(imbalanced, SELL, SELL_DIM)
+        )
         fill_alpha = np.where(imbalanced, 1.0, alpha(np.abs(delta)))
     else:
         total = ask + bid

@@ -63,7 +63,9 @@ class HeaderView(LiveView):
     _schedules = (("refresh", 1000),)
 
     def _layout(self) -> pn.viewable.Viewable:
-        self._pane = pn.pane.HTML("", stylesheets=[_CSS], margin=(0, 6), sizing_mode="stretch_width")
+        self._pane = pn.pane.HTML(
+            "", stylesheets=[_CSS], margin=(0, 6), sizing_mode="stretch_width"
+        )
         return self._pane
 
     def refresh(self) -> None:

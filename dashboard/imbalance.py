@@ -28,16 +28,17 @@ from dashboard.theme import (
     MUTED,
     NEUTRAL,
     TABLE_CSS,
-    UTC_TIME_FORMATTER,
     plot_opts,
     symbol_tick_formatter,
     tint_formatter,
+    utc_time_formatter,
 )
 from pipelines.imbalance import WINDOWS
 
 SPANS = {"1h": 60, "2h": 120, "4h": 240, "8h": 480, "24h": 1440}
 MIN_VOLUMES = {"any": 0, "10K": 10_000, "100K": 100_000, "1M": 1_000_000}
 RANK_ROWS = 20
+MIN_MINUTES_SHOWN = 15
 RANK_COLUMNS = ("symbol", "imbalance", "delta_quote", "volume_quote", "trades", "book_imbalance")
 RANK_TITLES = {
     "symbol": "symbol", "imbalance": "flow imb.", "delta_quote": "delta $",
@@ -49,7 +50,13 @@ def heatmap_image(frame: pd.DataFrame) -> tuple[hv.Image, list[str]]:
     """The tracker's contracts × minutes frame as an image: x = minute open (ms), y = row."""
     names = [str(s) for s in frame.index]
     if frame.shape[0] == 0 or frame.shape[1] == 0:
-        return hv.Image(np.full((1, 1), np.nan), bounds=(0, -0.5, 60_000, 0.5), kdims=["time", "row"]), names
+        return hv.Image(
+            np.full((1, 1), np.nan), bounds=(0, -0.5, 60_000, 0.5), kdims=["time", "row"]
+        ), names
+    # Start at the first minute with any trade (the engine may have started recently).
+    traded = np.flatnonzero(np.isfinite(frame.to_numpy(dtype=np.float64)).any(axis=0))
+    first = min(int(traded[0]) if len(traded) else 0, max(0, frame.shape[1] - MIN_MINUTES_SHOWN))
+    frame = frame.iloc[:, first:]
     minutes = frame.columns.to_numpy(dtype=np.int64)
     step = 60_000
     bounds = (float(minutes[0]), -0.5, float(minutes[-1] + step), len(names) - 0.5)
@@ -58,10 +65,14 @@ def heatmap_image(frame: pd.DataFrame) -> tuple[hv.Image, list[str]]:
     return hv.Image(values, bounds=bounds, kdims=["time", "row"], vdims=["imbalance"]), names
 
 
-def ranking_tables(ranking: pd.DataFrame, window: str, min_volume: float, rows: int = RANK_ROWS) -> tuple[pd.DataFrame, pd.DataFrame]:
+def ranking_tables(
+    ranking: pd.DataFrame, window: str, min_volume: float, rows: int = RANK_ROWS
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(strongest buyers, strongest sellers) among contracts with at least `min_volume` USD."""
     if len(ranking) == 0:
-        empty = pd.DataFrame({c: pd.Series(dtype=object if c == "symbol" else "float64") for c in RANK_COLUMNS})
+        empty = pd.DataFrame(
+            {c: pd.Series(dtype=object if c == "symbol" else "float64") for c in RANK_COLUMNS}
+        )
         return empty, empty.copy()
     frame = pd.DataFrame(
         {
@@ -69,13 +80,17 @@ def ranking_tables(ranking: pd.DataFrame, window: str, min_volume: float, rows: 
             "imbalance": ranking["imbalance"].astype("float64"),
             "delta_quote": ranking["delta_quote"].astype("float64"),
             "volume_quote": (ranking["buy_quote"] + ranking["sell_quote"]).astype("float64"),
-            "trades": (ranking["buy_trades"] + ranking["sell_trades"]).astype("int64"),
+            "trades": (ranking["buy_trades"] + ranking["sell_trades"]).astype("float64"),
             "book_imbalance": ranking["book_imbalance"].astype("float64"),
         }
     )
     frame = frame[(frame["volume_quote"] >= min_volume) & frame["imbalance"].notna()]
-    buyers = frame[frame["imbalance"] > 0].sort_values(["imbalance", "volume_quote"], ascending=[False, False])
-    sellers = frame[frame["imbalance"] < 0].sort_values(["imbalance", "volume_quote"], ascending=[True, False])
+    buyers = frame[frame["imbalance"] > 0].sort_values(
+        ["imbalance", "volume_quote"], ascending=[False, False]
+    )
+    sellers = frame[frame["imbalance"] < 0].sort_values(
+        ["imbalance", "volume_quote"], ascending=[True, False]
+    )
     return buyers.head(rows).reset_index(drop=True), sellers.head(rows).reset_index(drop=True)
 
 
@@ -84,9 +99,13 @@ class ImbalanceView(LiveView):
 
     window = param.Selector(default="5m", objects=list(WINDOWS), doc="Ranking window.")
     span = param.Selector(default="1h", objects=list(SPANS), doc="Heatmap history.")
-    min_volume = param.Number(default=10_000, bounds=(0, None), doc="Rank only contracts with this much USD volume.")
+    min_volume = param.Number(
+        default=10_000, bounds=(0, None), doc="Rank only contracts with this much USD volume."
+    )
     selected = param.String(default="", doc="Contract clicked in a ranking.")
-    open_footprint = param.Event(doc="Fires when the user asks to open `selected` in the footprint.")
+    open_footprint = param.Event(
+        doc="Fires when the user asks to open `selected` in the footprint."
+    )
 
     _schedules = (("refresh_rankings", 1000), ("refresh_charts", 2000))
 
@@ -126,15 +145,23 @@ class ImbalanceView(LiveView):
     # ------------------------------------------------------------------ layout
 
     def _layout(self) -> pn.viewable.Viewable:
-        window = pn.widgets.RadioButtonGroup(options=list(WINDOWS), value=self.window, margin=(2, 6))
+        window = pn.widgets.RadioButtonGroup(
+            options=list(WINDOWS), value=self.window, margin=(2, 6)
+        )
         window.link(self, value="window", bidirectional=True)
         span = pn.widgets.Select(options=list(SPANS), value=self.span, width=70, margin=(2, 6))
         span.link(self, value="span", bidirectional=True)
-        floor = pn.widgets.Select(options=MIN_VOLUMES, value=self.min_volume, width=80, margin=(2, 6))
+        floor = pn.widgets.Select(
+            options=MIN_VOLUMES, value=self.min_volume, width=80, margin=(2, 6)
+        )
         floor.link(self, value="min_volume", bidirectional=True)
         go = pn.widgets.Button(label="footprint ›", width=100, margin=(2, 6))
         go.on_click(lambda _: self.param.trigger("open_footprint") if self.selected else None)
-        self._cvd_title = pn.pane.HTML("click a contract in a ranking", margin=(6, 8), styles={"color": MUTED, "font-size": "12px", "font-family": MONO})
+        self._cvd_title = pn.pane.HTML(
+            "click a contract in a ranking",
+            margin=(6, 8),
+            styles={"color": MUTED, "font-size": "12px", "font-family": MONO},
+        )
         label = {"color": MUTED, "font-size": "12px"}
         heat = rasterize(
             hv.DynamicMap(lambda data: data, streams=[self.heat_pipe]), aggregator="mean", dynamic=True
@@ -145,8 +172,15 @@ class ImbalanceView(LiveView):
         )  # fmt: skip
         cvd = hv.DynamicMap(
             lambda data: hv.Curve(data, "time", "cvd").opts(color=NEUTRAL, line_width=1.6), streams=[self.cvd_pipe]
-        ).opts(framewise=True, **plot_opts(height=190, xlabel="", ylabel="CVD", yformatter="%.4g", xformatter=UTC_TIME_FORMATTER))  # fmt: skip
-        self._cvd_pane = pn.pane.HoloViews(cvd, sizing_mode="stretch_width", height=190, visible=bool(self.selected))
+        ).opts(framewise=True, **plot_opts(height=190, xlabel="", ylabel="CVD", yformatter="%.4g", xformatter=utc_time_formatter()))  # fmt: skip
+        # Visibility is toggled on a wrapping Column: toggling it on the HoloViews pane itself
+        # makes Panel 1.9 push an invalid property to the Bokeh figure.
+        self._cvd_pane = pn.Column(
+            pn.pane.HoloViews(cvd, sizing_mode="stretch_width", height=190),
+            visible=bool(self.selected),
+            sizing_mode="stretch_width",
+            margin=0,
+        )
         controls = pn.Row(
             pn.pane.HTML("window", margin=(6, 0, 6, 8), styles=label), window,
             pn.pane.HTML("history", margin=(6, 0, 6, 8), styles=label), span,
@@ -165,13 +199,18 @@ class ImbalanceView(LiveView):
             pn.pane.HTML("SELLERS", margin=(8, 8, 0, 8), styles=heading), self.sellers,
             width=640, scroll=True,
         )  # fmt: skip
-        return pn.Column(controls, pn.Row(left, right, sizing_mode="stretch_both"), sizing_mode="stretch_both", margin=0)
+        return pn.Column(
+            controls,
+            pn.Row(left, right, sizing_mode="stretch_both"),
+            sizing_mode="stretch_both",
+            margin=0,
+        )
 
     def _axes_hook(self, plot, element) -> None:
         fig = plot.state
         fig.yaxis.formatter = symbol_tick_formatter(self._names)
         fig.xaxis.ticker = DatetimeTicker(desired_num_ticks=8)
-        fig.xaxis.formatter = UTC_TIME_FORMATTER
+        fig.xaxis.formatter = utc_time_formatter()
 
     # ------------------------------------------------------------------ data
 
@@ -193,13 +232,17 @@ class ImbalanceView(LiveView):
 
     def rankings(self, now_ms: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-        buyers, sellers = ranking_tables(self.tracker.ranking(now_ms, self.window), self.window, self.min_volume)
+        buyers, sellers = ranking_tables(
+            self.tracker.ranking(now_ms, self.window), self.window, self.min_volume
+        )
         return buyers, sellers
 
     def refresh_rankings(self) -> None:
         buyers, sellers = self.rankings()
         self.buyers.value = buyers.assign(imbalance_side=np.full(len(buyers), "buy", dtype=object))
-        self.sellers.value = sellers.assign(imbalance_side=np.full(len(sellers), "sell", dtype=object))
+        self.sellers.value = sellers.assign(
+            imbalance_side=np.full(len(sellers), "sell", dtype=object)
+        )
 
     def refresh_charts(self) -> None:
         frame = self.tracker.heatmap(int(time.time() * 1000), SPANS[self.span])
@@ -211,8 +254,14 @@ class ImbalanceView(LiveView):
         if not self.selected or self.engine.registry.index(self.selected) is None:
             return
         cvd = self.tracker.cvd(self.selected, int(time.time() * 1000), SPANS[self.span])
-        self.cvd_pipe.send(pd.DataFrame({"time": pd.to_datetime(cvd["minute"] + 60_000, unit="ms"), "cvd": cvd["cvd"]}))
+        self.cvd_pipe.send(
+            pd.DataFrame(
+                {"time": pd.to_datetime(cvd["minute"] + 60_000, unit="ms"), "cvd": cvd["cvd"]}
+            )
+        )
         last = float(cvd["cvd"].iloc[-1]) if len(cvd) else 0.0
         if hasattr(self, "_cvd_title"):
             self._cvd_pane.visible = True
-            self._cvd_title.object = f"{self.selected} · cumulative volume delta · last {self.span}: {last:+,.6g}"
+            self._cvd_title.object = (
+                f"{self.selected} · cumulative volume delta · last {self.span}: {last:+,.6g}"
+            )

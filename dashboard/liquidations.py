@@ -24,16 +24,31 @@ from dashboard.theme import (
     MUTED,
     SELL,
     TABLE_CSS,
-    THOUSANDS_FORMATTER,
-    UTC_TIME_FORMATTER,
+    as_float,
     plot_opts,
+    thousands_formatter,
     tint_formatter,
+    utc_time_formatter,
 )
 from pipelines.liquidations import WINDOWS
 
 FEED_COLUMNS = ("seq", "time", "symbol", "side", "price", "qty", "notional")
-FEED_TITLES = {"time": "time UTC", "symbol": "symbol", "side": "liquidated", "price": "price", "qty": "quantity", "notional": "notional $"}
-MIN_NOTIONALS = {"any": 0, "1K": 1_000, "10K": 10_000, "50K": 50_000, "100K": 100_000, "1M": 1_000_000}
+FEED_TITLES = {
+    "time": "time UTC",
+    "symbol": "symbol",
+    "side": "liquidated",
+    "price": "price",
+    "qty": "quantity",
+    "notional": "notional $",
+}
+MIN_NOTIONALS = {
+    "any": 0,
+    "1K": 1_000,
+    "10K": 10_000,
+    "50K": 50_000,
+    "100K": 100_000,
+    "1M": 1_000_000,
+}
 HISTOGRAM_SPANS = {"1h": 60, "4h": 240, "12h": 720, "24h": 1440}
 ROWS = 500
 NOTE = (
@@ -53,7 +68,7 @@ def totals_table(totals: pd.DataFrame) -> pd.DataFrame:
                 "long": float(part["long_notional"].sum()),
                 "short": float(part["short_notional"].sum()),
                 "total": float(part["total_notional"].sum()),
-                "count": int(part["long_count"].sum() + part["short_count"].sum()),
+                "count": float(part["long_count"].sum() + part["short_count"].sum()),
             }
         )
     return pd.DataFrame(rows)
@@ -77,9 +92,13 @@ def histogram_rectangles(histogram: pd.DataFrame) -> hv.Rectangles:
 class LiquidationsView(LiveView):
     """Live forced orders with totals, histogram and ranking (all lower bounds)."""
 
-    min_notional = param.Number(default=0.0, bounds=(0, None), doc="Hide liquidations below this USD.")
+    min_notional = param.Number(
+        default=0.0, bounds=(0, None), doc="Hide liquidations below this USD."
+    )
     ranking_window = param.Selector(default="1h", objects=list(WINDOWS), doc="Ranking window.")
-    histogram_span = param.Selector(default="1h", objects=list(HISTOGRAM_SPANS), doc="Histogram history.")
+    histogram_span = param.Selector(
+        default="1h", objects=list(HISTOGRAM_SPANS), doc="Histogram history."
+    )
     rows = param.Integer(default=ROWS, bounds=(10, 5000), doc="Rows kept in the feed.")
 
     _schedules = (("refresh_feed", 250), ("refresh_charts", 2000))
@@ -91,7 +110,7 @@ class LiquidationsView(LiveView):
         tint = {"scale_field": "notional", "full_scale": 1_000_000.0, "top_alpha": 0.5}
         self.feed = pn.widgets.Tabulator(
             self._empty_feed(), show_index=False, disabled=True, selectable=False, sortable=False,
-            hidden_columns=["seq"], titles=FEED_TITLES, layout="fit_data_stretch",
+            hidden_columns=["seq"], titles=FEED_TITLES, layout="fit_columns",
             sorters=[{"field": "seq", "dir": "desc"}], stylesheets=[TABLE_CSS],
             sizing_mode="stretch_both", min_height=400,
             formatters={
@@ -113,7 +132,7 @@ class LiquidationsView(LiveView):
             layout="fit_data_stretch", sizing_mode="stretch_width", height=128,
         )  # fmt: skip
         self.ranking = pn.widgets.Tabulator(
-            pd.DataFrame({"symbol": pd.Series(dtype=object), "long": [], "short": [], "total": [], "count": pd.Series(dtype="int64")}),
+            pd.DataFrame({"symbol": pd.Series(dtype=object), "long": [], "short": [], "total": [], "count": pd.Series(dtype="float64")}),
             show_index=False, disabled=True, selectable=False, stylesheets=[TABLE_CSS],
             titles={"symbol": "symbol", "long": "longs $", "short": "shorts $", "total": "total $", "count": "count"},
             formatters={"long": money, "short": money, "total": money, "count": money},
@@ -127,7 +146,7 @@ class LiquidationsView(LiveView):
     def _empty_feed() -> pd.DataFrame:
         return pd.DataFrame(
             {
-                "seq": pd.Series(dtype="int64"), "time": pd.Series(dtype="int64"),
+                "seq": pd.Series(dtype="float64"), "time": pd.Series(dtype="float64"),
                 "symbol": pd.Series(dtype=object), "side": pd.Series(dtype=object),
                 "price": pd.Series(dtype="float64"), "qty": pd.Series(dtype="float64"),
                 "notional": pd.Series(dtype="float64"),
@@ -146,11 +165,17 @@ class LiquidationsView(LiveView):
 
     def _layout(self) -> pn.viewable.Viewable:
         label = {"color": MUTED, "font-size": "12px"}
-        floor = pn.widgets.Select(options=MIN_NOTIONALS, value=self.min_notional, width=80, margin=(2, 6))
+        floor = pn.widgets.Select(
+            options=MIN_NOTIONALS, value=self.min_notional, width=80, margin=(2, 6)
+        )
         floor.link(self, value="min_notional", bidirectional=True)
-        window = pn.widgets.RadioButtonGroup(options=list(WINDOWS), value=self.ranking_window, margin=(2, 6))
+        window = pn.widgets.RadioButtonGroup(
+            options=list(WINDOWS), value=self.ranking_window, margin=(2, 6)
+        )
         window.link(self, value="ranking_window", bidirectional=True)
-        span = pn.widgets.RadioButtonGroup(options=list(HISTOGRAM_SPANS), value=self.histogram_span, margin=(2, 6))
+        span = pn.widgets.RadioButtonGroup(
+            options=list(HISTOGRAM_SPANS), value=self.histogram_span, margin=(2, 6)
+        )
         span.link(self, value="histogram_span", bidirectional=True)
         controls = pn.Row(
             pn.pane.HTML("min $", margin=(6, 0, 6, 8), styles=label), floor,
@@ -163,7 +188,7 @@ class LiquidationsView(LiveView):
         histogram = hv.DynamicMap(lambda data: data, streams=[self.histogram_pipe]).opts(
             hv.opts.Rectangles(
                 color="color", line_width=0, framewise=True, xlabel="", ylabel="liquidated $ / min",
-                yformatter=THOUSANDS_FORMATTER, hooks=[_time_axis], **plot_opts(height=230),
+                yformatter=thousands_formatter(), hooks=[_time_axis], **plot_opts(height=230),
             )
         )  # fmt: skip
         heading = {"color": MUTED, "font-size": "11px", "letter-spacing": ".05em"}
@@ -173,9 +198,16 @@ class LiquidationsView(LiveView):
             pn.pane.HTML("BY CONTRACT", margin=(4, 8, 0, 8), styles=heading), self.ranking,
             sizing_mode="stretch_both",
         )  # fmt: skip
-        self._count = pn.pane.HTML("", margin=(2, 8), styles={"color": MUTED, "font-family": MONO, "font-size": "12px"})
+        self._count = pn.pane.HTML(
+            "", margin=(2, 8), styles={"color": MUTED, "font-family": MONO, "font-size": "12px"}
+        )
         left = pn.Column(self.feed, self._count, sizing_mode="stretch_both")
-        return pn.Column(controls, pn.Row(left, right, sizing_mode="stretch_both"), sizing_mode="stretch_both", margin=0)
+        return pn.Column(
+            controls,
+            pn.Row(left, right, sizing_mode="stretch_both"),
+            sizing_mode="stretch_both",
+            margin=0,
+        )
 
     # ------------------------------------------------------------------ data
 
@@ -183,7 +215,8 @@ class LiquidationsView(LiveView):
     def rebuild_feed(self) -> None:
         rows = self.tracker.since(0, min_notional=self.min_notional)
         self._seq = self.tracker.last_seq
-        self.feed.value = rows.loc[:, list(FEED_COLUMNS)].tail(self.rows).reset_index(drop=True)
+        rows = as_float(rows.loc[:, list(FEED_COLUMNS)], ("seq", "time"))
+        self.feed.value = rows.tail(self.rows).reset_index(drop=True)
         self._started = True
         self.refresh_charts()
 
@@ -197,7 +230,8 @@ class LiquidationsView(LiveView):
         new = self.tracker.since(self._seq, min_notional=self.min_notional)
         self._seq = last
         if len(new):
-            self.feed.stream(new.loc[:, list(FEED_COLUMNS)], rollover=self.rows, reset_index=True)
+            new = as_float(new.loc[:, list(FEED_COLUMNS)], ("seq", "time"))
+            self.feed.stream(new, rollover=self.rows, reset_index=True)
         if hasattr(self, "_count"):
             self._count.object = f"{len(self.feed.value):,} shown"
 
@@ -215,7 +249,9 @@ class LiquidationsView(LiveView):
                 "long": ranking["long_notional"].to_numpy(dtype=np.float64),
                 "short": ranking["short_notional"].to_numpy(dtype=np.float64),
                 "total": ranking["total_notional"].to_numpy(dtype=np.float64),
-                "count": (ranking["long_count"] + ranking["short_count"]).to_numpy(dtype=np.int64),
+                "count": (ranking["long_count"] + ranking["short_count"]).to_numpy(
+                    dtype=np.float64
+                ),
             }
         )
         histogram = self.tracker.histogram(
@@ -228,4 +264,4 @@ class LiquidationsView(LiveView):
 
 def _time_axis(plot, element) -> None:
     plot.state.xaxis.ticker = DatetimeTicker(desired_num_ticks=8)
-    plot.state.xaxis.formatter = UTC_TIME_FORMATTER
+    plot.state.xaxis.formatter = utc_time_formatter()

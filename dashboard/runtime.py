@@ -42,7 +42,9 @@ class RuntimeSettings:
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> RuntimeSettings:
         env = dict(os.environ if env is None else env)
-        symbols = tuple(s.strip().upper() for s in env.get("ORDERFLOW_SYMBOLS", "").split(",") if s.strip())
+        symbols = tuple(
+            s.strip().upper() for s in env.get("ORDERFLOW_SYMBOLS", "").split(",") if s.strip()
+        )
         try:
             return cls(
                 demo=env.get("ORDERFLOW_DEMO", "").lower() in {"1", "true", "yes", "on"},
@@ -161,7 +163,7 @@ class Runtime:
             try:
                 future.result(10)
             except Exception as exc:  # shutting down: report, do not raise
-                log.warning("engine stop: %s", exc)
+                log.warning("engine stop: %r", exc)
             if self._thread is not None:
                 self.loop.call_soon_threadsafe(self.loop.stop)
                 self._thread.join(5)

@@ -13,7 +13,7 @@ import param
 
 from dashboard.live import LiveView
 from dashboard.sound import Beeper
-from dashboard.theme import BORDER, MONO, MUTED, TABLE_CSS, tint_formatter
+from dashboard.theme import BORDER, MONO, MUTED, TABLE_CSS, as_float, tint_formatter
 
 COLUMNS = ("seq", "time", "symbol", "side", "quantity", "vwap", "notional", "pct_adv", "fills")
 TITLES = {
@@ -24,7 +24,14 @@ THRESHOLDS = {
     "0.001 %": 0.001, "0.005 %": 0.005, "0.01 %": 0.01, "0.05 %": 0.05, "0.1 %": 0.1,
     "0.25 %": 0.25, "0.5 %": 0.5, "1 %": 1.0, "2 %": 2.0, "5 %": 5.0,
 }  # fmt: skip
-MIN_NOTIONALS = {"any": 0, "10K": 10_000, "50K": 50_000, "100K": 100_000, "250K": 250_000, "1M": 1_000_000}
+MIN_NOTIONALS = {
+    "any": 0,
+    "10K": 10_000,
+    "50K": 50_000,
+    "100K": 100_000,
+    "250K": 250_000,
+    "1M": 1_000_000,
+}
 ROWS = 500
 FULL_TINT_PCT_ADV = 5.0  # % of ADV at which a row is fully coloured
 
@@ -44,7 +51,9 @@ def matches(symbols: pd.Series, pattern: str) -> pd.Series:
 class ScreenerView(LiveView):
     """Big taker orders (≥ threshold × ADV), newest first."""
 
-    threshold_pct = param.Number(default=0.5, bounds=(0.001, 100.0), doc="Big when ≥ this % of ADV.")
+    threshold_pct = param.Number(
+        default=0.5, bounds=(0.001, 100.0), doc="Big when ≥ this % of ADV."
+    )
     min_notional = param.Number(default=0.0, bounds=(0, None), doc="And at least this many USD.")
     symbol_filter = param.String(default="", doc="Comma-separated parts of symbols to show.")
     paused = param.Boolean(default=False, doc="Stop adding rows (they are not lost).")
@@ -60,16 +69,13 @@ class ScreenerView(LiveView):
         self.table = pn.widgets.Tabulator(
             self._empty(), show_index=False, disabled=True, selectable=False, sortable=False,
             hidden_columns=["seq"], titles=TITLES, formatters=self._formatters(),
-            sorters=[{"field": "seq", "dir": "desc"}], layout="fit_data_stretch",
+            sorters=[{"field": "seq", "dir": "desc"}], layout="fit_columns",
             stylesheets=[TABLE_CSS], sizing_mode="stretch_both", min_height=400,
             header_align={c: "right" for c in ("quantity", "vwap", "notional", "pct_adv", "fills")},
         )  # fmt: skip
 
     def _empty(self) -> pd.DataFrame:
         frame = pd.DataFrame({c: pd.Series(dtype="float64") for c in COLUMNS})
-        frame["seq"] = frame["seq"].astype("int64")
-        frame["fills"] = frame["fills"].astype("int64")
-        frame["time"] = frame["time"].astype("int64")
         frame["symbol"] = frame["symbol"].astype(object)
         frame["side"] = frame["side"].astype(object)
         return frame
@@ -84,7 +90,7 @@ class ScreenerView(LiveView):
             "quantity": tint_formatter("num", **tint),
             "vwap": tint_formatter("num", **tint),
             "notional": tint_formatter("num", decimals=0, **tint),
-            "pct_adv": tint_formatter("num", decimals=2, suffix=" %", **tint),
+            "pct_adv": tint_formatter("num", decimals=3, suffix=" %", **tint),
             "fills": tint_formatter("num", decimals=0, **tint),
         }
 
@@ -94,14 +100,20 @@ class ScreenerView(LiveView):
         threshold = pn.widgets.Select(options=THRESHOLDS, width=90, margin=(2, 6))
         threshold.value = min(THRESHOLDS.values(), key=lambda v: abs(v - self.threshold_pct))
         threshold.link(self, value="threshold_pct", bidirectional=True)
-        floor = pn.widgets.Select(options=MIN_NOTIONALS, value=self.min_notional, width=80, margin=(2, 6))
+        floor = pn.widgets.Select(
+            options=MIN_NOTIONALS, value=self.min_notional, width=80, margin=(2, 6)
+        )
         floor.link(self, value="min_notional", bidirectional=True)
-        search = pn.widgets.TextInput(placeholder="symbols, e.g. BTC,ETH", value=self.symbol_filter, width=200, margin=(2, 6))
+        search = pn.widgets.TextInput(
+            placeholder="symbols, e.g. BTC,ETH", value=self.symbol_filter, width=200, margin=(2, 6)
+        )
         search.link(self, value_input="symbol_filter")
         pause = pn.widgets.Toggle(label="pause", value=self.paused, width=70, margin=(2, 6))
         pause.link(self, value="paused", bidirectional=True)
         self.beeper = Beeper(margin=(4, 6))
-        self._count = pn.pane.HTML("", margin=(6, 8), styles={"color": MUTED, "font-family": MONO, "font-size": "12px"})
+        self._count = pn.pane.HTML(
+            "", margin=(6, 8), styles={"color": MUTED, "font-family": MONO, "font-size": "12px"}
+        )
         label = {"color": MUTED, "font-size": "12px"}
         controls = pn.Row(
             pn.pane.HTML("≥ ADV", margin=(6, 0, 6, 8), styles=label), threshold,
@@ -121,7 +133,9 @@ class ScreenerView(LiveView):
         if len(orders) == 0:
             return self._empty()
         orders = orders[matches(orders["symbol"], self.symbol_filter).to_numpy()]
-        return orders.loc[:, list(COLUMNS)].reset_index(drop=True)
+        return as_float(
+            orders.loc[:, list(COLUMNS)].reset_index(drop=True), ("seq", "time", "fills")
+        )
 
     def _since(self, seq: int) -> pd.DataFrame:
         if self.threshold_pct / 100.0 < self.detector.keep_fraction:
@@ -167,4 +181,6 @@ class ScreenerView(LiveView):
 
     def _show_count(self) -> None:
         if hasattr(self, "_count"):
-            self._count.object = f"{len(self.table.value):,} orders · ≥ {self.threshold_pct:g} % ADV"
+            self._count.object = (
+                f"{len(self.table.value):,} orders · ≥ {self.threshold_pct:g} % ADV"
+            )

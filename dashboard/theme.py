@@ -10,6 +10,7 @@ from __future__ import annotations
 import holoviews as hv
 import panel as pn
 from bokeh.models import CustomJSTickFormatter, DatetimeTickFormatter, NumeralTickFormatter
+from bokeh.settings import settings as bokeh_settings
 from panel.io.model import JSCode
 
 BACKGROUND = "#1e1e1e"
@@ -78,6 +79,8 @@ label {{ color: {MUTED}; font-size: 11px; }}
 
 def configure() -> None:
     """Process-wide Panel settings for the dark, offline page (call before building views)."""
+    # Every JS/CSS asset from this server's /static, never a CDN (pn.serve defaults to the CDN).
+    bokeh_settings.resources.set_value("server")
     pn.extension("tabulator", design="bootstrap", theme="dark", notifications=False)
     pn.config.raw_css = [*[c for c in pn.config.raw_css if c != PAGE_CSS], PAGE_CSS]
     pn.config.throttled = True
@@ -105,11 +108,16 @@ def plot_opts(**extra: object) -> dict:
     return opts
 
 
-UTC_TIME_FORMATTER = DatetimeTickFormatter(
-    seconds="%H:%M:%S", minsec="%H:%M:%S", minutes="%H:%M", hourmin="%H:%M", hours="%H:%M",
-    days="%d %b", months="%b %Y",
-)  # fmt: skip
-THOUSANDS_FORMATTER = NumeralTickFormatter(format="0,0.[00]")
+def utc_time_formatter() -> DatetimeTickFormatter:
+    """Time ticks in UTC (a new model each time: a Bokeh model belongs to one document)."""
+    return DatetimeTickFormatter(
+        seconds="%H:%M:%S", minsec="%H:%M:%S", minutes="%H:%M", hourmin="%H:%M", hours="%H:%M",
+        days="%d %b", months="%b %Y",
+    )  # fmt: skip
+
+
+def thousands_formatter() -> NumeralTickFormatter:
+    return NumeralTickFormatter(format="0,0.[00]")
 
 
 def symbol_tick_formatter(symbols: list[str]) -> CustomJSTickFormatter:
@@ -118,6 +126,12 @@ def symbol_tick_formatter(symbols: list[str]) -> CustomJSTickFormatter:
         args={"names": list(symbols)},
         code="const i = Math.round(tick); return (i === tick && names[i]) ? names[i] : '';",
     )
+
+
+def as_float(frame, columns: tuple[str, ...]):
+    """Integer columns of a table as float64 (exact below 2**53): the browser then gets plain
+    Float64 arrays, which every Tabulator update path handles alike."""
+    return frame.astype(dict.fromkeys(columns, "float64"))
 
 
 # ------------------------------------------------------------------ table cell formatters

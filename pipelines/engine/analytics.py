@@ -2,8 +2,8 @@
 liquidations. Attached by the Engine (`engine.analytics`); views read their snapshots.
 
 ADV (average daily volume) for the big-order rule comes from REST daily klines: `load_adv`
-fetches it for every contract (weight 1 per contract, inside the client's budget) and the
-engine refreshes it after each UTC midnight.
+fetches it for the contracts given (weight 1 each, inside the client's budget). Its caller
+(dashboard.runtime) runs it at start, for new listings and again after each UTC midnight.
 """
 
 from __future__ import annotations

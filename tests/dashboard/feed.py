@@ -61,7 +61,9 @@ class Feed:
 
     async def push(self, trades: np.ndarray, liquidations: np.ndarray | None = None) -> EngineBatch:
         self.seq += 1
-        batch = EngineBatch(seq=self.seq, created_ms=int(trades["time"].max()) if len(trades) else 0, trades=trades)
+        batch = EngineBatch(
+            seq=self.seq, created_ms=int(trades["time"].max()) if len(trades) else 0, trades=trades
+        )
         if liquidations is not None:
             batch.liquidations = liquidations
         await self.engine.source.emit(batch)

@@ -15,9 +15,13 @@ from pipelines.footprint import FootprintRules, footprint_from_records
 MINUTE = 60_000
 
 
-def reference(engine, symbol: str, start: int, bin_ticks: int, timeframe: str = "1m", ratio: float = 3.0):
+def reference(
+    engine, symbol: str, start: int, bin_ticks: int, timeframe: str = "1m", ratio: float = 3.0
+):
     spec = engine.registry.spec(symbol)
-    rules = FootprintRules.make(spec, price_bin_ticks=bin_ticks, timeframe=timeframe, imbalance_ratio=ratio)
+    rules = FootprintRules.make(
+        spec, price_bin_ticks=bin_ticks, timeframe=timeframe, imbalance_ratio=ratio
+    )
     return footprint_from_records(engine.trades(symbol, start, None), spec, rules)
 
 
@@ -76,7 +80,9 @@ def test_bars_and_candles_match_reference(fed) -> None:
     bars = view.bars()
     for col in ("bar_time", "open", "high", "low", "close", "volume", "delta", "trades", "poc",
                 "value_area_low", "value_area_high", "max_delta", "min_delta", "cvd"):  # fmt: skip
-        np.testing.assert_allclose(bars[col].to_numpy(dtype=float), ref.bars[col].to_numpy(dtype=float), err_msg=col)
+        np.testing.assert_allclose(
+            bars[col].to_numpy(dtype=float), ref.bars[col].to_numpy(dtype=float), err_msg=col
+        )
     candles = pd.concat([pd.DataFrame(layer.candles.data) for layer in (view._done, view._live)])
     np.testing.assert_allclose(np.sort(candles["low"]), np.sort(ref.bars["low"]))
     np.testing.assert_allclose(np.sort(candles["high"]), np.sort(ref.bars["high"]))
@@ -96,7 +102,7 @@ def test_imbalance_flags_follow_ratio(fed) -> None:
 
 
 def test_live_bar_updates_and_closes(fed) -> None:
-    engine, feed, now = fed
+    engine, feed, _ = fed
     view = FootprintView(engine=engine, symbol="BTCUSDT", price_bin=5)
     view.__panel__()
     live_start = view._live_start
@@ -146,12 +152,22 @@ def test_labels_only_when_zoomed_in(fed) -> None:
     assert len(view._done.left_text.data["x"]) == 0  # 24 bars in view: too many to read
     tf = MINUTE
     bars = view._done_bars.tail(4)
-    view._x_range.start, view._x_range.end = float(bars["bar_time"].iloc[0]), float(bars["bar_time"].iloc[-1] + tf)
-    view._y_range.start, view._y_range.end = float(bars["low"].min()), float(bars["low"].min()) + 20 * 0.5
+    view._x_range.start, view._x_range.end = (
+        float(bars["bar_time"].iloc[0]),
+        float(bars["bar_time"].iloc[-1] + tf),
+    )
+    view._y_range.start, view._y_range.end = (
+        float(bars["low"].min()),
+        float(bars["low"].min()) + 20 * 0.5,
+    )
     view.refresh()
     texts = view._done.left_text.data["text"]
-    assert 0 < len(texts)
-    inside = view._done_levels[view._done_levels["bar_time"].between(bars["bar_time"].iloc[0] - tf, bars["bar_time"].iloc[-1])]
+    assert len(texts) > 0
+    inside = view._done_levels[
+        view._done_levels["bar_time"].between(
+            bars["bar_time"].iloc[0] - tf, bars["bar_time"].iloc[-1]
+        )
+    ]
     assert sorted(texts) == sorted(fg.compact(inside["bid_volume"].to_numpy()))
 
 

@@ -59,7 +59,7 @@ def test_heatmap_rows_keep_symbol_order() -> None:
 
 
 def test_click_selects_and_shows_cvd(fed) -> None:
-    engine, _, now = fed
+    engine, _, _ = fed
     view = ImbalanceView(engine=engine)
     view.__panel__()
     view.selected = "ETHUSDT"

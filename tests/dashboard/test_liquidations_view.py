@@ -30,7 +30,9 @@ def test_feed_and_filter_match_pushed_rows() -> None:
     assert len(shown) == len(rows)
     np.testing.assert_allclose(np.sort(shown["notional"]), np.sort(rows["notional"]))
     view.min_notional = 10_000
-    assert sorted(view.feed.value["notional"]) == sorted(float(n) for n in rows["notional"] if n >= 10_000)
+    assert sorted(view.feed.value["notional"]) == sorted(
+        float(n) for n in rows["notional"] if n >= 10_000
+    )
     # New rows are streamed on the next refresh, filtered the same way.
     more = feed.liquidations(now + 10, 20)
     asyncio.run(feed.push(feed.trades(now, now + 20, 3), more))
@@ -58,7 +60,13 @@ def test_totals_equal_loop_sums() -> None:
 
 def test_histogram_shorts_up_longs_down() -> None:
     minute = 60_000 * 1000
-    hist = pd.DataFrame({"minute": [minute, minute + 60_000], "long_notional": [5.0, 0.0], "short_notional": [0.0, 7.0]})
+    hist = pd.DataFrame(
+        {
+            "minute": [minute, minute + 60_000],
+            "long_notional": [5.0, 0.0],
+            "short_notional": [0.0, 7.0],
+        }
+    )
     rects = histogram_rectangles(hist).dframe()
     assert list(rects["y1"]) == [7.0, -5.0]
     assert rects["x0"].iloc[0] >= minute + 60_000 and rects["x1"].iloc[0] <= minute + 120_000

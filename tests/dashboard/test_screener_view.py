@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-
 import time
 
 import numpy as np
@@ -18,7 +17,9 @@ from tests.dashboard.feed import Feed
 ADV = {"BTCUSDT": 1e9, "ETHUSDT": 5e8, "SOLUSDT": 1e9}
 
 
-def sweep(engine, feed, symbol: str, time_ms: int, prices: list[float], qty: float, sell: bool) -> np.ndarray:
+def sweep(
+    engine, feed, symbol: str, time_ms: int, prices: list[float], qty: float, sell: bool
+) -> np.ndarray:
     spec = engine.registry.spec(symbol)
     sym = engine.registry.index(symbol)
     rows = np.zeros(len(prices), dtype=TRADE_DTYPE)
@@ -40,15 +41,35 @@ def naive_big(engine, since: int, threshold_pct: float, min_notional: float = 0.
         trades = engine.trades(symbol, since)
         spec = engine.registry.spec(symbol)
         run: list = []
-        for t in list(trades) + [None]:
-            if run and (t is None or t["time"] != run[-1]["time"] or t["buyer_maker"] != run[-1]["buyer_maker"] or t["agg_id"] != run[-1]["agg_id"] + 1):
-                notional = sum(float(spec.ticks_to_price(r["price"])) * float(spec.steps_to_qty(r["qty"])) for r in run)
+        for t in [*list(trades), None]:
+            if run and (
+                t is None
+                or t["time"] != run[-1]["time"]
+                or t["buyer_maker"] != run[-1]["buyer_maker"]
+                or t["agg_id"] != run[-1]["agg_id"] + 1
+            ):
+                notional = sum(
+                    float(spec.ticks_to_price(r["price"])) * float(spec.steps_to_qty(r["qty"]))
+                    for r in run
+                )
                 if notional >= threshold_pct / 100 * ADV[symbol] and notional >= min_notional:
-                    rows.append((symbol, int(run[0]["time"]), "sell" if run[0]["buyer_maker"] else "buy", round(notional, 2), len(run)))
+                    rows.append(
+                        (
+                            symbol,
+                            int(run[0]["time"]),
+                            "sell" if run[0]["buyer_maker"] else "buy",
+                            round(notional, 2),
+                            len(run),
+                        )
+                    )
                 run = []
             if t is not None:
                 run.append(t)
-    return pd.DataFrame(rows, columns=["symbol", "time", "side", "notional", "fills"]).sort_values(["time", "symbol"]).reset_index(drop=True)
+    return (
+        pd.DataFrame(rows, columns=["symbol", "time", "side", "notional", "fills"])
+        .sort_values(["time", "symbol"])
+        .reset_index(drop=True)
+    )
 
 
 def table_rows(view: ScreenerView) -> pd.DataFrame:
@@ -83,7 +104,7 @@ def feed_orders(market):
 
 
 def test_rows_equal_naive_reference_and_follow_filters(market) -> None:
-    engine, feed, _ = market
+    engine = market[0]
     view = ScreenerView(engine=engine)
     view.__panel__()
     _, _, t0 = feed_orders(market)
@@ -94,13 +115,15 @@ def test_rows_equal_naive_reference_and_follow_filters(market) -> None:
     view.threshold_pct = 0.1
     pd.testing.assert_frame_equal(table_rows(view), naive_big(engine, t0, 0.1), check_dtype=False)
     view.min_notional = 150_000
-    pd.testing.assert_frame_equal(table_rows(view), naive_big(engine, t0, 0.1, 150_000), check_dtype=False)
+    pd.testing.assert_frame_equal(
+        table_rows(view), naive_big(engine, t0, 0.1, 150_000), check_dtype=False
+    )
     view.symbol_filter = "eth"
     assert set(view.table.value["symbol"]) <= {"ETHUSDT"}
 
 
 def test_streams_only_new_rows_and_pause_keeps_them(market) -> None:
-    engine, feed, now = market
+    engine = market[0]
     view = ScreenerView(engine=engine, threshold_pct=0.1)
     view.__panel__()
     before = len(view.table.value)

@@ -52,7 +52,9 @@ class Served:
 def served():
     from dashboard.app import create_app
 
-    runtime.configure(runtime.RuntimeSettings(demo=True, demo_symbols=30, demo_rate=600, demo_seed=3))
+    runtime.configure(
+        runtime.RuntimeSettings(demo=True, demo_symbols=30, demo_rate=600, demo_seed=3)
+    )
     port = free_port()
     server = pn.serve(
         {"/": create_app}, address="127.0.0.1", port=port, show=False, threaded=True,
@@ -69,8 +71,8 @@ def served():
     else:
         pytest.fail("the demo engine did not come up within 60 s")
     yield Served(f"http://127.0.0.1:{port}/", runtime.get_runtime())
-    server.stop()
     runtime.shutdown()
+    server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -89,7 +91,11 @@ class PageLog:
         self.errors: list[str] = []
 
     def foreign(self) -> list[str]:
-        return [u for u in self.requests if urlparse(u).hostname not in LOCAL_HOSTS and not u.startswith(("data:", "blob:"))]
+        return [
+            u
+            for u in self.requests
+            if urlparse(u).hostname not in LOCAL_HOSTS and not u.startswith(("data:", "blob:"))
+        ]
 
 
 @pytest.fixture
@@ -102,7 +108,11 @@ def page(browser, served):
     page.on("pageerror", lambda e: log.errors.append(f"pageerror: {e}"))
     page.on(
         "console",
-        lambda m: log.errors.append(m.text) if m.type == "error" and not any(s in m.text for s in IGNORED_CONSOLE) else None,
+        lambda m: (
+            log.errors.append(m.text)
+            if m.type == "error" and not any(s in m.text for s in IGNORED_CONSOLE)
+            else None
+        ),
     )
     page.log = log
     yield page

@@ -34,6 +34,24 @@ CELLS_JS = """
 """
 
 
+# Zooms the footprint's shared time axis to the last four bars.
+ZOOM_JS = """
+() => {
+  for (const doc of Bokeh.documents) {
+    for (const m of doc._all_models.values()) {
+      if (m.x_range === undefined || m.renderers === undefined) continue;
+      const cells = m.renderers.some(r => r.data_source && r.data_source.data.bid !== undefined);
+      if (cells) {
+        m.x_range.setv({start: m.x_range.end - 5 * 60000});
+        return true;
+      }
+    }
+  }
+  return false;
+}
+"""
+
+
 def open_tab(page, name: str) -> None:
     page.locator(".bk-tab", has_text=name).first.click()
 
@@ -55,13 +73,22 @@ def test_tabs_render_with_live_data(page, served) -> None:
     expect(page.locator(".tabulator-row").first).to_be_visible(timeout=15_000)
     first = page.locator(".tabulator-row").first.locator(".tabulator-cell").first.inner_text()
     page.locator(".tabulator-row").first.click()
-    expect(page.get_by_text("cumulative volume delta")).to_contain_text(first.strip(), timeout=10_000)
+    expect(page.get_by_text("cumulative volume delta")).to_contain_text(
+        first.strip(), timeout=10_000
+    )
     page.wait_for_timeout(2500)
     page.screenshot(path=str(IMG / "imbalance.png"))
 
     open_tab(page, "Footprint")
     expect(page.get_by_text("trades · bin")).to_be_visible(timeout=15_000)
+    symbol = page.locator("input[placeholder='symbol']")
+    symbol.fill("")
+    symbol.press_sequentially("BTCUSD", delay=30)
+    page.locator(".bk-menu").get_by_text("BTCUSDT", exact=True).first.click()
+    expect(page.get_by_text("trades · bin")).to_be_visible(timeout=15_000)
     page.wait_for_timeout(1500)
+    assert page.evaluate(ZOOM_JS)  # the last few bars: close enough for the numbers to show
+    page.wait_for_timeout(2500)
     page.screenshot(path=str(IMG / "footprint.png"))
 
     open_tab(page, "Liquidations")
@@ -87,7 +114,11 @@ def test_bin_change_shows_the_reaggregation(page, served) -> None:
     spec = served.engine.registry.spec("BTCUSDT")
     tick = float(spec.tick_size)
     for multiple in (2, 10):
-        select = page.locator("select").filter(has=page.locator("option", has_text=f"({multiple}×)")).first
+        select = (
+            page.locator("select")
+            .filter(has=page.locator("option", has_text=f"({multiple}×)"))
+            .first
+        )
         select.select_option(label=f"{spec.format_price(multiple)} ({multiple}×)")
         expect(page.get_by_text(f"bin {multiple * tick:,.8g}")).to_be_visible(timeout=10_000)
         page.wait_for_timeout(1500)
@@ -99,9 +130,13 @@ def test_bin_change_shows_the_reaggregation(page, served) -> None:
         closed = cells[cells["bar_time"] < cells["bar_time"].max()]
         if len(closed) == 0:
             continue
-        start, end = int(closed["bar_time"].min()), int(closed["bar_time"].max()) + TIMEFRAMES_MS["1m"]
+        start, end = (
+            int(closed["bar_time"].min()),
+            int(closed["bar_time"].max()) + TIMEFRAMES_MS["1m"],
+        )
         rules = FootprintRules.make(spec, price_bin_ticks=multiple, timeframe="1m")
-        ref = served.on_loop(lambda: footprint_from_records(served.engine.trades("BTCUSDT", start, end), spec, rules))
+        trades = served.on_loop(lambda s=start, e=end: served.engine.trades("BTCUSDT", s, e))
+        ref = footprint_from_records(trades, spec, rules)
         expected = ref.levels.loc[:, ["bar_time", "price", "bid_volume", "ask_volume"]]
         merged = closed.merge(expected, on=["bar_time", "price"], how="outer", indicator=True)
         assert (merged["_merge"] == "both").all(), merged[merged["_merge"] != "both"].head()

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import pytest
+
+from dashboard.app import settings_from_args
+from dashboard.cli import settings_of
+from dashboard.runtime import RuntimeSettings
+from pipelines.cli import build_parser
+
+
+def test_settings_round_trip_through_the_environment() -> None:
+    settings = RuntimeSettings(
+        demo=True,
+        demo_symbols=12,
+        demo_rate=50.0,
+        demo_seed=9,
+        symbols=("BTCUSDT", "ETHUSDT"),
+        db_path="/tmp/x.db",
+    )
+    assert RuntimeSettings.from_env(settings.to_env()) == settings
+    assert RuntimeSettings.from_env({}) == RuntimeSettings()
+
+
+def test_bad_environment_value_is_reported() -> None:
+    with pytest.raises(ValueError, match="ORDERFLOW"):
+        RuntimeSettings.from_env({"ORDERFLOW_DEMO_RATE": "fast"})
+
+
+def test_cli_and_script_arguments(monkeypatch) -> None:
+    args = build_parser().parse_args(
+        ["serve", "--demo", "--port", "7000", "--symbols", "btcusdt, ethusdt"]
+    )
+    settings = settings_of(args)
+    assert settings.demo and settings.symbols == ("BTCUSDT", "ETHUSDT") and args.port == 7000
+    assert args.address == "127.0.0.1"
+    demo = build_parser().parse_args(["demo"])
+    assert settings_of(demo).demo
+    monkeypatch.delenv("ORDERFLOW_DEMO", raising=False)
+    assert settings_from_args(["--demo", "--db", "a.db"]) == RuntimeSettings(
+        demo=True, db_path="a.db"
+    )
