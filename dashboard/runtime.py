@@ -18,10 +18,8 @@ import asyncio
 import logging
 import os
 import threading
-import time
 from dataclasses import dataclass, replace
 
-from pipelines.bigflow import next_refresh_ms
 from pipelines.engine.service import Engine, EngineConfig
 from pipelines.standin.server import StandInThread
 
@@ -96,8 +94,9 @@ class Runtime:
             config = replace(config, ws_url=settings.ws_url)
         if settings.symbols:
             config = replace(config, symbols=settings.symbols)
+        if settings.db_path:
+            config = replace(config, db_path=settings.db_path)
         self.engine = Engine(config)
-        self.writer = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._task: asyncio.Task | None = None
@@ -126,11 +125,6 @@ class Runtime:
         started.wait(10)
 
     async def _start_engine(self) -> None:
-        if self.settings.db_path:
-            from pipelines.storage.writer import StoreWriter
-
-            self.writer = StoreWriter(self.settings.db_path, self.engine.registry).start()
-            self.engine.subscribe(self.writer.submit_async)
         while True:
             try:
                 await self.engine.start()
@@ -139,22 +133,6 @@ class Runtime:
                 self.engine.last_error = f"start: {type(exc).__name__}: {exc}"
                 log.warning("engine start failed (%s); retrying in 5 s", exc)
                 await asyncio.sleep(5)
-        await self._adv_loop()
-
-    async def _adv_loop(self) -> None:
-        """ADV of every contract now, again after each UTC midnight, and for new listings."""
-        analytics, loaded = self.engine.analytics, set()
-        refresh_at = 0
-        while True:
-            now_ms = int(time.time() * 1000)
-            if now_ms >= refresh_at:
-                loaded.clear()
-                refresh_at = next_refresh_ms(now_ms, delay_ms=5 * 60_000)
-            todo = sorted(self.engine.registry.active - loaded)
-            if todo:
-                await analytics.load_adv(self.engine.rest, todo)
-                loaded.update(todo)
-            await asyncio.sleep(30)
 
     def stop(self) -> None:
         """Stop the engine, the writer and the stand-in (for tests and clean shutdowns)."""
@@ -167,8 +145,6 @@ class Runtime:
             if self._thread is not None:
                 self.loop.call_soon_threadsafe(self.loop.stop)
                 self._thread.join(5)
-        if self.writer is not None:
-            self.writer.close()
         if self.exchange is not None:
             self.exchange.stop()
 

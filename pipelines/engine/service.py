@@ -22,6 +22,7 @@ from decimal import Decimal
 import numpy as np
 from streamz import Stream
 
+from pipelines.bigflow import next_refresh_ms
 from pipelines.binance import endpoints as ep
 from pipelines.binance.contracts import PERPETUAL, ContractSpec, parse_exchange_info
 from pipelines.binance.parsers import BookTop, FrameParser, parse_agg_trades_rest
@@ -148,6 +149,7 @@ class Engine:
             loop.create_task(self._batch_loop(), name="engine-batches"),
             loop.create_task(self._backfill_loop(), name="engine-backfill"),
             loop.create_task(self._universe_loop(), name="engine-universe"),
+            loop.create_task(self._adv_loop(), name="engine-adv"),
         ]
 
     async def stop(self) -> None:
@@ -249,6 +251,22 @@ class Engine:
             except (RestError, KeyError, TypeError) as exc:
                 self.last_error = f"universe refresh: {exc}"
                 log.warning(self.last_error)
+
+    async def _adv_loop(self) -> None:
+        """ADV of every contract now, again after each UTC midnight, and for new listings."""
+        loaded: set[str] = set()
+        refresh_at = 0
+        while True:
+            now_ms = int(time.time() * 1000)
+            if now_ms >= refresh_at:
+                loaded.clear()
+                # Daily klines close at midnight; a few minutes later the new day is served.
+                refresh_at = next_refresh_ms(now_ms, delay_ms=5 * 60_000)
+            todo = sorted(self.registry.active - loaded)
+            if todo:
+                await self.analytics.load_adv(self.rest, todo)
+                loaded.update(todo)
+            await asyncio.sleep(30)
 
     # ------------------------------------------------------------------ batches
 
