@@ -21,7 +21,6 @@ from dashboard.liquidations import LiquidationsView
 from dashboard.screener import ScreenerView
 from pipelines.engine.service import Engine
 
-DEMO_THRESHOLD_PCT = 0.001
 TAB_CSS = """
 .bk-header { background: #181818; border-bottom: 1px solid #3a3a3a; }
 .bk-tab { padding: 4px 14px; font-size: 12px; color: #9a9a9a; letter-spacing: .03em;
@@ -36,11 +35,8 @@ def create_app(engine: Engine | None = None) -> pn.template.BaseTemplate:
     rt = runtime.get_runtime() if engine is None else None
     engine = engine if engine is not None else rt.engine
     demo = bool(rt and rt.settings.demo)
-    # The stand-in's orders stay far below 0.5 % of its ADV: start the demo at a level it reaches.
     views = {
-        "Screener": ScreenerView(
-            engine=engine, **({"threshold_pct": DEMO_THRESHOLD_PCT} if demo else {})
-        ),
+        "Screener": ScreenerView(engine=engine),
         "Imbalance": ImbalanceView(engine=engine, active=False),
         "Footprint": FootprintView(engine=engine, active=False),
         "Liquidations": LiquidationsView(engine=engine, active=False),

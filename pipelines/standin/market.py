@@ -45,6 +45,9 @@ SIZE_SIGMA = 1.3  # lognormal sigma of order notionals
 TAIL_PROB, TAIL_ALPHA = 0.03, 1.3  # Pareto tail of order sizes
 SWEEP_FACTOR = 25.0  # orders above this multiple of the median notional sweep levels
 MAX_SWEEP_LEVELS = 12
+# Rare orders sized off the contract's daily turnover, what the screener exists to catch.
+WHALES_PER_S = 1 / 8  # across the whole market; not part of the synthetic daily history
+WHALE_ADV_SHARE = (0.004, 0.02)  # 0.4 % to 2 % of the contract's daily notional
 LIQUIDATION_PROB = 0.0015  # per order at the mean rate; scales with the burst intensity
 RPI_PROB = 0.02  # share of aggTrades with RPI fills (nq < q)
 _EVICT_EVERY_MS = 10_000
@@ -117,6 +120,7 @@ class Market:
         contracts: list[Contract] | None = None,
         retention_s: float = 7200.0,
         max_trades: int = 10_000_000,
+        whales_per_s: float = WHALES_PER_S,
     ) -> None:
         if rate < 0:
             raise ValueError(f"rate must be >= 0, got {rate}")
@@ -124,6 +128,7 @@ class Market:
             raise ValueError(f"step_ms must divide a minute, got {step_ms}")
         self.seed = seed
         self.rate = float(rate)
+        self.whales_per_s = float(whales_per_s)
         self.step_ms = int(step_ms)
         self.start_ms = (int(start_ms) + step_ms - 1) // step_ms * step_ms
         self.time_ms = self.start_ms  # generated up to (exclusive)
@@ -216,11 +221,16 @@ class Market:
         self.sigma_ticks[syms] = self.daily_vol[syms] / np.sqrt(orders_per_day) * self.bid[syms]
 
     @staticmethod
-    def _order_shape(normal, uniform, pareto, median) -> dict[str, np.ndarray]:
-        """Order notional (USD) and the number of price levels it sweeps."""
+    def _order_shape(normal, uniform, pareto, median, whale=None) -> dict[str, np.ndarray]:
+        """Order notional (USD) and the number of price levels it sweeps.
+
+        `whale` (USD, 0 for ordinary orders) overrides the drawn notional of the rare big ones.
+        """
         notional = median * np.exp(SIZE_SIGMA * normal)
         notional = np.where(uniform < TAIL_PROB, notional * (1.0 + pareto), notional)
         notional = np.minimum(notional, median * 1e5)
+        if whale is not None:
+            notional = np.where(whale > 0, whale, notional)
         ratio = notional / (SWEEP_FACTOR * median)
         extra = np.where(ratio > 1, 1 + np.floor(np.log2(np.maximum(ratio, 1))), 0)
         levels = 1 + np.minimum(extra, MAX_SWEEP_LEVELS - 1).astype(np.int64)
@@ -348,11 +358,19 @@ class Market:
         otime = t0 + offsets
         buy = rng.random(m) < 1.0 / (1.0 + np.exp(-self.imbalance[osym]))
         burst = lam[osym] / np.maximum(self.order_rate[osym], 1e-12)
+        market_rate = max(float(self.order_rate[self.active].sum()), 1e-9)
+        daily_notional = self.mean_notional[osym] * self.order_rate[osym] * 86_400
+        whale = np.where(
+            rng.random(m) < self.whales_per_s / market_rate,
+            daily_notional * rng.uniform(*WHALE_ADV_SHARE, m),
+            0.0,
+        )
         shape = self._order_shape(
             rng.standard_normal(m),
             rng.random(m),
             rng.pareto(TAIL_ALPHA, m),
             self.median_notional[osym],
+            whale,
         )
         liquidation = rng.random(m) < np.minimum(LIQUIDATION_PROB * burst, 0.05)
         notional = np.where(liquidation, shape["notional"] * 3.0, shape["notional"])

@@ -25,9 +25,27 @@ def _run(market: Market, seconds: float) -> tuple[np.ndarray, np.ndarray, list]:
 
 @pytest.fixture(scope="module")
 def minute_run() -> tuple[Market, np.ndarray, np.ndarray, list]:
-    market = Market(60, 1500.0, 7, start_ms=START)
+    # Without whales: their volume is deliberately not part of the synthetic daily history.
+    market = Market(60, 1500.0, 7, start_ms=START, whales_per_s=0.0)
     trades, nq, steps = _run(market, 60)
     return market, trades, nq, steps
+
+
+def test_whales_reach_half_a_percent_of_daily_notional() -> None:
+    market = Market(60, 1500.0, 7, start_ms=START, whales_per_s=0.5)
+    trades, _, _ = _run(market, 60)
+    notional = (
+        trades["price"] * market.tick[trades["sym"]] * trades["qty"] * market.step[trades["sym"]]
+    )
+    key = trades["sym"].astype(np.int64) * 10**13 * 2 + trades["time"] * 2 + trades["buyer_maker"]
+    _, order = np.unique(key, return_inverse=True)
+    per_order = np.bincount(order, weights=notional)
+    sym_of_order = np.zeros(len(per_order), dtype=np.int64)
+    sym_of_order[order] = trades["sym"]
+    daily = market.mean_notional * market.order_rate * 86_400
+    share = per_order / daily[sym_of_order]
+    whales = int((share >= 0.004).sum())
+    assert 10 <= whales <= 60  # about 30 expected in 60 s at 0.5/s
 
 
 def test_same_seed_same_trades_and_another_seed_differs() -> None:

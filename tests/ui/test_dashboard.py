@@ -63,7 +63,7 @@ def rows_in(page, scope) -> int:
 def test_tabs_render_with_live_data(page, served) -> None:
     page.goto(served.url)
     expect(page.locator(".status")).to_contain_text("LIVE", timeout=20_000)
-    # Screener: rows arrive (the demo starts at a threshold the stand-in's orders reach).
+    # Screener: rows arrive at the default threshold (0.5 % of ADV).
     expect(page.locator(".tabulator-row").first).to_be_visible(timeout=45_000)
     page.wait_for_timeout(1500)
     page.screenshot(path=str(IMG / "screener.png"))
