@@ -127,6 +127,14 @@ class StandIn:
     async def start(self) -> StandIn:
         if self.truth_path:
             self.truth = TruthRecorder(self.truth_path, self.market)
+        await self._serve()
+        if self._replay_frames is not None:
+            self._replay = ReplaySchedule(self._replay_frames, self.clock.now_ms(), self.speed)
+        self._loop_task = asyncio.create_task(self._run(), name="standin-loop")
+        log.info("stand-in up: rest %s  ws %s", self.rest_url, self.ws_url)
+        return self
+
+    async def _serve(self) -> None:
         # Long combined-stream URLs (hundreds of streams) must reach the 1024-stream check.
         app = web.Application(handler_args={"max_line_size": 1 << 20})
         RestApi(self).add_routes(app)
@@ -139,11 +147,22 @@ class StandIn:
         site = web.TCPSite(self._runner, self.host, self._port)
         await site.start()
         self._port = self._runner.addresses[0][1]
-        if self._replay_frames is not None:
-            self._replay = ReplaySchedule(self._replay_frames, self.clock.now_ms(), self.speed)
-        self._loop_task = asyncio.create_task(self._run(), name="standin-loop")
-        log.info("stand-in up: rest %s  ws %s", self.rest_url, self.ws_url)
-        return self
+
+    async def network_down(self) -> None:
+        """Cut the network: sockets drop without a close frame, new connections are refused.
+
+        The market keeps trading meanwhile, as Binance would; `network_up` restores access on
+        the same port, and REST then serves what was missed.
+        """
+        for conn in list(self.connections):
+            conn.abort("network down")
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def network_up(self) -> None:
+        if self._runner is None:
+            await self._serve()
 
     async def stop(self) -> None:
         if self._loop_task is not None:

@@ -1,0 +1,55 @@
+"""Network off and on: the header shows the outage within seconds and the engine recovers alone."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from dashboard.header import status_html
+from pipelines.engine.connection import ConnectionSettings
+from pipelines.engine.service import Engine, EngineConfig
+from pipelines.standin.server import StandIn
+from tests.engine.test_end_to_end import assert_equals_truth
+
+pytestmark = pytest.mark.slow
+
+
+async def wait_for(predicate, timeout: float) -> float:
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"not within {timeout} s")
+        await asyncio.sleep(0.1)
+    return time.monotonic() - start
+
+
+async def test_outage_is_shown_and_recovered_without_loss():
+    async with StandIn(symbols=12, rate=300, seed=9) as exchange:
+        # Production settings except a shorter backoff ceiling, so the test waits less.
+        engine = Engine(
+            EngineConfig(
+                rest_url=exchange.rest_url,
+                ws_url=exchange.ws_url,
+                connection=ConnectionSettings(backoff_max_s=4.0),
+            )
+        )
+        await engine.start()
+        await wait_for(lambda: engine.status().connected, 10)
+        assert "LIVE" in status_html(engine.status())
+
+        await exchange.network_down()
+        shown_after = await wait_for(lambda: "DISCONNECTED" in status_html(engine.status()), 10)
+        assert shown_after < 3.0
+        await asyncio.sleep(5)  # trades continue on the exchange, unseen
+
+        await exchange.network_up()
+        await wait_for(lambda: engine.status().connected, 15)
+        await wait_for(
+            lambda: engine.status().gaps_open == 0 and engine.status().gaps_found > 0, 20
+        )
+        assert "LIVE" in status_html(engine.status())
+        await engine.reconcile()
+        await engine.stop()
+        assert assert_equals_truth(engine, exchange) > 1000
