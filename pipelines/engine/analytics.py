@@ -26,14 +26,17 @@ log = logging.getLogger(__name__)
 class OrderFlowAnalytics:
     def __init__(self, registry: SymbolRegistry) -> None:
         self.registry = registry
-        self.orders = TakerOrderDetector(registry)
+        # Fills of one taker order share T and are pushed together (aggTrade updates every
+        # 100 ms): a run is complete once the exchange clock is 300 ms past it.
+        self.orders = TakerOrderDetector(registry, grace_ms=300)
         self.imbalance = ImbalanceTracker(registry)
         self.liquidations = LiquidationTracker(registry)
 
     def update(self, batch: EngineBatch) -> None:
         self.orders.update(batch.trades)
-        # A sweep's last aggTrade may come in the next batch; close runs once they are stale.
-        self.orders.flush(batch.created_ms)
+        # A sweep's last aggTrade may come in the next batch; close runs once they are stale by
+        # the exchange's clock (network lag delays both the fills and the clock alike).
+        self.orders.flush(batch.exchange_ms or batch.created_ms)
         self.imbalance.update(batch.trades)
         if batch.books:
             self.imbalance.update_books(batch.books)

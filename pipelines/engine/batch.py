@@ -24,6 +24,7 @@ class EngineBatch:
 
     seq: int
     created_ms: int  # wall clock when the batch was emitted
+    exchange_ms: int = 0  # newest event time received so far: the exchange's clock as seen here
     trades: np.ndarray = field(default_factory=lambda: _empty(TRADE_DTYPE))
     liquidations: np.ndarray = field(default_factory=lambda: _empty(LIQUIDATION_DTYPE))
     tickers: np.ndarray = field(default_factory=lambda: _empty(TICKER_DTYPE))

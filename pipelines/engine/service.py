@@ -289,19 +289,20 @@ class Engine:
         if self._backfilled:
             released = np.concatenate([*self._backfilled, released])
             self._backfilled.clear()
+        if len(parsed.trades):
+            self._newest_event_ms = max(
+                self._newest_event_ms, int(parsed.trades["event_time"].max())
+            )
         self._seq += 1
         batch = EngineBatch(
             seq=self._seq,
             created_ms=int(time.time() * 1000),
+            exchange_ms=self._newest_event_ms,
             trades=released,
             liquidations=self._new_liquidations(parsed.liquidations),
             tickers=parsed.tickers,
             books=parsed.books,
         )
-        if len(parsed.trades):
-            self._newest_event_ms = max(
-                self._newest_event_ms, int(parsed.trades["event_time"].max())
-            )
         await self.source.emit(batch)
         visible = time.monotonic()
         self._record_latency(visible - np.asarray(received))
