@@ -1,7 +1,7 @@
 """Footprint tab: one contract's candles filled with taker volume per price level.
 
-Every footprint comes from the raw trades (`engine.trades` -> `footprint_from_records`):
-changing the bin, the timeframe or the imbalance ratio rebuilds the loaded window from the
+Every footprint comes from the original trades (`engine.footprint`: the raw buffer, and for
+older bars the store's tick-level minutes, which hold the same per-tick sums): changing the bin, the timeframe or the imbalance ratio rebuilds the loaded window from the
 trades, never from the previous aggregation. Between changes only the live bar is rebuilt (from
 its own trades); closed bars are built once, when they close, and rebuilt only when the engine
 reports backfilled trades. Bokeh sources of closed bars and of the live bar are separate, so a
@@ -341,8 +341,8 @@ class FootprintView(LiveView):
             spec, price_bin_ticks=self.price_bin, timeframe=self.timeframe,
             imbalance_ratio=self.imbalance_ratio,
         )  # fmt: skip
-        trades = self.engine.trades(self.symbol, start, now_bar)
-        done = footprint_from_records(trades, spec, self._rules)
+        # From the raw trades, reaching into the store's tick-level minutes for older bars.
+        done = self.engine.footprint(self.symbol, start, now_bar, self._rules)
         self._done_levels, self._done_bars = done.levels, done.bars
         self._window_start = start
         self._live_start = now_bar
@@ -534,7 +534,7 @@ class FootprintView(LiveView):
         self._progress_text.object = text
 
     def _history_progress(self, tf: int) -> tuple[float, str]:
-        """How much of the loaded window the engine holds, and any backfill under way."""
+        """How much of the loaded window the engine and its store hold, and any backfill."""
         sym = self._sym()
         gap = self.engine.sequencer.gaps.get(sym)
         if gap is not None:
@@ -542,13 +542,13 @@ class FootprintView(LiveView):
             total = gap.to_id - gap.from_id + 1
             done = max(0, min(total, last - gap.from_id + 1))
             return done / total if total else 1.0, f"backfilling {total - done:,} trades"
-        coverage = self.engine.buffer.coverage(sym)
+        first = self.engine.history_start(self.symbol)
         end = self._live_start + tf
-        if coverage is None:
+        if first is None:
             return 0.0, "waiting for trades"
-        held = end - max(coverage[0], self._window_start)
+        held = end - max(first, self._window_start)
         fraction = min(1.0, held / max(1, end - self._window_start))
-        since = time.strftime("%H:%M", time.gmtime(coverage[0] / 1000))
+        since = time.strftime("%H:%M", time.gmtime(first / 1000))
         return fraction, f"history {fraction:.0%} · since {since}"
 
 

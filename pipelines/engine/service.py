@@ -36,7 +36,16 @@ from pipelines.engine.rest import RestClient, RestError
 from pipelines.engine.sequencer import Gap, TradeSequencer
 from pipelines.engine.status import EngineStatus
 from pipelines.engine.streams import StreamSet
-from pipelines.storage.store import Store
+from pipelines.footprint import (
+    MINUTE_MS,
+    Footprint,
+    FootprintRules,
+    MinuteProfile,
+    footprint_from_profile_rules,
+    footprint_from_records,
+    profile_from_records,
+)
+from pipelines.storage.store import Store, UnknownSymbolError
 from pipelines.storage.writer import StoreWriter
 
 log = logging.getLogger(__name__)
@@ -118,6 +127,8 @@ class Engine:
         self._running = False
         self.last_error = ""
         self.writer: StoreWriter | None = None
+        self._store: Store | None = None
+        self._stored_since: dict[str, tuple[int | None, float]] = {}
         self.restored_trades = 0
 
     # ------------------------------------------------------------------ consumers
@@ -165,6 +176,9 @@ class Engine:
         await self.rest.close()
         if self.writer is not None:
             await asyncio.to_thread(self.writer.close)
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
     def _restore(self, db_path: str) -> None:
         """Resume each symbol after its last stored trade and reload the recent raw trades.
@@ -417,6 +431,64 @@ class Engine:
         if sym is None:
             raise KeyError(f"unknown symbol {symbol!r}")
         return self.buffer.trades(sym, start_ms, end_ms)
+
+    @property
+    def store(self) -> Store | None:
+        """Read access to the store (None without one): history older than the raw buffer."""
+        if self._store is None and self.config.db_path and os.path.exists(self.config.db_path):
+            self._store = Store(self.config.db_path)
+        return self._store
+
+    def footprint(
+        self, symbol: str, start_ms: int, end_ms: int, rules: FootprintRules
+    ) -> Footprint:
+        """Footprint of [start_ms, end_ms), always from the original trades at tick resolution.
+
+        Minutes still in the raw buffer come from its trades; older minutes come from the
+        store's 1-minute tick-level profiles, which hold the same per-tick sums, so the result
+        equals a rebuild from the trades themselves for any bin and timeframe.
+        """
+        sym = self.registry.index(symbol)
+        if sym is None:
+            raise KeyError(f"unknown symbol {symbol!r}")
+        spec = self.registry.spec(sym)
+        coverage = self.buffer.coverage(sym)
+        store = self.store
+        if store is None or (coverage is not None and coverage[0] <= start_ms):
+            return footprint_from_records(self.buffer.trades(sym, start_ms, end_ms), spec, rules)
+        # The buffer's first minute may be cut: take whole minutes from the buffer only.
+        cut = end_ms if coverage is None else -(-coverage[0] // MINUTE_MS) * MINUTE_MS
+        cut = min(max(cut, start_ms), end_ms)
+        try:
+            older = store.load_minute_profile(symbol, start_ms, cut)
+        except UnknownSymbolError:
+            older = MinuteProfile.empty(spec)
+        if not _same_grid(older.spec, spec):
+            older = MinuteProfile.empty(spec)  # the grid changed: only the buffer is comparable
+        newer = profile_from_records(self.buffer.trades(sym, cut, end_ms), spec)
+        profile = MinuteProfile.concat(
+            spec, [MinuteProfile(spec, older.levels, older.minutes), newer]
+        )
+        return footprint_from_profile_rules(profile, rules)
+
+    def history_start(self, symbol: str) -> int | None:
+        """Oldest trade time a footprint of this symbol can reach (buffer or store), or None."""
+        sym = self.registry.index(symbol)
+        if sym is None:
+            return None
+        coverage = self.buffer.coverage(sym)
+        first = coverage[0] if coverage else None
+        if self.store is not None:
+            cached = self._stored_since.get(symbol)
+            if cached is None or time.monotonic() - cached[1] > 60:  # sessions ask often
+                try:
+                    cached = (self.store.coverage(symbol).first_minute_ms, time.monotonic())
+                except UnknownSymbolError:
+                    cached = (None, time.monotonic())
+                self._stored_since[symbol] = cached
+            if cached[0] is not None:
+                first = cached[0] if first is None else min(first, cached[0])
+        return first
 
     def status(self) -> EngineStatus:
         conns = self.streams.status()
