@@ -70,6 +70,7 @@ class EngineConfig:
     backfill_concurrency: int = 2
     gap_give_up_s: float = 600.0  # a gap REST has not filled by then is reported and skipped
     db_path: str | None = None  # SQLite store: persist every batch, resume from it on start
+    restore_buffer_s: float = 3600.0  # raw trades reloaded into the buffer on restart
     connection: ConnectionSettings = field(default_factory=ConnectionSettings)
 
 
@@ -151,9 +152,7 @@ class Engine:
         self._running = True
         await self.refresh_universe()
         if self.config.db_path:
-            self._restore(self.config.db_path)
-            self.writer = StoreWriter(self.config.db_path, self.registry).start()
-            self.subscribe(self.writer.submit_async)
+            self.open_store()
         await self.streams.add(ALL_MARKET_STREAMS)
         loop = asyncio.get_running_loop()
         self._tasks = [
@@ -180,6 +179,17 @@ class Engine:
             self._store.close()
             self._store = None
 
+    def open_store(self) -> None:
+        """Resume from the store and persist every batch from now on (`start` calls it).
+
+        The registry must hold the universe first, so stored symbols map to their indices.
+        """
+        if self.writer is not None or not self.config.db_path:
+            return
+        self._restore(self.config.db_path)
+        self.writer = StoreWriter(self.config.db_path, self.registry).start()
+        self.subscribe(self.writer.submit_async)
+
     def _restore(self, db_path: str) -> None:
         """Resume each symbol after its last stored trade and reload the recent raw trades.
 
@@ -190,7 +200,9 @@ class Engine:
             return
         with Store(db_path) as store:
             last_ids = store.last_agg_ids()
-            since = int(time.time() * 1000 - self.config.buffer_retention_s * 1000)
+            # Older bars come from the store's minute profiles; reload only the recent trades.
+            window_s = min(self.config.restore_buffer_s, self.config.buffer_retention_s)
+            since = int(time.time() * 1000 - window_s * 1000)
             resume: dict[int, int] = {}
             for symbol, last_id in last_ids.items():
                 sym = self.registry.index(symbol)

@@ -50,6 +50,7 @@ async def test_outage_is_shown_and_recovered_without_loss():
             lambda: engine.status().gaps_open == 0 and engine.status().gaps_found > 0, 20
         )
         assert "LIVE" in status_html(engine.status())
+        exchange.pause()  # freeze the truth, then fetch the tail
         await engine.reconcile()
         await engine.stop()
         assert assert_equals_truth(engine, exchange) > 1000

@@ -1,0 +1,131 @@
+"""A simulated day through the engine and the store: memory, history, restart-to-ready.
+
+    python benchmarks/bench_day.py [--symbols 600] [--rate 1000] [--hours 24]
+
+The stand-in's market generator produces `--hours` of trades ending now, faster than real time,
+and each minute of them goes through the engine's pipeline exactly as live batches do
+(sequencer, raw buffer, analytics, store writer), without sockets. Printed: the process RSS
+(peak, sampled every simulated hour), a check that footprints of the whole day (store minutes
++ buffer) equal rebuilds from every generated trade, and the time a restarted engine needs to
+be ready (stored ids and the last hour of raw trades reloaded). Baseline for the restart: the
+time to read the store's checkpoints alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import tempfile
+import time
+
+import numpy as np
+
+from pipelines.binance.contracts import PERPETUAL
+from pipelines.engine.batch import EngineBatch
+from pipelines.engine.service import Engine, EngineConfig
+from pipelines.footprint import FootprintRules, footprint_from_records
+from pipelines.standin.market import Market
+from pipelines.storage.store import Store
+
+MINUTE_MS = 60_000
+CHECKED = ("BTCUSDT", "ETHUSDT")  # their generated trades are kept aside for the check
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS")) / 1024
+
+
+async def simulate(args: argparse.Namespace, db: str) -> tuple[Engine, dict[str, np.ndarray], int]:
+    end = int(time.time() * 1000) // MINUTE_MS * MINUTE_MS
+    start = end - int(args.hours * 3600_000)
+    # REST is not served here: keep the generator's own trade history short.
+    market = Market(args.symbols, args.rate, 1, start_ms=start, step_ms=1000, retention_s=60,
+                    max_trades=200_000)  # fmt: skip
+    engine = Engine(EngineConfig(db_path=db))
+    perps = [c.spec for c in market.contracts if c.spec.contract_type == PERPETUAL]
+    to_engine = np.full(len(market.contracts), -1, dtype=np.int32)
+    for spec in perps:
+        to_engine[market.index(spec.symbol)] = engine.registry.add(spec)
+    engine.open_store()  # an empty store: nothing to resume
+    kept = {s: [] for s in CHECKED}
+    peak, total, t0 = rss_mb(), 0, time.perf_counter()
+    for seq, minute in enumerate(range(start + MINUTE_MS, end + 1, MINUTE_MS), 1):
+        steps = market.advance_to(minute)
+        trades = np.concatenate([s.trades for s in steps])
+        trades = trades[to_engine[trades["sym"]] >= 0]
+        trades["sym"] = to_engine[trades["sym"]]
+        released = engine.sequencer.push(trades)
+        await engine.source.emit(EngineBatch(seq, minute, minute, trades=released))
+        total += len(released)
+        for symbol in CHECKED:
+            kept[symbol].append(released[released["sym"] == engine.registry.index(symbol)])
+        if (minute - start) % 3600_000 == 0:
+            peak = max(peak, rss_mb())
+            hour = (minute - start) // 3600_000
+            print(f"  hour {hour:>2}: {total:,} trades, {total / (time.perf_counter() - t0):,.0f}/s, "
+                  f"RSS {rss_mb():,.0f} MB, buffer {engine.buffer.memory_bytes / 2**20:,.0f} MB, "
+                  f"writer queue {engine.writer.status().queue_depth}", flush=True)  # fmt: skip
+    await asyncio.to_thread(engine.writer.flush, 600)
+    peak = max(peak, rss_mb())
+    print(f"simulated {args.hours:g} h: {total:,} trades in {time.perf_counter() - t0:,.0f} s; "
+          f"peak RSS {peak:,.0f} MB")  # fmt: skip
+    return engine, {s: np.concatenate(v) for s, v in kept.items()}, start
+
+
+def check_history(engine: Engine, kept: dict[str, np.ndarray], start: int) -> None:
+    end = int(time.time() * 1000) // MINUTE_MS * MINUTE_MS + MINUTE_MS
+    for symbol, trades in kept.items():
+        spec = engine.registry.spec(symbol)
+        for bin_ticks, tf in ((1, "1h"), (10, "15m"), (50, "1m")):
+            rules = FootprintRules.make(spec, price_bin_ticks=bin_ticks, timeframe=tf)
+            t = time.perf_counter()
+            got = engine.footprint(symbol, start, end, rules)
+            took = time.perf_counter() - t
+            want = footprint_from_records(trades, spec, rules)
+            same = all(
+                got_df.reset_index(drop=True).equals(want_df.reset_index(drop=True))
+                for got_df, want_df in ((got.bars, want.bars), (got.levels, want.levels))
+            )
+            print(f"  {symbol} {tf}/{bin_ticks}t over the day: {len(got.bars)} bars, "
+                  f"{'equal to' if same else 'DIFFERENT from'} the rebuild from trades, "
+                  f"{took * 1000:,.0f} ms")  # fmt: skip
+
+
+def restart(db: str) -> None:
+    t = time.perf_counter()
+    with Store(db) as store:
+        store.last_agg_ids()
+    baseline = time.perf_counter() - t
+    engine = Engine(EngineConfig(db_path=db))
+    with Store(db) as store:
+        for symbol in store.symbols():  # the universe as the store knows it
+            engine.registry.add(store.spec(symbol))
+    t = time.perf_counter()
+    engine.open_store()
+    ready = time.perf_counter() - t
+    engine.writer.close()
+    print(f"restart to ready: {ready:.2f} s ({engine.restored_trades:,} raw trades reloaded); "
+          f"checkpoints alone {baseline * 1000:.0f} ms; ratio {ready / baseline:,.0f}; "
+          f"RSS {rss_mb():,.0f} MB")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--symbols", type=int, default=600)
+    parser.add_argument("--rate", type=float, default=1000)
+    parser.add_argument("--hours", type=float, default=24)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR", "/tmp")) as tmp:
+        db = os.path.join(tmp, "day.db")
+        engine, kept, start = asyncio.run(simulate(args, db))
+        check_history(engine, kept, start)
+        engine.writer.close()
+        print(f"store: {os.path.getsize(db) / 2**30:,.2f} GiB")
+        del engine, kept
+        restart(db)
+
+
+if __name__ == "__main__":
+    main()
