@@ -3,7 +3,7 @@
     python benchmarks/bench_day.py [--symbols 600] [--rate 1000] [--hours 24]
 
 The stand-in's market generator produces `--hours` of trades ending now, faster than real time,
-and each minute of them goes through the engine's pipeline exactly as live batches do
+and each second of them goes through the engine's pipeline exactly as live batches do
 (sequencer, raw buffer, analytics, store writer), without sockets. Printed: the process RSS
 (peak, sampled every simulated hour), a check that footprints of the whole day (store minutes
 + buffer) equal rebuilds from every generated trade, and the time a restarted engine needs to
@@ -29,6 +29,7 @@ from pipelines.standin.market import Market
 from pipelines.storage.store import Store
 
 MINUTE_MS = 60_000
+BATCH_MS = 1000  # one second of trades per batch: the writer's queue holds batches, like live
 CHECKED = ("BTCUSDT", "ETHUSDT")  # their generated trades are kept aside for the check
 
 
@@ -51,19 +52,19 @@ async def simulate(args: argparse.Namespace, db: str) -> tuple[Engine, dict[str,
     engine.open_store()  # an empty store: nothing to resume
     kept = {s: [] for s in CHECKED}
     peak, total, t0 = rss_mb(), 0, time.perf_counter()
-    for seq, minute in enumerate(range(start + MINUTE_MS, end + 1, MINUTE_MS), 1):
-        steps = market.advance_to(minute)
+    for seq, now in enumerate(range(start + BATCH_MS, end + 1, BATCH_MS), 1):
+        steps = market.advance_to(now)
         trades = np.concatenate([s.trades for s in steps])
         trades = trades[to_engine[trades["sym"]] >= 0]
         trades["sym"] = to_engine[trades["sym"]]
         released = engine.sequencer.push(trades)
-        await engine.source.emit(EngineBatch(seq, minute, minute, trades=released))
+        await engine.source.emit(EngineBatch(seq, now, now, trades=released))
         total += len(released)
         for symbol in CHECKED:
             kept[symbol].append(released[released["sym"] == engine.registry.index(symbol)])
-        if (minute - start) % 3600_000 == 0:
+        if (now - start) % 3600_000 == 0:
             peak = max(peak, rss_mb())
-            hour = (minute - start) // 3600_000
+            hour = (now - start) // 3600_000
             print(f"  hour {hour:>2}: {total:,} trades, {total / (time.perf_counter() - t0):,.0f}/s, "
                   f"RSS {rss_mb():,.0f} MB, buffer {engine.buffer.memory_bytes / 2**20:,.0f} MB, "
                   f"writer queue {engine.writer.status().queue_depth}", flush=True)  # fmt: skip

@@ -94,3 +94,23 @@ async def test_listing_and_delisting_without_restart():
         await engine.reconcile()
         await engine.stop()
         assert_equals_truth(engine, exchange)
+
+
+async def test_rotation_before_the_lifetime_leaves_no_gap():
+    async with StandIn(symbols=10, rate=300, seed=13) as exchange:
+        settings = ConnectionSettings(lifetime_s=2.0)  # rotate every 2 s instead of ~24 h
+        engine = Engine(
+            EngineConfig(rest_url=exchange.rest_url, ws_url=exchange.ws_url, connection=settings)
+        )
+        await engine.start()
+        await asyncio.sleep(9)
+        exchange.pause()
+        await asyncio.sleep(0.5)  # the last frames in flight arrive
+        await engine.flush()
+        status = engine.status()
+        await engine.stop()
+        assert sum(c.rotations for c in status.connections) >= 6
+        assert sum(c.reconnects for c in status.connections) == 0
+        assert status.gaps_found == 0  # the replacement was receiving before the old one closed
+        assert status.duplicates > 0  # the overlap delivered repeats, dropped by id
+        assert assert_equals_truth(engine, exchange) > 1000
