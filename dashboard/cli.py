@@ -10,6 +10,7 @@ import argparse
 import logging
 
 from dashboard import runtime
+from pipelines.storage.schema import default_db_path
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,12 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--port", type=int, default=5006)
     parser.add_argument(
-        "--db", default=None, help="SQLite store to write trades and minute profiles to"
+        "--db",
+        default=None,
+        help="SQLite store for trades, minute profiles and events (default for Binance: "
+        f"{default_db_path()}; demo mode keeps nothing unless given)",
     )
+    parser.add_argument("--no-db", action="store_true", help="keep nothing on disk")
     parser.add_argument("--symbols", default="", help="comma-separated contracts (default: all)")
     parser.add_argument("--demo-symbols", type=int, default=runtime.RuntimeSettings.demo_symbols)
     parser.add_argument(
@@ -54,8 +59,17 @@ def settings_of(args: argparse.Namespace) -> runtime.RuntimeSettings:
         demo_rate=args.demo_rate,
         demo_seed=args.demo_seed,
         symbols=symbols or None,
-        db_path=args.db,
+        db_path=_db_path(args),
     )
+
+
+def _db_path(args: argparse.Namespace) -> str | None:
+    # The stand-in's market must not mix with a real history: demo writes only where told.
+    if args.no_db:
+        return None
+    if args.db:
+        return args.db
+    return None if args.demo else str(default_db_path())
 
 
 def run(args: argparse.Namespace) -> int:

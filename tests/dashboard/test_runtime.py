@@ -34,7 +34,11 @@ def test_cli_and_script_arguments(monkeypatch) -> None:
     assert settings.demo and settings.symbols == ("BTCUSDT", "ETHUSDT") and args.port == 7000
     assert args.address == "127.0.0.1"
     demo = build_parser().parse_args(["demo"])
-    assert settings_of(demo).demo
+    assert settings_of(demo).demo and settings_of(demo).db_path is None  # demo keeps nothing
+    monkeypatch.setenv("XDG_DATA_HOME", "/data/home")
+    live = settings_of(build_parser().parse_args(["serve"]))
+    assert live.db_path == "/data/home/orderflow/orderflow.db"
+    assert settings_of(build_parser().parse_args(["serve", "--no-db"])).db_path is None
     monkeypatch.delenv("ORDERFLOW_DEMO", raising=False)
     assert settings_from_args(["--demo", "--db", "a.db"]) == RuntimeSettings(
         demo=True, db_path="a.db"
