@@ -122,17 +122,23 @@ class Broadcaster:
 
     # -------------------------------------------------------------- klines
 
+    def _wanting(self, conns: list[WsConnection], mask_of) -> tuple[list, np.ndarray]:
+        """(connection, symbol mask) of the connections subscribed to a per-symbol stream kind,
+        and the union of their masks."""
+        wants = [(c, mask_of(c.subs.plan(self.market))) for c in conns]
+        wants = [(c, m) for c, m in wants if m is not None and m.any()]
+        subscribed = np.zeros(len(self.market.contracts), bool)
+        for _, mask in wants:
+            subscribed |= mask
+        return wants, subscribed
+
     def klines(self, changed: np.ndarray, conns: list[WsConnection], now_ms: int) -> None:
         """`<symbol>@kline_1m` updates; the closing update (x=true) when a minute ends."""
         minute = now_ms // MINUTE_MS
         previous, self._kline_minute = self._kline_minute, minute
-        wants = [(c, c.subs.plan(self.market).kline) for c in conns]
-        wants = [(c, m) for c, m in wants if m.any()]
+        wants, subscribed = self._wanting(conns, lambda plan: plan.kline)
         if not wants:
             return
-        subscribed = np.zeros(len(self.market.contracts), bool)
-        for _, mask in wants:
-            subscribed |= mask
         events: dict[int, list[bytes]] = {}
         if previous not in (-1, minute):
             syms = np.flatnonzero(subscribed)
@@ -159,13 +165,9 @@ class Broadcaster:
         """Partial depth `<symbol>@depth<N>[@speed]` snapshots due at this speed."""
         for levels in (5, 10, 20):
             key = (levels, speed_ms)
-            wants = [(c, c.subs.plan(self.market).depth.get(key)) for c in conns]
-            wants = [(c, m) for c, m in wants if m is not None and m.any()]
+            wants, subscribed = self._wanting(conns, lambda plan, key=key: plan.depth.get(key))
             if not wants:
                 continue
-            subscribed = np.zeros(len(self.market.contracts), bool)
-            for _, mask in wants:
-                subscribed |= mask
             events = {}
             for s in np.flatnonzero(subscribed).tolist():
                 book = self.market.book(s, levels, now_ms)
@@ -176,13 +178,9 @@ class Broadcaster:
             self._send_per_symbol(events, wants, f"depth{levels}{suffix}", now_ms)
 
     def book_tickers(self, changed: np.ndarray, conns: list[WsConnection], now_ms: int) -> None:
-        wants = [(c, c.subs.plan(self.market).book_ticker) for c in conns]
-        wants = [(c, m) for c, m in wants if m.any()]
+        wants, subscribed = self._wanting(conns, lambda plan: plan.book_ticker)
         if not wants:
             return
-        subscribed = np.zeros(len(self.market.contracts), bool)
-        for _, mask in wants:
-            subscribed |= mask
         events = {
             s: [self.formats.book_ticker(s, self.market.book(s, 1, now_ms), now_ms)]
             for s in np.flatnonzero(subscribed & changed).tolist()

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from pipelines.bigflow import ORDER_COLUMNS
 from pipelines.binance.contracts import ContractSpec
 from pipelines.binance.registry import SymbolRegistry
 from pipelines.records import TRADE_DTYPE, trades_to_frame
@@ -285,11 +286,9 @@ class Store:
         symbol: str | None = None,
     ) -> pd.DataFrame:
         """Detected big taker orders in the range, by time (columns as in `big_orders`)."""
-        cols = (
-            "symbol", "time", "side", "quantity", "vwap", "first_price", "last_price", "fills",
-            "trades", "notional", "adv", "pct_adv", "first_agg_id", "last_agg_id",
-        )  # fmt: skip
-        return self._events("big_orders", "time", cols, start_ms, end_ms, min_notional, symbol)
+        return self._events(
+            "big_orders", "time", ORDER_COLUMNS, start_ms, end_ms, min_notional, symbol
+        )
 
     def load_imbalances(
         self, start_ms: int, end_ms: int, symbol: str | None = None
