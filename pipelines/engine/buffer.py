@@ -53,7 +53,7 @@ class TradeBuffer:
         self,
         *,
         retention_ms: int = 4 * 3600_000,
-        budget_bytes: int = 384 * 2**20,
+        budget_bytes: int = 256 * 2**20,
         initial_capacity: int = 256,
     ) -> None:
         self.retention_ms = retention_ms

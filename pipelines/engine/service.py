@@ -66,7 +66,7 @@ class EngineConfig:
     universe_refresh_s: float = 300.0
     streams_per_connection: int = 200
     buffer_retention_s: float = 4 * 3600
-    buffer_budget_mb: int = 384
+    buffer_budget_mb: int = 256  # leaves room under 1 GB for analytics, writer and the UI
     backfill_concurrency: int = 2
     gap_give_up_s: float = 600.0  # a gap REST has not filled by then is reported and skipped
     db_path: str | None = None  # SQLite store: persist every batch, resume from it on start
