@@ -20,7 +20,8 @@ class LiveView(pn.viewable.Viewer):
     engine = param.Parameter(doc="The Engine to read (default: this process's shared engine).")
     active = param.Boolean(default=True, doc="Refresh while True; a hidden tab sets it False.")
 
-    # (method name, period in ms) of the refreshes; subclasses set it.
+    # (method name, period in ms) of the refreshes; subclasses set it, and define `_layout()`
+    # returning the view's Panel object (built once, on first display).
     _schedules: tuple[tuple[str, int], ...] = ()
 
     def __init__(self, **params: object) -> None:
@@ -66,9 +67,6 @@ class LiveView(pn.viewable.Viewer):
                 cb.start()
             elif not self.active and cb.running:
                 cb.stop()
-
-    def _layout(self) -> pn.viewable.Viewable:
-        raise NotImplementedError
 
     def __panel__(self) -> pn.viewable.Viewable:
         if not hasattr(self, "_panel"):
