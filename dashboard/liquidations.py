@@ -122,23 +122,23 @@ class LiquidationsView(LiveView):
             header_align={c: "right" for c in ("price", "qty", "notional")},
         )  # fmt: skip
         money = {"type": "money", "thousand": ",", "precision": 0, "symbol": ""}
+        numbers = ("long", "short", "total", "count")
+        # The totals and the ranking show the same four numeric columns the same way.
+        shared = dict(
+            show_index=False, disabled=True, selectable=False, stylesheets=[TABLE_CSS],
+            formatters=dict.fromkeys(numbers, money), text_align=dict.fromkeys(numbers, "right"),
+            header_align=dict.fromkeys(numbers, "right"), layout="fit_data_stretch",
+        )  # fmt: skip
+        titles = {"long": "longs $", "short": "shorts $", "total": "total $", "count": "count"}
         self.totals = pn.widgets.Tabulator(
             totals_table(pd.DataFrame(columns=["window", "long_notional", "short_notional", "total_notional", "long_count", "short_count"])),
-            show_index=False, disabled=True, selectable=False, sortable=False, stylesheets=[TABLE_CSS],
-            titles={"window": "", "long": "longs $", "short": "shorts $", "total": "total $", "count": "count"},
-            formatters={"long": money, "short": money, "total": money, "count": money},
-            text_align={"long": "right", "short": "right", "total": "right", "count": "right"},
-            header_align={"long": "right", "short": "right", "total": "right", "count": "right"},
-            layout="fit_data_stretch", sizing_mode="stretch_width", height=128,
+            sortable=False, titles={"window": "", **titles}, sizing_mode="stretch_width", height=128,
+            **shared,
         )  # fmt: skip
         self.ranking = pn.widgets.Tabulator(
             pd.DataFrame({"symbol": pd.Series(dtype=object), "long": [], "short": [], "total": [], "count": pd.Series(dtype="float64")}),
-            show_index=False, disabled=True, selectable=False, stylesheets=[TABLE_CSS],
-            titles={"symbol": "symbol", "long": "longs $", "short": "shorts $", "total": "total $", "count": "count"},
-            formatters={"long": money, "short": money, "total": money, "count": money},
-            text_align={"long": "right", "short": "right", "total": "right", "count": "right"},
-            header_align={"long": "right", "short": "right", "total": "right", "count": "right"},
-            layout="fit_data_stretch", sizing_mode="stretch_both", min_height=200,
+            titles={"symbol": "symbol", **titles}, sizing_mode="stretch_both", min_height=200,
+            **shared,
         )  # fmt: skip
         self.histogram_pipe = hv.streams.Pipe(data=histogram_rectangles(self._empty_histogram()))
 

@@ -142,8 +142,9 @@ class Engine:
         self.buffer.append(batch.trades)
         for book in batch.books:
             self.books[book.sym] = book
-        for row in batch.tickers:
-            self.quote_volume_24h[int(row["sym"])] = float(row["quote_volume"])
+        self.quote_volume_24h.update(
+            zip(batch.tickers["sym"].tolist(), batch.tickers["quote_volume"].tolist(), strict=True)
+        )
         self.last_batch = batch
 
     # ------------------------------------------------------------------ lifecycle

@@ -21,7 +21,7 @@ from pipelines.bigflow import ORDER_COLUMNS
 from pipelines.binance.contracts import ContractSpec
 from pipelines.binance.registry import SymbolRegistry
 from pipelines.records import TRADE_DTYPE, trades_to_frame
-from pipelines.storage.minutes import MINUTE_MS
+from pipelines.storage.minutes import BAR_COLUMNS, MINUTE_MS, PROFILE_COLUMNS
 from pipelines.storage.schema import SchemaOutdatedError, connect, default_db_path
 from pipelines.storage.symbols import read_specs
 
@@ -193,25 +193,14 @@ class Store:
         Columns: minute, price_ticks, bid_qty_steps (taker sells), ask_qty_steps (taker buys),
         bid_trades, ask_trades; sorted by (minute, price_ticks).
         """
-        cols = (
-            "minute",
-            "price_ticks",
-            "bid_qty_steps",
-            "ask_qty_steps",
-            "bid_trades",
-            "ask_trades",
-        )
+        cols = PROFILE_COLUMNS[1:]  # the stored columns after sym_id
         return self._minute_table("minute_profile_rows", cols, 2, symbol, start_ms, end_ms)
 
     def load_minute_bars(
         self, symbol: str, start_ms: int, end_ms: int
     ) -> tuple[pd.DataFrame, ContractSpec]:
         """Per-minute bars (grid integers) of the minutes overlapping the range, by minute."""
-        cols = (
-            "minute", "open_ticks", "high_ticks", "low_ticks", "close_ticks", "first_agg_id",
-            "last_agg_id", "trades", "bid_qty_steps", "ask_qty_steps", "delta_max_steps",
-            "delta_min_steps",
-        )  # fmt: skip
+        cols = BAR_COLUMNS[1:]  # the stored columns after sym_id
         return self._minute_table("minute_bar_rows", cols, 1, symbol, start_ms, end_ms)
 
     def _minute_table(
