@@ -2,22 +2,25 @@
 
     python benchmarks/bench_day.py [--symbols 600] [--rate 1000] [--hours 24]
 
-The stand-in's market generator produces `--hours` of trades ending now, faster than real time,
-and each second of them goes through the engine's pipeline exactly as live batches do
-(sequencer, raw buffer, analytics, store writer), without sockets. Printed: the process RSS
-(peak, sampled every simulated hour), a check that footprints of the whole day (store minutes
-+ buffer) equal rebuilds from every generated trade, and the time a restarted engine needs to
-be ready (stored ids and the last hour of raw trades reloaded). Baseline for the restart: the
-time to read the store's checkpoints alone.
+The stand-in's market generator, in a process of its own as the exchange would be, produces
+`--hours` of trades ending now, faster than real time; each second of them goes through the
+engine's pipeline exactly as live batches do (sequencer, raw buffer, analytics, store writer),
+without sockets. Printed: the engine process's RSS (sampled every simulated hour, and the
+kernel's high-water mark), a check that footprints of the whole day (store minutes + buffer)
+equal rebuilds from every generated trade, and the time a restarted engine needs to be ready
+(stored ids and the last hour of raw trades reloaded). Baseline for the restart: the time to
+read the store's checkpoints alone.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing as mp
 import os
 import tempfile
 import time
+from multiprocessing.connection import Connection
 
 import numpy as np
 
@@ -25,6 +28,7 @@ from pipelines.binance.contracts import PERPETUAL
 from pipelines.engine.batch import EngineBatch
 from pipelines.engine.service import Engine, EngineConfig
 from pipelines.footprint import FootprintRules, footprint_from_records
+from pipelines.records import TRADE_DTYPE
 from pipelines.standin.market import Market
 from pipelines.storage.store import Store
 
@@ -32,50 +36,86 @@ MINUTE_MS = 60_000
 BATCH_MS = 1000  # one second of trades per batch: the writer's queue holds batches, like live
 
 
-def rss_mb() -> float:
+def _status_mb(field: str) -> float:
     with open("/proc/self/status") as fh:
-        return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS")) / 1024
+        return next(int(line.split()[1]) for line in fh if line.startswith(field)) / 1024
+
+
+def rss_mb() -> float:
+    return _status_mb("VmRSS")
+
+
+def peak_rss_mb() -> float:
+    """The kernel's high-water mark of this process's RSS, not a sample."""
+    return _status_mb("VmHWM")
+
+
+def generate(conn: Connection, symbols: int, rate: float, start: int, end: int) -> None:
+    """The stand-in's market, in its own process: it is the exchange, not part of the engine.
+
+    Sends the perpetuals' specs, receives their engine indices and the contracts to check,
+    then one second of trades at a time (raw record bytes; the pipe's capacity is the
+    back-pressure), and at the end every trade it generated for the contracts to check.
+    """
+    # REST is not served here: keep the generator's own trade history short.
+    market = Market(symbols, rate, 1, start_ms=start, step_ms=1000, retention_s=60,
+                    max_trades=200_000)  # fmt: skip
+    perps = {i: c.spec for i, c in enumerate(market.contracts) if c.spec.contract_type == PERPETUAL}
+    conn.send((len(market.contracts), perps))
+    to_engine, checked = conn.recv()
+    kept: list[np.ndarray] = []
+    for now in range(start + BATCH_MS, end + 1, BATCH_MS):
+        steps = market.advance_to(now)
+        trades = np.concatenate([s.trades for s in steps])
+        trades = trades[to_engine[trades["sym"]] >= 0]
+        trades["sym"] = to_engine[trades["sym"]]
+        conn.send_bytes(trades.tobytes())
+        kept.append(trades[np.isin(trades["sym"], checked)])
+    conn.send(peak_rss_mb())
+    conn.send_bytes(np.concatenate(kept).tobytes())
 
 
 async def simulate(args: argparse.Namespace, db: str) -> tuple[Engine, dict[str, np.ndarray], int]:
     end = int(time.time() * 1000) // MINUTE_MS * MINUTE_MS
     start = end - int(args.hours * 3600_000)
-    # REST is not served here: keep the generator's own trade history short.
-    market = Market(args.symbols, args.rate, 1, start_ms=start, step_ms=1000, retention_s=60,
-                    max_trades=200_000)  # fmt: skip
     engine = Engine(EngineConfig(db_path=db))
-    perps = [c.spec for c in market.contracts if c.spec.contract_type == PERPETUAL]
-    to_engine = np.full(len(market.contracts), -1, dtype=np.int32)
-    for spec in perps:
-        to_engine[market.index(spec.symbol)] = engine.registry.add(spec)
+    conn, child_conn = mp.get_context("spawn").Pipe()
+    child = mp.get_context("spawn").Process(
+        target=generate, args=(child_conn, args.symbols, args.rate, start, end), daemon=True
+    )
+    child.start()
+    child_conn.close()  # the child's end lives in the child: its exit is then our EOFError
+    n_contracts, perps = conn.recv()
+    to_engine = np.full(n_contracts, -1, dtype=np.int32)
+    for i, spec in perps.items():
+        to_engine[i] = engine.registry.add(spec)
+    # Two mid-size contracts are checked against every trade generated for them; the generator
+    # keeps that reference copy, outside the memory being measured.
+    names = [spec.symbol for spec in perps.values()]
+    checked = [names[len(names) // 4], names[len(names) // 2]]
+    conn.send((to_engine, [engine.registry.index(s) for s in checked]))
     engine.open_store()  # an empty store: nothing to resume
-    # Trades of two mid-size contracts are kept aside for the check (a reference copy of the
-    # busiest ones would dominate the memory being measured).
-    checked = [perps[len(perps) // 4].symbol, perps[len(perps) // 2].symbol]
-    kept = {s: [] for s in checked}
-    peak, total, t0 = rss_mb(), 0, time.perf_counter()
+    total, t0 = 0, time.perf_counter()
     for seq, now in enumerate(range(start + BATCH_MS, end + 1, BATCH_MS), 1):
-        steps = market.advance_to(now)
-        trades = np.concatenate([s.trades for s in steps])
-        trades = trades[to_engine[trades["sym"]] >= 0]
-        trades["sym"] = to_engine[trades["sym"]]
+        trades = np.frombuffer(conn.recv_bytes(), TRADE_DTYPE).copy()
         released = engine.sequencer.push(trades)
         await engine.source.emit(EngineBatch(seq, now, now, trades=released))
         total += len(released)
-        for symbol in checked:
-            kept[symbol].append(released[released["sym"] == engine.registry.index(symbol)])
         if (now - start) % 3600_000 == 0:
-            peak = max(peak, rss_mb())
             hour = (now - start) // 3600_000
             print(f"  hour {hour:>2}: {total:,} trades, {total / (time.perf_counter() - t0):,.0f}/s, "
                   f"RSS {rss_mb():,.0f} MB, buffer {engine.buffer.memory_bytes / 2**20:,.0f} MB, "
                   f"writer queue {engine.writer.status().queue_depth}", flush=True)  # fmt: skip
+    generator_peak = conn.recv()
+    generated = np.frombuffer(conn.recv_bytes(), TRADE_DTYPE)
+    child.join()
     await asyncio.to_thread(engine.writer.flush, 600)
-    peak = max(peak, rss_mb())
     hours = (end - start) / 3600_000
     print(f"simulated {hours:g} h: {total:,} trades ({total / hours / 3600:,.0f}/s on average) in "
-          f"{time.perf_counter() - t0:,.0f} s; peak RSS {peak:,.0f} MB")  # fmt: skip
-    return engine, {s: np.concatenate(v) for s, v in kept.items()}, start
+          f"{time.perf_counter() - t0:,.0f} s; engine process peak RSS {peak_rss_mb():,.0f} MB; "
+          f"the generator's own process peaked at {generator_peak:,.0f} MB")  # fmt: skip
+    kept = {s: generated[generated["sym"] == engine.registry.index(s)] for s in checked}
+    return engine, kept, start
 
 
 def check_history(engine: Engine, kept: dict[str, np.ndarray], start: int) -> None:
@@ -125,6 +165,7 @@ def main() -> None:
         db = os.path.join(tmp, "day.db")
         engine, kept, start = asyncio.run(simulate(args, db))
         check_history(engine, kept, start)
+        print(f"engine process peak RSS, the day's footprints included: {peak_rss_mb():,.0f} MB")
         engine.writer.close()
         print(f"store: {os.path.getsize(db) / 2**30:,.2f} GiB")
         del engine, kept

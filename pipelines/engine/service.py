@@ -27,6 +27,7 @@ from pipelines.binance import endpoints as ep
 from pipelines.binance.contracts import PERPETUAL, ContractSpec, parse_exchange_info
 from pipelines.binance.parsers import BookTop, FrameParser, parse_agg_trades_rest
 from pipelines.binance.registry import SymbolRegistry
+from pipelines.engine.allocator import MemoryTrimmer, pin_mmap_threshold
 from pipelines.engine.analytics import OrderFlowAnalytics
 from pipelines.engine.batch import EngineBatch
 from pipelines.engine.buffer import TradeBuffer
@@ -71,6 +72,7 @@ class EngineConfig:
     gap_give_up_s: float = 600.0  # a gap REST has not filled by then is reported and skipped
     db_path: str | None = None  # SQLite store: persist every batch, resume from it on start
     restore_buffer_s: float = 3600.0  # raw trades reloaded into the buffer on restart
+    memory_trim_s: float = 60.0  # hand free heap pages back to the system this often
     connection: ConnectionSettings = field(default_factory=ConnectionSettings)
 
 
@@ -94,6 +96,8 @@ class _Rate:
 class Engine:
     def __init__(self, config: EngineConfig | None = None) -> None:
         self.config = config = config or EngineConfig()
+        pin_mmap_threshold()  # see allocator.py: keeps RSS from creeping over a long day
+        self._trimmer = MemoryTrimmer(config.memory_trim_s)
         self.registry = SymbolRegistry()
         self.parser = FrameParser(self.registry)
         self.sequencer = TradeSequencer()
@@ -146,6 +150,7 @@ class Engine:
             zip(batch.tickers["sym"].tolist(), batch.tickers["quote_volume"].tolist(), strict=True)
         )
         self.last_batch = batch
+        self._trimmer.tick()
 
     # ------------------------------------------------------------------ lifecycle
 
