@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import param
-from bokeh.models import DatetimeTicker
+from bokeh.models import DatetimeTicker, HoverTool
 from holoviews.operation.datashader import rasterize
 
 from dashboard.live import LiveView
@@ -29,6 +29,7 @@ from dashboard.theme import (
     NEUTRAL,
     TABLE_CSS,
     plot_opts,
+    symbol_hover,
     symbol_tick_formatter,
     tint_formatter,
     utc_time_formatter,
@@ -211,6 +212,14 @@ class ImbalanceView(LiveView):
         fig.yaxis.formatter = symbol_tick_formatter(self._names)
         fig.xaxis.ticker = DatetimeTicker(desired_num_ticks=8)
         fig.xaxis.formatter = utc_time_formatter()
+        hover = fig.select_one(HoverTool)
+        if hover is not None:  # rasterize keeps only row numbers: name the contract of the row
+            hover.tooltips = [
+                ("contract", "$y{symbol}"),
+                ("minute", "$x{%H:%M} UTC"),
+                ("imbalance", "@image{+0.00}"),
+            ]
+            hover.formatters = {"$y": symbol_hover(self._names), "$x": "datetime"}
 
     # ------------------------------------------------------------------ data
 

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import holoviews as hv
 import panel as pn
-from bokeh.models import CustomJSTickFormatter, DatetimeTickFormatter, NumeralTickFormatter
+from bokeh.models import (
+    CustomJSHover,
+    CustomJSTickFormatter,
+    DatetimeTickFormatter,
+    NumeralTickFormatter,
+)
 from bokeh.settings import settings as bokeh_settings
 from panel.io.model import JSCode
 
@@ -125,6 +130,14 @@ def symbol_tick_formatter(symbols: list[str]) -> CustomJSTickFormatter:
     return CustomJSTickFormatter(
         args={"names": list(symbols)},
         code="const i = Math.round(tick); return (i === tick && names[i]) ? names[i] : '';",
+    )
+
+
+def symbol_hover(symbols: list[str]) -> CustomJSHover:
+    """A hover field shown as the symbol of the nearest row (for `$y` on a contracts axis)."""
+    return CustomJSHover(
+        args={"names": list(symbols)},
+        code="const i = Math.round(value); return names[i] !== undefined ? names[i] : '';",
     )
 
 

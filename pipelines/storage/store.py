@@ -28,6 +28,8 @@ from pipelines.storage.symbols import read_specs
 if TYPE_CHECKING:
     from pipelines.footprint import MinuteProfile
 
+_FETCH_ROWS = 65_536  # rows turned into numpy at a time by `_int_rows`
+
 
 class UnknownSymbolError(LookupError):
     """The symbol has never been stored."""
@@ -136,16 +138,16 @@ class Store:
         out = np.zeros(0, dtype=TRADE_DTYPE)
         if lo is None:
             return out, spec
-        rows = conn.execute(
+        cursor = conn.execute(
             "SELECT agg_trade_id, first_trade_id, last_trade_id, transact_time, price_ticks, "
             "qty_steps, is_buyer_maker FROM trade_rows WHERE sym_id = ? "
             "AND agg_trade_id BETWEEN ? AND ? AND transact_time >= ? AND transact_time < ? "
             "ORDER BY agg_trade_id",
             (sid, lo, hi, start_ms, end_ms),
-        ).fetchall()
-        if not rows:
+        )
+        values = _int_rows(cursor, 7)
+        if not len(values):
             return out, spec
-        values = np.array(rows, dtype=np.int64)
         out = np.zeros(len(values), dtype=TRADE_DTYPE)
         out["sym"] = index
         for col, name in enumerate(("agg_id", "first_id", "last_id", "time", "price", "qty")):
@@ -214,16 +216,12 @@ class Store:
     ) -> tuple[pd.DataFrame, ContractSpec]:
         start_ms, end_ms = _range(start_ms, end_ms)
         sid, spec, _ = self._lookup(symbol)
-        rows = (
-            self._conn()
-            .execute(
-                f"SELECT {', '.join(cols)} FROM {table} WHERE sym_id = ? AND minute >= ? "
-                f"AND minute < ? ORDER BY {', '.join(cols[:key_cols])}",
-                (sid, _minute_floor(start_ms), end_ms),
-            )
-            .fetchall()
+        cursor = self._conn().execute(
+            f"SELECT {', '.join(cols)} FROM {table} WHERE sym_id = ? AND minute >= ? "
+            f"AND minute < ? ORDER BY {', '.join(cols[:key_cols])}",
+            (sid, _minute_floor(start_ms), end_ms),
         )
-        values = np.array(rows, dtype=np.int64).reshape(-1, len(cols))
+        values = _int_rows(cursor, len(cols))
         return pd.DataFrame({c: values[:, i] for i, c in enumerate(cols)}), spec
 
     def load_minute_profile(self, symbol: str, start_ms: int, end_ms: int) -> MinuteProfile:
@@ -327,6 +325,15 @@ def _range(start_ms: int, end_ms: int) -> tuple[int, int]:
     if end < start:
         raise ValueError(f"end ({end}) is before start ({start})")
     return start, end
+
+
+def _int_rows(cursor: sqlite3.Cursor, width: int) -> np.ndarray:
+    """An all-integer result set as an (n, width) int64 array, converted a chunk at a time:
+    an hour of BTCUSDT (a million rows) never exists as a million Python tuples at once."""
+    parts = [np.zeros((0, width), np.int64)]
+    while chunk := cursor.fetchmany(_FETCH_ROWS):
+        parts.append(np.array(chunk, dtype=np.int64))
+    return parts[-1] if len(parts) <= 2 else np.concatenate(parts)
 
 
 def _minute_floor(ms: int) -> int:
