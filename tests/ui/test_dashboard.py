@@ -52,6 +52,25 @@ ZOOM_JS = """
 """
 
 
+# The heatmap's plot frame in page coordinates: the figure holding an image glyph.
+HEATMAP_FRAME_JS = """
+() => {
+  const views = [];
+  const walk = (v) => { views.push(v); for (const c of (v.child_views || [])) walk(c); };
+  for (const root of Object.values(Bokeh.index)) walk(root);
+  for (const v of views) {
+    if (v.frame === undefined || !v.model.renderers) continue;
+    if (!v.model.renderers.some(r => r.glyph && r.glyph.type === "Image")) continue;
+    const box = v.el.getBoundingClientRect();
+    if (box.width === 0) continue;
+    const f = v.frame.bbox;
+    return {x: box.left + f.left, y: box.top + f.top, width: f.width, height: f.height};
+  }
+  return null;
+}
+"""
+
+
 def open_tab(page, name: str) -> None:
     page.locator(".bk-tab", has_text=name).first.click()
 
@@ -96,6 +115,26 @@ def test_tabs_render_with_live_data(page, served) -> None:
     expect(page.locator(".tabulator-row").first).to_be_visible(timeout=45_000)
     page.wait_for_timeout(2500)
     page.screenshot(path=str(IMG / "liquidations.png"))
+
+
+def test_heatmap_hover_names_the_contract(page, served) -> None:
+    page.goto(served.url)
+    expect(page.locator(".status")).to_contain_text("LIVE", timeout=20_000)
+    open_tab(page, "Imbalance")
+    expect(page.locator(".tabulator-row").first).to_be_visible(timeout=15_000)
+    page.wait_for_timeout(2000)
+    frame = page.evaluate(HEATMAP_FRAME_JS)
+    assert frame is not None
+    names = set(served.on_loop(lambda: list(served.engine.registry.symbols)))
+    shown = []
+    for fraction in (0.1, 0.5, 0.9):  # rows near the top, middle and bottom
+        page.mouse.move(frame["x"] + frame["width"] * 0.97, frame["y"] + frame["height"] * fraction)
+        tooltip = page.locator(".bk-Tooltip").filter(has_text="contract").first
+        expect(tooltip).to_be_visible(timeout=5000)
+        text = tooltip.locator(".bk-tooltip-content").inner_text()
+        shown.append(next(n for n in names if n in text.split()))
+        assert "UTC" in text and "imbalance" in text
+    assert len(set(shown)) == 3, shown
 
 
 def shown_cells(page) -> pd.DataFrame:
