@@ -65,6 +65,8 @@ def generate(conn: Connection, symbols: int, rate: float, start: int, end: int) 
     conn.send((len(market.contracts), perps))
     to_engine, checked = conn.recv()
     kept: list[np.ndarray] = []
+    # Per contract and minute: taker buy and sell quantity (steps) and aggTrade count.
+    minutes = np.zeros((3, int(to_engine.max()) + 1, (end - start) // MINUTE_MS), np.int64)
     for now in range(start + BATCH_MS, end + 1, BATCH_MS):
         steps = market.advance_to(now)
         trades = np.concatenate([s.trades for s in steps])
@@ -72,11 +74,18 @@ def generate(conn: Connection, symbols: int, rate: float, start: int, end: int) 
         trades["sym"] = to_engine[trades["sym"]]
         conn.send_bytes(trades.tobytes())
         kept.append(trades[np.isin(trades["sym"], checked)])
+        at = (trades["sym"], (trades["time"] - start) // MINUTE_MS)
+        np.add.at(minutes[0], at, np.where(trades["buyer_maker"], 0, trades["qty"]))
+        np.add.at(minutes[1], at, np.where(trades["buyer_maker"], trades["qty"], 0))
+        np.add.at(minutes[2], at, 1)
     conn.send(peak_rss_mb())
     conn.send_bytes(np.concatenate(kept).tobytes())
+    conn.send(minutes)
 
 
-async def simulate(args: argparse.Namespace, db: str) -> tuple[Engine, dict[str, np.ndarray], int]:
+async def simulate(
+    args: argparse.Namespace, db: str
+) -> tuple[Engine, dict[str, np.ndarray], np.ndarray, int]:
     end = int(time.time() * 1000) // MINUTE_MS * MINUTE_MS
     start = end - int(args.hours * 3600_000)
     engine = Engine(EngineConfig(db_path=db))
@@ -109,6 +118,7 @@ async def simulate(args: argparse.Namespace, db: str) -> tuple[Engine, dict[str,
                   f"writer queue {engine.writer.status().queue_depth}", flush=True)  # fmt: skip
     generator_peak = conn.recv()
     generated = np.frombuffer(conn.recv_bytes(), TRADE_DTYPE)
+    minutes = conn.recv()
     child.join()
     await asyncio.to_thread(engine.writer.flush, 600)
     hours = (end - start) / 3600_000
@@ -116,7 +126,7 @@ async def simulate(args: argparse.Namespace, db: str) -> tuple[Engine, dict[str,
           f"{time.perf_counter() - t0:,.0f} s; engine process peak RSS {peak_rss_mb():,.0f} MB; "
           f"the generator's own process peaked at {generator_peak:,.0f} MB")  # fmt: skip
     kept = {s: generated[generated["sym"] == engine.registry.index(s)] for s in checked}
-    return engine, kept, start
+    return engine, kept, minutes, start
 
 
 def check_history(engine: Engine, kept: dict[str, np.ndarray], start: int) -> None:
@@ -136,6 +146,35 @@ def check_history(engine: Engine, kept: dict[str, np.ndarray], start: int) -> No
             print(f"  {symbol} {tf}/{bin_ticks}t over the day: {len(got.bars)} bars, "
                   f"{'equal to' if same else 'DIFFERENT from'} the rebuild from trades, "
                   f"{took * 1000:,.0f} ms")  # fmt: skip
+
+
+def check_every_contract(engine: Engine, minutes: np.ndarray, start: int) -> None:
+    """Every contract's 1-minute footprint of the whole day against the generator's own
+    per-minute taker buy/sell quantity and trade count."""
+    end = start + minutes.shape[2] * MINUTE_MS
+    took, wrong = [], []
+    for sym, symbol in enumerate(engine.registry.symbols):
+        spec = engine.registry.spec(sym)
+        rules = FootprintRules.make(spec, price_bin_ticks=10, timeframe="1m")
+        t = time.perf_counter()
+        bars = engine.footprint(symbol, start, end, rules).bars
+        took.append(time.perf_counter() - t)
+        traded = np.flatnonzero(minutes[2, sym])
+        got = bars[bars["trades"] > 0]
+        same = (
+            np.array_equal((got["bar_time"].to_numpy() - start) // MINUTE_MS, traded)
+            and all(
+                np.array_equal(np.rint(got[col].to_numpy() / spec.step), minutes[k, sym, traded])
+                for k, col in enumerate(("buy_volume", "sell_volume"))
+            )
+            and np.array_equal(got["trades"].to_numpy(), minutes[2, sym, traded])
+        )
+        if not same:
+            wrong.append(symbol)
+    print(f"  every contract ({len(took)}), 1m/10t over the day: "
+          f"{len(took) - len(wrong)} equal to the generator's minute totals"
+          f"{' (DIFFERENT: ' + ', '.join(wrong[:5]) + ')' if wrong else ''}; "
+          f"median {np.median(took) * 1000:,.0f} ms, slowest {max(took) * 1000:,.0f} ms")  # fmt: skip
 
 
 def restart(db: str) -> tuple[float, float, int, float]:
@@ -164,12 +203,13 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR", "/tmp")) as tmp:
         db = os.path.join(tmp, "day.db")
-        engine, kept, start = asyncio.run(simulate(args, db))
+        engine, kept, minutes, start = asyncio.run(simulate(args, db))
         check_history(engine, kept, start)
+        check_every_contract(engine, minutes, start)
         print(f"engine process peak RSS, the day's footprints included: {peak_rss_mb():,.0f} MB")
         engine.writer.close()
         print(f"store: {os.path.getsize(db) / 2**30:,.2f} GiB")
-        del engine, kept
+        del engine, kept, minutes
         with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
             ready, baseline, restored, peak = pool.submit(restart, db).result()
         print(f"restart to ready (a fresh process): {ready:.2f} s ({restored:,} raw trades "
