@@ -16,6 +16,7 @@ from pipelines.binance.contracts import ContractSpec
 from pipelines.binance.registry import SymbolRegistry
 from pipelines.engine.batch import EngineBatch
 from pipelines.records import LIQUIDATION_DTYPE
+from pipelines.storage import store as store_module
 from pipelines.storage.retention import HOUR_MS
 from pipelines.storage.schema import connect
 from pipelines.storage.store import Store
@@ -99,7 +100,11 @@ def test_round_trip_gives_exact_decimals(tmp_path: Path) -> None:
     store.close()
 
 
-def test_time_range_is_half_open(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fetch_rows", [7, 65_536])  # many chunks, and one
+def test_time_range_is_half_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fetch_rows: int
+) -> None:
+    monkeypatch.setattr(store_module, "_FETCH_ROWS", fetch_rows)
     path = tmp_path / "store.db"
     with writer_for(path) as writer:
         for k in range(8):
@@ -110,7 +115,8 @@ def test_time_range_is_half_open(tmp_path: Path) -> None:
     with Store(path) as store:
         got, _ = store.load_trades("BTCUSDT", start, end)
     want = src[(src["time"] >= start) & (src["time"] < end)]
-    assert got["agg_id"].tolist() == want["agg_id"].tolist()
+    for field in ("agg_id", "first_id", "last_id", "time", "price", "qty", "buyer_maker"):
+        assert got[field].tolist() == want[field].tolist()
 
 
 def test_same_batch_twice_changes_nothing(tmp_path: Path) -> None:
