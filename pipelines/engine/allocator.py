@@ -65,7 +65,6 @@ class MemoryTrimmer:
     def __init__(self, interval_s: float = 60.0) -> None:
         self.interval_s = float(interval_s)
         self.enabled = _glibc() is not None
-        self.last_ms = 0.0  # duration of the last trim, for the benchmarks
         self._due = time.monotonic() + self.interval_s
 
     def tick(self) -> None:
@@ -79,9 +78,10 @@ class MemoryTrimmer:
         else:
             loop.run_in_executor(None, self._trim)
 
-    def _trim(self) -> None:
+    @staticmethod
+    def _trim() -> None:
         start = time.perf_counter()
         release_free_memory()
-        self.last_ms = (time.perf_counter() - start) * 1000
-        if self.last_ms > 100:
-            log.info("malloc_trim took %.0f ms", self.last_ms)
+        took_ms = (time.perf_counter() - start) * 1000
+        if took_ms > 100:
+            log.info("malloc_trim took %.0f ms", took_ms)
