@@ -333,7 +333,7 @@ def _int_rows(cursor: sqlite3.Cursor, width: int) -> np.ndarray:
     parts = [np.zeros((0, width), np.int64)]
     while chunk := cursor.fetchmany(_FETCH_ROWS):
         parts.append(np.array(chunk, dtype=np.int64))
-    return parts[-1] if len(parts) <= 2 else np.concatenate(parts)
+    return np.concatenate(parts)
 
 
 def _minute_floor(ms: int) -> int:
