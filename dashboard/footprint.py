@@ -40,7 +40,7 @@ from dashboard.theme import (
     TEXT,
     utc_time_formatter,
 )
-from pipelines.footprint import (
+from pipelines.analytics.footprint import (
     TIMEFRAMES_MS,
     Footprint,
     FootprintRules,

@@ -39,10 +39,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pipelines.bigflow import ORDER_COLUMNS
+from pipelines.analytics.bigorders import ORDER_COLUMNS
 from pipelines.binance.registry import SymbolRegistry
-from pipelines.engine.batch import EngineBatch
-from pipelines.records import LIQUIDATION_DTYPE, TRADE_DTYPE
+from pipelines.records.batch import EngineBatch
+from pipelines.records.dtypes import LIQUIDATION_DTYPE, TRADE_DTYPE
 from pipelines.storage.minutes import UPSERT_BAR, UPSERT_PROFILE, minute_rows
 from pipelines.storage.retention import Pruner, Retention
 from pipelines.storage.schema import connect
@@ -74,11 +74,6 @@ _UPSERT_IMBALANCES = (
     "bid_volume = excluded.bid_volume, ask_volume = excluded.ask_volume, "
     "imbalance_ratio = excluded.imbalance_ratio"
 )
-_UPSERT_DAILY = (
-    "INSERT INTO daily_stats (symbol, date, avg_volume, total_volume) VALUES (?, ?, ?, ?) "
-    "ON CONFLICT (symbol, date) DO UPDATE SET avg_volume = excluded.avg_volume, "
-    "total_volume = excluded.total_volume"
-)
 _MAX_BACKOFF_S = 2.0
 _PRUNE_BUDGET_S = 0.02
 
@@ -109,7 +104,7 @@ class WriterStatus:
 
 @dataclass(slots=True)
 class _Rows:
-    """Ready-made rows of a small table (big orders, imbalances, daily stats)."""
+    """Ready-made rows of a small table (big orders, minute imbalances)."""
 
     sql: str
     rows: list[tuple]
@@ -253,26 +248,37 @@ class StoreWriter:
         await self._offer_async(batch)
 
     def submit_big_orders(self, orders: pd.DataFrame | np.ndarray) -> bool:
-        """Enqueue detected taker orders; columns as in `big_orders` (see docs/storage.md).
+        """Enqueue detected big orders; columns as in `big_orders` (see docs/storage.md).
 
         Raises ValueError for missing columns or bad sides; False when the queue is full.
         """
-        rows = _big_order_rows(_as_frame(orders), self.registry)
-        return self._offer(_Rows(_INSERT_BIG_ORDERS, rows)) if rows else True
+        item = self._big_orders_item(orders)
+        return self._offer(item) if item.rows else True
+
+    async def submit_big_orders_async(self, orders: pd.DataFrame | np.ndarray) -> None:
+        """`submit_big_orders`, awaiting room in the queue instead of refusing."""
+        item = self._big_orders_item(orders)
+        if item.rows:
+            await self._offer_async(item)
 
     def submit_imbalances(self, minutes: pd.DataFrame | np.ndarray) -> bool:
         """Enqueue imbalance minutes: symbol (or sym), timestamp, bid/ask volume, ratio."""
-        frame = _as_frame(minutes)
-        cols = ("timestamp", "bid_volume", "ask_volume", "imbalance_ratio")
-        rows = _symbol_rows(frame, self.registry, cols, (int, float, float, float))
-        return self._offer(_Rows(_UPSERT_IMBALANCES, rows)) if rows else True
+        item = self._imbalances_item(minutes)
+        return self._offer(item) if item.rows else True
 
-    def submit_daily_stats(self, stats: pd.DataFrame | np.ndarray) -> bool:
-        """Enqueue daily volume statistics: symbol (or sym), date, avg_volume, total_volume."""
-        frame = _as_frame(stats)
-        cols = ("date", "avg_volume", "total_volume")
-        rows = _symbol_rows(frame, self.registry, cols, (str, float, float))
-        return self._offer(_Rows(_UPSERT_DAILY, rows)) if rows else True
+    async def submit_imbalances_async(self, minutes: pd.DataFrame | np.ndarray) -> None:
+        """`submit_imbalances`, awaiting room in the queue instead of refusing."""
+        item = self._imbalances_item(minutes)
+        if item.rows:
+            await self._offer_async(item)
+
+    def _big_orders_item(self, orders: pd.DataFrame | np.ndarray) -> _Rows:
+        return _Rows(_INSERT_BIG_ORDERS, _big_order_rows(_as_frame(orders), self.registry))
+
+    def _imbalances_item(self, minutes: pd.DataFrame | np.ndarray) -> _Rows:
+        cols = ("timestamp", "bid_volume", "ask_volume", "imbalance_ratio")
+        rows = _symbol_rows(_as_frame(minutes), self.registry, cols, (int, float, float, float))
+        return _Rows(_UPSERT_IMBALANCES, rows)
 
     def _offer(self, item: object) -> bool:
         if self._closing.is_set():
@@ -522,7 +528,7 @@ class StoreWriter:
         fixed = {}
         for kind in ("trades", "liquidations"):
             rows = getattr(item, kind)
-            ok = (rows["sym"] >= 0) & (rows["sym"] < len(self.registry))
+            ok = self.registry.known(rows)
             if not ok.all():
                 unknown = sorted(set(rows["sym"][~ok].tolist()))[:10]
                 self._quarantine_item(
@@ -558,10 +564,10 @@ class StoreWriter:
         t, sid, agg = t[new], sid[new], agg[new]
         if len(t) == 0:
             return (empty, empty, empty), 0, dups, stale
-        price = t["price"] * self._symbols.price_factor[sym[new]]
-        qty = t["qty"] * self._symbols.qty_factor[sym[new]]
-        time_ms = t["time"]
-        bm = t["buyer_maker"]
+        # The store keeps each symbol on its own first grid (SymbolMap): rescale to it.
+        t["price"] *= self._symbols.price_factor[sym[new]]
+        t["qty"] *= self._symbols.qty_factor[sym[new]]
+        price, qty, time_ms, bm = t["price"], t["qty"], t["time"], t["buyer_maker"]
         conn = self._conn
         conn.executemany(
             _INSERT_TRADES,
@@ -569,7 +575,7 @@ class StoreWriter:
                 sid, agg, price, qty, time_ms, bm.astype(np.int64), t["first_id"], t["last_id"]
             ),
         )
-        profiles, bars = minute_rows(sid, agg, time_ms, price, qty, bm)
+        profiles, bars = minute_rows(sid, t)
         conn.executemany(UPSERT_PROFILE, _params(*profiles.T))
         conn.executemany(UPSERT_BAR, _params(*bars.T))
         # Per symbol: the rows are sorted by (sid, agg), so the last of each run is its maximum.
@@ -690,7 +696,7 @@ def _symbols_of(frame: pd.DataFrame, registry: SymbolRegistry) -> list[str]:
     if "sym" not in frame.columns:
         raise ValueError("rows need a `symbol` column (or `sym`, a registry index)")
     idx = frame["sym"].to_numpy()
-    bad = (idx < 0) | (idx >= len(registry))
+    bad = ~np.asarray(registry.known(frame))
     if bad.any():
         raise ValueError(
             f"symbol indices not in the registry: {sorted(set(idx[bad].tolist()))[:10]}"

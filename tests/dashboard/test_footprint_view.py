@@ -10,7 +10,7 @@ import pytest
 
 from dashboard import footprint_glyphs as fg
 from dashboard.footprint import FootprintView, auto_bin
-from pipelines.footprint import FootprintRules, footprint_from_records
+from pipelines.analytics.footprint import FootprintRules, footprint_from_records
 
 MINUTE = 60_000
 

@@ -21,9 +21,10 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
+from pipelines.binance.archive import trades_from_frame
 from pipelines.binance.contracts import ContractSpec
 from pipelines.binance.registry import SymbolRegistry
-from pipelines.records import TRADE_DTYPE, trades_from_frame
+from pipelines.records.dtypes import TRADE_DTYPE
 
 _MAX_DECIMALS = 12
 
