@@ -23,6 +23,7 @@ from dashboard import footprint_glyphs as fg
 from dashboard.footprint_chart import (
     SHADINGS,
     Frame,
+    chart_options,
     cvd_curve,
     in_view,
     main_overlay,
@@ -48,6 +49,16 @@ const x0 = xr.start, x1 = xr.end;
 if (cb_obj === wicks && last > x1 - 2.5 * tf && last < x1 + 4 * tf) {
   const shift = last + 3 * tf - x1;  // the live bar stays clear of the volume profile
   xr.setv({start: x0 + shift, end: x1 + shift});
+  // A range set here is not a user's pan: tell the server, as a pan would (RangesUpdate).
+  const find = (v) => {
+    if (v.model === fig) return v;
+    for (const c of (v.child_views || [])) { const f = find(c); if (f) return f; }
+    return null;
+  };
+  for (const root of Object.values(Bokeh.index)) {
+    const view = find(root);
+    if (view) { view.trigger_ranges_update_event(); break; }
+  }
   return;
 }
 let y0 = Infinity, y1 = -Infinity;
@@ -72,7 +83,7 @@ class FootprintView(LiveView):
     price_bin = param.Integer(default=0, bounds=(0, None), doc="Level in ticks; 0 = automatic.")
     imbalance_ratio = param.Number(default=3.0, bounds=(1.0, 20.0), doc="Diagonal ratio.")
     mode = param.Selector(default="bid × ask", objects=list(fg.MODES), doc="What a level shows.")
-    shading = param.Selector(default="delta", objects=list(SHADINGS), doc="Image shading.")
+    shading = param.Selector(default="volume", objects=list(SHADINGS), doc="Image shading.")
 
     _schedules = (("refresh", 700),)
 
@@ -90,6 +101,7 @@ class FootprintView(LiveView):
         self.param.watch(self._to_source, ["symbol", "timeframe", "price_bin", "imbalance_ratio"])
         self._pane: pn.pane.HoloViews | None = None
         self._chart_key: tuple = ()
+        self._frame_cache: tuple[tuple, Frame | None] = ((), None)
 
     # ------------------------------------------------------------------ layout
 
@@ -188,7 +200,13 @@ class FootprintView(LiveView):
     # ------------------------------------------------------------------ chart
 
     def frame(self, x_range=None, y_range=None, width=None, height=None) -> Frame:
-        """What the chart draws for this range (the whole view when no range is known yet)."""
+        """What the chart draws for this range (the opening view when no range is known yet)."""
+        key = (self.source.version, x_range, y_range, width, height, self.mode, self.shading)
+        if self._frame_cache[0] != key:  # the three charts of one update share one frame
+            self._frame_cache = (key, self._frame(x_range, y_range, width, height))
+        return self._frame_cache[1]
+
+    def _frame(self, x_range, y_range, width, height) -> Frame:
         source = self.source
         tf = source.tf_ms
         levels, bars = source.frames()
@@ -233,6 +251,7 @@ class FootprintView(LiveView):
 
         level, tf = source.level_size, source.tf_ms
         main_map = hv.DynamicMap(main, streams=[ranges, size, version, look]).opts(
+            *chart_options(),
             hv.opts.Overlay(
                 **plot_opts(
                     min_height=380, height=_PLOT_HEIGHT, xaxis=None, ylabel="",
@@ -267,7 +286,14 @@ class FootprintView(LiveView):
             return
         fig.tags = [*fig.tags, "follow"]
         code = CustomJS(
-            args={"wicks": wicks, "xr": fig.x_range, "yr": fig.y_range, "tf": tf, "level": level},
+            args={
+                "wicks": wicks,
+                "fig": fig,
+                "xr": fig.x_range,
+                "yr": fig.y_range,
+                "tf": tf,
+                "level": level,
+            },
             code=_FOLLOW_JS,
         )
         fig.x_range.js_on_change("end", code)

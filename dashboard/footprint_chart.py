@@ -84,36 +84,29 @@ def price_span(bars: pd.DataFrame, level_size: float) -> tuple[float, float] | N
 # ------------------------------------------------------------------ elements
 
 _RECT_KDIMS = ["time", "price", "time_end", "price_top"]
+_RECT_NAMES = {"left": "time", "bottom": "price", "right": "time_end", "top": "price_top"}
 
 
-def _rects(data: dict | pd.DataFrame, vdims: list[str]) -> hv.Rectangles:
-    frame = pd.DataFrame(data)
-    if len(frame) == 0:
-        frame = pd.DataFrame({c: [] for c in ["left", "bottom", "right", "top", *vdims]})
-    frame = frame.rename(
-        columns={"left": "time", "bottom": "price", "right": "time_end", "top": "price_top"}
-    )
-    return hv.Rectangles(frame, kdims=_RECT_KDIMS, vdims=vdims)
+_COLOUR_COLUMNS = {"color", "fill", "line"}
 
 
-def _segments(x0, y0, x1, y1, **extra: np.ndarray) -> hv.Segments:
-    frame = pd.DataFrame({"time": x0, "price": y0, "time_end": x1, "price_top": y1, **extra})
-    return hv.Segments(frame, kdims=_RECT_KDIMS, vdims=list(extra))
+def _rects(data: dict, vdims: list[str], group: str) -> hv.Rectangles:
+    columns = {_RECT_NAMES.get(k, k): np.asarray(v) for k, v in data.items()}
+    for name in [*_RECT_KDIMS, *vdims]:
+        # An empty colour column must still be strings: BokehJS refuses a numeric one.
+        columns.setdefault(name, np.zeros(0, object if name in _COLOUR_COLUMNS else float))
+    return hv.Rectangles(columns, kdims=_RECT_KDIMS, vdims=vdims, group=group)
 
 
-def _labels(columns: dict, kind: str, levels: pd.DataFrame) -> hv.Labels:
-    n = len(columns["x"])
-    frame = pd.DataFrame(
-        {
-            "time": columns["x"],
-            "price": columns["y"],
-            "text": columns["text"],
-            "kind": np.full(n, kind, dtype=object),
-            "bar_time": levels["bar_time"].to_numpy(dtype=np.float64)[:n] if n else [],
-            "level": levels["price"].to_numpy(dtype=np.float64)[:n] if n else [],
-        }
-    )
-    return hv.Labels(frame, kdims=["time", "price"], vdims=["text", "kind", "bar_time", "level"])
+def _segments(x0, y0, x1, y1, group: str, **extra: np.ndarray) -> hv.Segments:
+    columns = {"time": x0, "price": y0, "time_end": x1, "price_top": y1, **extra}
+    columns = {k: np.asarray(v) for k, v in columns.items()}
+    return hv.Segments(columns, kdims=_RECT_KDIMS, vdims=list(extra), group=group)
+
+
+def _labels(columns: dict, group: str) -> hv.Labels:
+    data = {"time": columns["x"], "price": columns["y"], "text": columns["text"]}
+    return hv.Labels(data, kdims=["time", "price"], vdims=["text"], group=group)
 
 
 def raster(frame: Frame) -> hv.Image:
@@ -123,7 +116,9 @@ def raster(frame: Frame) -> hv.Image:
     column = SHADINGS[frame.shading]
     if frame.draws_cells or len(frame.levels) == 0:
         empty = np.zeros((1, 1))  # drawn under everything, in the background colour
-        return hv.Image(empty, bounds=(x0, y0, x1, y1), kdims=["time", "price"], vdims=[column])
+        return hv.Image(
+            empty, bounds=(x0, y0, x1, y1), kdims=["time", "price"], vdims=[column], group="Volume"
+        )
     levels = frame.levels
     points = pd.DataFrame(
         {
@@ -147,90 +142,115 @@ def raster(frame: Frame) -> hv.Image:
         y_sampling=frame.level_size,
         dynamic=False,
     )
-    return image
+    return image.relabel(group="Volume")
+
+
+def chart_options() -> list:
+    """Styles of the main chart's elements, set once on the DynamicMap (by element group)."""
+    return [
+        hv.opts.Image("Volume", colorbar=False, alpha=0.95, tools=["hover"]),
+        hv.opts.Rectangles(
+            "Cells", color="color", alpha="alpha", line_width=0, tools=["hover"],
+            hover_tooltips=[("price", "@level{0,0.[00000000]}"), ("sells", "@bid{0,0.[000]}"),
+                            ("buys", "@ask{0,0.[000]}"), ("delta", "@delta{+0,0.[000]}")],
+        ),
+        hv.opts.Rectangles(
+            "Marks", fill_color="fill", fill_alpha="fill_alpha", line_color="line",
+            line_width="line_width",
+        ),
+        hv.opts.Segments("Lines", color="color", alpha="alpha", line_width="width"),
+        hv.opts.Segments("Naked", color=NEUTRAL, line_dash="dashed", line_width=1, alpha=0.8),
+        hv.opts.Points("Auctions", color="#d0d0d0", marker="x", size=7),
+        hv.opts.Points(
+            "Orders", color="color", size="size", alpha=0.45, line_color=TEXT, tools=["hover"]
+        ),
+        hv.opts.Labels(
+            "Bid", text_align="right", text_baseline="middle", text_font_size="9pt",
+            text_color=TEXT,
+        ),
+        hv.opts.Labels(
+            "Ask", text_align="left", text_baseline="middle", text_font_size="9pt",
+            text_color=TEXT,
+        ),
+    ]  # fmt: skip
 
 
 def main_overlay(frame: Frame, big_orders: pd.DataFrame) -> hv.Overlay:
-    """Every element of the main chart for this frame (cells or image, candles, studies)."""
+    """Every element of the main chart for this frame (cells or image, candles, studies):
+    image, cells, marks (bodies, POC boxes, profile), lines (wicks, value areas, stacked
+    imbalances), naked POCs, unfinished auctions, big orders, bid numbers, ask numbers."""
     tf, level = frame.tf_ms, frame.level_size
     levels, bars = frame.levels, frame.bars
     cells_on = frame.draws_cells and len(levels) > 0
     cell_levels = levels if cells_on else levels.iloc[:0]
     scale = fg.volume_scale(cell_levels, frame.mode)
     cells = fg.cell_columns(cell_levels, tf, level, scale, frame.mode) if cells_on else {}
-    cell_vdims = ["color", "alpha", "bar_time", "level", "bid", "ask", "delta"]
-    if cells:
-        cells["level"] = cells.pop("price")
-    candles = fg.candle_columns(bars, tf, level)
-    profile = fg.profile_columns(bars, tf, level)
-    stacked = fg.stacked_columns(cell_levels, tf, level)
+    cells["level"] = cells.pop("price", np.zeros(0))
     number_levels = cell_levels if frame.draws_numbers else cell_levels.iloc[:0]
     left, right = fg.label_columns(number_levels, tf, level, frame.mode)
-    x_end = frame.x_range[1]
-    naked = _naked_segments(frame.studies.naked_pocs, tf, level, x_end)
-    auctions = _auction_points(frame.studies.auctions, tf, level)
+    image = raster(frame).opts(
+        cmap=_SHADING_CMAPS[frame.shading], symmetric=frame.shading == "delta"
+    )
     elements = [
-        raster(frame).opts(
-            cmap=_SHADING_CMAPS[frame.shading],
-            **({"symmetric": True} if frame.shading == "delta" else {}),
-            colorbar=False,
-            alpha=0.95,
-            tools=["hover"],
-        ),
-        _rects(cells, cell_vdims).opts(
-            color="color",
-            alpha="alpha",
-            line_width=0,
-            tools=["hover"],
-            hover_tooltips=[
-                ("price", "@level{0,0.[00000000]}"),
-                ("sells", "@bid{0,0.[000]}"),
-                ("buys", "@ask{0,0.[000]}"),
-                ("delta", "@delta{+0,0.[000]}"),
-            ],
-        ),
-        _segments(candles["x"], candles["low"], candles["x"], candles["high"] + level).opts(
-            color="#b0b0b0", line_width=1
-        ),
-        _rects(
-            {k: candles[k] for k in ("left", "bottom", "right", "top", "color")}, ["color"]
-        ).opts(color="color", line_color="color"),
-        _rects(
-            {
-                "left": profile["poc_left"],
-                "bottom": profile["poc_bottom"],
-                "right": profile["poc_right"],
-                "top": profile["poc_top"],
-            },
-            [],
-        ).opts(fill_alpha=0, line_color=NEUTRAL, line_width=1.2),
-        _segments(profile["va_x"], profile["va_low"], profile["va_x"], profile["va_high"]).opts(
-            color=NEUTRAL, alpha=0.55, line_width=2
-        ),
-        _segments(stacked["x"], stacked["bottom"], stacked["x"], stacked["top"]).opts(
-            color=NEUTRAL, line_width=3
-        ),
-        naked.opts(color=NEUTRAL, line_dash="dashed", line_width=1, alpha=0.8),
-        auctions.opts(color="#d0d0d0", marker="x", size=7),
-        _big_order_points(big_orders, frame).opts(
-            color="color", size="size", alpha=0.45, line_color=TEXT, tools=["hover"]
-        ),
-        _labels(left, "bid", number_levels).opts(
-            text_align="right", text_baseline="middle", text_font_size="9pt", text_color=TEXT
-        ),
-        _labels(right, "ask", number_levels).opts(
-            text_align="left", text_baseline="middle", text_font_size="9pt", text_color=TEXT
-        ),
-        _profile_rects(frame.studies.profile, frame).opts(color="color", alpha=0.5, line_width=0),
+        image,
+        _rects(cells, ["color", "alpha", "bar_time", "level", "bid", "ask", "delta"], "Cells"),
+        _marks(bars, frame),
+        _lines(bars, cell_levels, tf, level),
+        _naked_segments(frame.studies.naked_pocs, tf, level, frame.x_range[1]),
+        _auction_points(frame.studies.auctions, tf, level),
+        _big_order_points(big_orders),
+        _labels(left, "Bid"),
+        _labels(right, "Ask"),
     ]
     return hv.Overlay(elements)
+
+
+def _marks(bars: pd.DataFrame, frame: Frame) -> hv.Rectangles:
+    """Candle bodies, POC boxes and the visible range's volume profile, as one glyph."""
+    tf, level = frame.tf_ms, frame.level_size
+    candles = fg.candle_columns(bars, tf, level)
+    poc = fg.profile_columns(bars, tf, level)
+    vol = _profile_columns(frame.studies.profile, frame)
+    n, m = len(candles["x"]), len(vol["left"])
+    return _rects(
+        {
+            "left": np.r_[candles["left"], poc["poc_left"], vol["left"]],
+            "bottom": np.r_[candles["bottom"], poc["poc_bottom"], vol["bottom"]],
+            "right": np.r_[candles["right"], poc["poc_right"], vol["right"]],
+            "top": np.r_[candles["top"], poc["poc_top"], vol["top"]],
+            "fill": np.r_[candles["color"], np.full(n, NEUTRAL), vol["color"]].astype(object),
+            "fill_alpha": np.r_[np.ones(n), np.zeros(n), np.full(m, 0.5)],
+            "line": np.r_[candles["color"], np.full(n, NEUTRAL), vol["color"]].astype(object),
+            "line_width": np.r_[np.ones(n), np.full(n, 1.2), np.zeros(m)],
+        },
+        ["fill", "fill_alpha", "line", "line_width"],
+        "Marks",
+    )
+
+
+def _lines(bars: pd.DataFrame, levels: pd.DataFrame, tf: int, level: float) -> hv.Segments:
+    """Wicks, value-area lines and stacked-imbalance edges, as one glyph (wicks first)."""
+    candles = fg.candle_columns(bars, tf, level)
+    va = fg.profile_columns(bars, tf, level)
+    stacked = fg.stacked_columns(levels, tf, level)
+    n, k = len(candles["x"]), len(stacked["x"])
+    return _segments(
+        np.r_[candles["x"], va["va_x"], stacked["x"]],
+        np.r_[candles["low"], va["va_low"], stacked["bottom"]],
+        np.r_[candles["x"], va["va_x"], stacked["x"]],
+        np.r_[candles["high"] + level, va["va_high"], stacked["top"]],
+        "Lines",
+        color=np.r_[np.full(n, "#b0b0b0"), np.full(n, NEUTRAL), stacked["color"]].astype(object),
+        alpha=np.r_[np.ones(n), np.full(n, 0.55), np.ones(k)],
+        width=np.r_[np.ones(n), np.full(n, 2.0), np.full(k, 3.0)],
+    )
 
 
 def _naked_segments(pocs: pd.DataFrame, tf: int, level: float, x_end: float) -> hv.Segments:
     naked = pocs[pocs["revisited_at"].isna()]
     start = naked["bar_time"].to_numpy(dtype=np.float64) + 0.94 * tf
     y = naked["poc"].to_numpy(dtype=np.float64) + level / 2
-    return _segments(start, y, np.maximum(start, x_end), y)
+    return _segments(start, y, np.maximum(start, x_end), y, "Naked")
 
 
 def _auction_points(auctions: pd.DataFrame, tf: int, level: float) -> hv.Points:
@@ -238,48 +258,43 @@ def _auction_points(auctions: pd.DataFrame, tf: int, level: float) -> hv.Points:
     low = auctions[auctions["unfinished_low"].astype(bool)]
     x = np.r_[high["bar_time"], low["bar_time"]].astype(np.float64) + tf / 2
     y = np.r_[high["high_level"] + 1.5 * level, low["low_level"] - 0.5 * level].astype(float)
-    return hv.Points(pd.DataFrame({"time": x, "price": y}), kdims=["time", "price"])
+    return hv.Points({"time": x, "price": y}, kdims=["time", "price"], group="Auctions")
 
 
-def _big_order_points(orders: pd.DataFrame, frame: Frame) -> hv.Points:
+def _big_order_points(orders: pd.DataFrame) -> hv.Points:
     """Big orders as bubbles at their VWAP and time, area growing with their share of ADV."""
-    pct = orders["pct_adv"].to_numpy(dtype=np.float64) if len(orders) else np.zeros(0)
-    size = 8 + 10 * np.sqrt(np.nan_to_num(pct, nan=0.5).clip(0, 4))
-    data = pd.DataFrame(
-        {
-            "time": orders["time"].to_numpy(dtype=np.float64) if len(orders) else [],
-            "price": orders["vwap"].to_numpy(dtype=np.float64) if len(orders) else [],
-            "notional": orders["notional"].to_numpy(dtype=np.float64) if len(orders) else [],
-            "size": size,
-            "color": np.where(orders["side"].to_numpy() == "BUY", BUY, SELL)
-            if len(orders)
-            else np.zeros(0, dtype=object),
-        }
+    pct = orders["pct_adv"].to_numpy(dtype=np.float64)
+    data = {
+        "time": orders["time"].to_numpy(dtype=np.float64),
+        "price": orders["vwap"].to_numpy(dtype=np.float64),
+        "notional": orders["notional"].to_numpy(dtype=np.float64),
+        "size": 8 + 10 * np.sqrt(np.nan_to_num(pct, nan=0.5).clip(0, 4)),
+        "color": np.where(orders["side"].to_numpy() == "BUY", BUY, SELL).astype(object),
+    }
+    return hv.Points(
+        data, kdims=["time", "price"], vdims=["notional", "size", "color"], group="Orders"
     )
-    return hv.Points(data, kdims=["time", "price"], vdims=["notional", "size", "color"])
 
 
-def _profile_rects(profile: pd.DataFrame, frame: Frame) -> hv.Rectangles:
+def _profile_columns(profile: pd.DataFrame, frame: Frame) -> dict[str, np.ndarray]:
     """The visible range's volume at price, as bars growing left from the right edge."""
     x0, x1 = frame.x_range
     if len(profile) == 0:
-        return _rects({}, ["color"])
+        empty = np.zeros(0)
+        return {"left": empty, "bottom": empty, "right": empty, "top": empty, "color": empty}
     total = (profile["bid_volume"] + profile["ask_volume"]).to_numpy()
     full = PROFILE_SHARE * (x1 - x0)
     width = full * total / max(float(total.max()), 1e-12)
     sell_w = width * profile["bid_volume"].to_numpy() / np.maximum(total, 1e-12)
     price = profile["price"].to_numpy(dtype=np.float64)
     edge = np.full(len(profile), x1)
-    return _rects(
-        {
-            "left": np.r_[edge - width, edge - width + sell_w],
-            "bottom": np.r_[price, price],
-            "right": np.r_[edge - width + sell_w, edge],
-            "top": np.r_[price, price] + frame.level_size * 0.92,
-            "color": np.r_[np.full(len(price), SELL), np.full(len(price), BUY)].astype(object),
-        },
-        ["color"],
-    )
+    return {
+        "left": np.r_[edge - width, edge - width + sell_w],
+        "bottom": np.r_[price, price],
+        "right": np.r_[edge - width + sell_w, edge],
+        "top": np.r_[price, price] + frame.level_size * 0.92,
+        "color": np.r_[np.full(len(price), SELL), np.full(len(price), BUY)].astype(object),
+    }
 
 
 def stats_overlay(frame: Frame) -> hv.Labels:

@@ -64,6 +64,18 @@ class Studies:
     profile: pd.DataFrame
 
 
+def _joined(parts: list[Footprint]) -> Footprint:
+    """Consecutive footprints of one contract and rules as one (bars never overlap)."""
+    first = parts[0]
+    return Footprint(
+        _concat([p.levels for p in parts], LEVEL_COLUMNS),
+        _concat([p.bars for p in parts], BAR_COLUMNS),
+        first.spec,
+        first.price_bin_ticks,
+        first.timeframe,
+    )
+
+
 class FootprintSource(param.Parameterized):
     """One contract's footprint over a loaded range of bars, live."""
 
@@ -94,6 +106,8 @@ class FootprintSource(param.Parameterized):
         self._backfills_seen = -1
         self._held_from = 0  # oldest buffered trade when the range was built
         self._naked: tuple[int, pd.DataFrame] = (-1, pd.DataFrame())
+        self._frames: tuple[pd.DataFrame, pd.DataFrame] | None = None  # until parts change
+        self._orders: tuple[tuple, pd.DataFrame] = ((), pd.DataFrame())
 
     @param.depends("symbol", "timeframe", "price_bin", "imbalance_ratio", watch=True)
     def _rules_changed(self) -> None:
@@ -122,12 +136,16 @@ class FootprintSource(param.Parameterized):
 
     def frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(levels, bars) of the loaded range, live bar included; `cvd` starts at its first bar."""
-        parts = [*self._closed, *([self._live] if self._live is not None else [])]
-        levels = _concat([p.levels for p in parts], LEVEL_COLUMNS)
-        bars = _concat([p.bars for p in parts], BAR_COLUMNS)
-        if len(bars):
-            bars = bars.assign(cvd=np.cumsum(bars["delta"].to_numpy()))
-        return levels, bars
+        if self._frames is None:
+            if len(self._closed) > 1:  # keep one closed part: later reads concatenate less
+                self._closed = [_joined(self._closed)]
+            parts = [*self._closed, *([self._live] if self._live is not None else [])]
+            levels = _concat([p.levels for p in parts], LEVEL_COLUMNS)
+            bars = _concat([p.bars for p in parts], BAR_COLUMNS)
+            if len(bars):
+                bars = bars.assign(cvd=np.cumsum(bars["delta"].to_numpy()))
+            self._frames = (levels, bars)
+        return self._frames
 
     def studies(self, near_levels: pd.DataFrame, visible_levels: pd.DataFrame) -> Studies:
         """Naked POCs of every loaded bar (a later bar anywhere may revisit one), unfinished
@@ -143,7 +161,12 @@ class FootprintSource(param.Parameterized):
 
     def big_orders(self, start_ms: float, end_ms: float) -> pd.DataFrame:
         """The contract's big orders (the screener's rule) that started in the range."""
-        orders = self.engine.analytics.orders.big_since(0)
+        detector = self.engine.analytics.orders
+        key = (detector.last_seq, detector.threshold, detector.min_notional, self.symbol)
+        if self._orders[0] != key:  # read the detector's history once per change
+            everything = detector.big_since(0)
+            self._orders = (key, everything[everything["symbol"] == self.symbol])
+        orders = self._orders[1]
         inside = (
             (orders["symbol"] == self.symbol)
             & (orders["time"] >= start_ms)
@@ -188,6 +211,11 @@ class FootprintSource(param.Parameterized):
                 change = "rebuild"
             if not change:
                 change = self._advance()
+            # An automatic bin follows the market: a range that widened gets a coarser one.
+            auto = change == "closed" and self.price_bin == 0
+            if auto and self._auto_bin(self.live_start) != self.bin_ticks:
+                self._rebuild(self.start_ms)
+                change = "rebuild"
         finally:
             self._rebuilding = False
         if change:
@@ -212,6 +240,7 @@ class FootprintSource(param.Parameterized):
         return True
 
     def _announce(self, change: str) -> None:
+        self._frames = None
         self.param.update(change=change, version=self.version + 1)
 
     def _first_bar(self) -> int:

@@ -20,7 +20,7 @@ from tests.dashboard.feed import Feed
 
 MINUTE = 60_000
 # Positions of the elements in `main_overlay`.
-IMAGE, CELLS, LEFT_NUMBERS, RIGHT_NUMBERS = 0, 1, 10, 11
+IMAGE, CELLS, LEFT_NUMBERS, RIGHT_NUMBERS = 0, 1, 7, 8
 
 
 def naive_levels(engine, symbol: str, start: int, bin_ticks: int, tf: int) -> pd.DataFrame:
@@ -116,13 +116,15 @@ def test_opens_on_the_last_bars_with_their_numbers(fed) -> None:
     assert frame.draws_numbers
     bars_in_view = (frame.x_range[1] - frame.x_range[0]) / frame.tf_ms
     assert 14 <= bars_in_view <= 18
-    numbers = overlay.get(LEFT_NUMBERS).dframe()
     expected = frame.levels.sort_values(["bar_time", "price"])
-    got = numbers.sort_values(["bar_time", "level"])
-    assert got["text"].tolist() == fg.compact(expected["bid_volume"].to_numpy())
-    np.testing.assert_allclose(got["level"], expected["price"])
-    right = overlay.get(RIGHT_NUMBERS).dframe().sort_values(["bar_time", "level"])
-    assert right["text"].tolist() == fg.compact(expected["ask_volume"].to_numpy())
+    for position, column in ((LEFT_NUMBERS, "bid_volume"), (RIGHT_NUMBERS, "ask_volume")):
+        texts = overlay.get(position).dframe()
+        # A number sits mid-level, inside its bar.
+        texts = texts.assign(
+            bar_time=texts["time"] // MINUTE * MINUTE, level=texts["price"] - frame.level_size / 2
+        ).sort_values(["bar_time", "level"])
+        assert texts["text"].tolist() == fg.compact(expected[column].to_numpy())
+        np.testing.assert_allclose(texts["level"], expected["price"])
 
 
 def test_live_trades_reach_the_chart(fed) -> None:

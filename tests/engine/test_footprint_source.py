@@ -148,3 +148,18 @@ def test_history_load_reaches_into_the_store(engine_with_history) -> None:  # no
     assert source.start_ms == T0 // MINUTE * MINUTE
     assert_equal_to_rebuild(source, trades[trades["sym"] == 0])
     assert not source.load_before(T0 - 3600_000)  # nothing older exists: nothing to load
+
+
+def test_an_automatic_bin_follows_a_widening_range(market: Market) -> None:
+    source = market.source(symbol="BTCUSDT")  # price_bin 0: automatic
+    source.refresh()
+    before = source.bin_ticks
+    # A minute that sweeps far more ticks than before: the next close re-chooses the bin.
+    trades = market.feed.trades(NOW + 29_500, NOW + 59_000, 400)
+    trades["price"][trades["sym"] == 0] += np.arange((trades["sym"] == 0).sum()) * 40
+    market.given.append(trades)
+    asyncio.run(market.feed.push(trades))
+    market.now = NOW + 2 * MINUTE
+    assert source.refresh() == "rebuild"
+    assert source.bin_ticks > before
+    assert_equal_to_rebuild(source, market.btc())
