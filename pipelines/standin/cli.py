@@ -72,12 +72,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="keep trades for REST aggTrades this long (capped by --max-trades)",
     )
     parser.add_argument(
+        "--history",
+        type=duration,
+        default=0.0,
+        metavar="DURATION",
+        help="a generated past before the start (e.g. 90m, 6h, 3d) for REST and the archive",
+    )
+    parser.add_argument(
         "--max-trades",
         type=int,
         default=10_000_000,
         help="keep at most this many trades for REST aggTrades",
     )
     parser.set_defaults(func=run)
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+
+
+def duration(text: str) -> float:
+    """`90m`, `6h`, `3d` or plain seconds, in seconds."""
+    unit = _UNITS.get(text[-1:].lower())
+    number = text[:-1] if unit else text
+    try:
+        value = float(number) * (unit or 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 6h, 3d)") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"duration must not be negative: {text!r}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -102,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
             speed=args.speed,
             retention_s=args.retention,
             max_trades=args.max_trades,
+            history_s=args.history,
         )
     except (ValueError, OSError) as exc:  # bad replay file, bad sizes
         log.error("cannot start the stand-in: %s", exc)

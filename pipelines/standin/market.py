@@ -29,8 +29,9 @@ import numpy as np
 
 from pipelines.binance.endpoints import stream_symbol
 from pipelines.records import TRADE_DTYPE
-from pipelines.standin.bars import DAY_MS, MINUTE_MS, DailyBars, MinuteBars
-from pipelines.standin.history import TradeHistory
+from pipelines.standin.bars import DAY_MS, MINUTE_MS, RING_MINUTES, DailyBars, MinuteBars
+from pipelines.standin.history import STORED_DTYPE, TradeHistory
+from pipelines.standin.past import ContractPast, MinuteSpans, Past, tail_suffixes
 from pipelines.standin.universe import (
     SETTLING,
     TRADING,
@@ -173,6 +174,13 @@ def _book_depth(
     return pick, np.interp(pick, grid, mean)
 
 
+_NO_ROWS = np.zeros(0, dtype=STORED_DTYPE)
+
+
+def _join(older: np.ndarray, newer: np.ndarray | None) -> np.ndarray:
+    return older if newer is None or len(newer) == 0 else np.concatenate([older, newer])
+
+
 def _segment_exclusive_cumsum(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Per-segment exclusive running sum; segments are consecutive runs of `counts` rows."""
     total = np.cumsum(values)
@@ -194,6 +202,7 @@ class Market:
         retention_s: float = 7200.0,
         max_trades: int = 10_000_000,
         whales_per_s: float = WHALES_PER_S,
+        history_ms: int = 0,
     ) -> None:
         if rate < 0:
             raise ValueError(f"rate must be >= 0, got {rate}")
@@ -212,14 +221,32 @@ class Market:
         self._stream_index = {stream_symbol(c.symbol): i for i, c in enumerate(self.contracts)}
         self._rng = np.random.default_rng([seed, 1])
         self._init_state()
+        self.past = self._build_past(history_ms)
+        # The generated past comes first: live ids continue where its ids end.
+        past_agg, past_raw = self.past.totals()
+        self.next_agg += past_agg
+        self.next_raw += past_raw
+        self.live_first_agg = self.next_agg.copy()
+        self.first_ms = self.past.start_ms if self.past else self.start_ms
         setup_rng = np.random.default_rng([seed, 3])
         self.history = TradeHistory(
             len(self.contracts), retention_s=retention_s, max_trades=max_trades
         )
         self.minutes = MinuteBars(len(self.contracts))
+        self.spans = MinuteSpans(self.past, self.minutes)
+        first_price = (
+            np.array([self.past.skeleton(s).open[0] for s in range(len(self.contracts))])
+            if self.past
+            else self.bid.copy()
+        )
+        self._past_tail = (
+            tail_suffixes(self.past, len(self.contracts), min(self.past.minutes, RING_MINUTES))
+            if self.past
+            else None
+        )
         self.daily = DailyBars(
-            self.start_ms,
-            self.bid.copy(),
+            self.first_ms,
+            first_price,
             self.daily_vol,
             self.agg_rate * 86_400 * self.mean_notional,
             self.agg_rate * 86_400 * self.mean_fills,
@@ -229,6 +256,24 @@ class Market:
         )
         self._liq_pending: list[np.ndarray] = []
         self._last_evict = self.start_ms
+
+    def _build_past(self, history_ms: int) -> Past:
+        contracts = [
+            ContractPast(
+                start_price=int(self.bid[s]),
+                agg_rate=float(self.agg_rate[s]),
+                fills_per_trade=float(self.mean_fills[s]),
+                qty_per_trade=float(
+                    self.mean_notional[s] / (self.bid[s] * self.tick[s] * self.step[s])
+                ),
+                minute_vol=float(self.daily_vol[s] / np.sqrt(DAY_MS / MINUTE_MS)),
+                first_agg=int(self.next_agg[s]),
+                first_raw=int(self.next_raw[s]),
+                unit=float(self.tick[s] * self.step[s]),
+            )
+            for s in range(len(self.contracts))
+        ]
+        return Past(self.seed, self.start_ms, history_ms, contracts)
 
     # ------------------------------------------------------------------ universe
 
@@ -356,6 +401,7 @@ class Market:
             ("lean", 0.0),
             ("excitation", 0.0),
             ("next_agg", 1),
+            ("live_first_agg", 1),
             ("next_raw", 1),
             ("update_id", int(rng.integers(10**9, 10**12))),
             ("last_price", bid),
@@ -420,7 +466,7 @@ class Market:
         self.lean = self.lean * IMBALANCE_AR + rng.normal(0.0, IMBALANCE_SD, n)
         m = int(counts.sum())
         if (t1 // DAY_MS) != (t0 // DAY_MS):
-            self.daily.close_day(t0 // DAY_MS, self.minutes)
+            self.daily.close_day(t0 // DAY_MS, self.spans)
         if m == 0:
             return Step(
                 t0,
@@ -581,6 +627,46 @@ class Market:
         )
         return liqs[last]
 
+    def agg_trades(
+        self,
+        sym: int,
+        *,
+        from_id: int | None = None,
+        start_time: int | None = None,
+        end_time: int | None = None,
+        limit: int = 500,
+    ) -> np.ndarray:
+        """REST aggTrades over the generated past and the live history (`STORED_DTYPE`)."""
+        live = self.history
+        past = self.past if self.past.has(sym) else None
+        if past is None:
+            return live.query(
+                sym, from_id=from_id, start_time=start_time, end_time=end_time, limit=limit
+            )
+        first_live = int(self.live_first_agg[sym])
+        if from_id is not None:
+            older = past.by_id(sym, from_id, limit) if from_id < first_live else _NO_ROWS
+            rest = limit - len(older)
+            newer = live.query(sym, from_id=max(from_id, first_live), limit=rest) if rest else None
+            return _join(older, newer)
+        if start_time is not None:
+            older = _NO_ROWS
+            if start_time < self.start_ms:
+                end = self.start_ms - 1 if end_time is None else min(end_time, self.start_ms - 1)
+                older = past.by_time(sym, start_time, end, limit)
+            rest = limit - len(older)
+            newer = None
+            if rest and (end_time is None or end_time >= self.start_ms):
+                newer = live.query(
+                    sym, start_time=max(start_time, self.start_ms), end_time=end_time, limit=rest
+                )
+            return _join(older, newer)
+        newer = live.query(sym, end_time=end_time, limit=limit)
+        if len(newer) == limit:
+            return newer
+        end = self.start_ms - 1 if end_time is None else min(end_time, self.start_ms - 1)
+        return _join(past.by_time(sym, None, end, limit - len(newer)), newer)
+
     # ------------------------------------------------------------------ books
 
     def book(self, sym: int, levels: int, now_ms: int) -> Book:
@@ -600,21 +686,30 @@ class Market:
     # ------------------------------------------------------------------ statistics
 
     def ticker_24h(self, now_ms: int) -> dict[str, np.ndarray]:
-        """Rolling 24 h statistics of every contract (prices in ticks, volumes in steps)."""
+        """Rolling 24 h statistics of every contract (prices in ticks, volumes in steps): the
+        live minutes, the generated past and the synthetic days before it, oldest first."""
+        n = len(self.contracts)
         win = self.minutes.window(now_ms // MINUTE_MS)
-        pre = self.daily.pre_start()
-        # Part of the window that lies before the start is covered by the synthetic past.
-        pre_frac = np.clip((self.start_ms - (now_ms - DAY_MS)) / DAY_MS, 0.0, 1.0)
-        any_live = win["any"]
-        open_ = np.where(
-            pre_frac > 0, pre["open"], np.where(any_live, win["open"], self.last_price)
-        )
-        high = np.where(any_live, win["high"], self.last_price)
-        low = np.where(any_live, win["low"], self.last_price)
-        if pre_frac > 0:
-            high = np.maximum(high, pre["high"])
-            low = np.minimum(low, pre["low"])
-        count = win["trades"] + np.rint(pre["trades"] * pre_frac).astype(np.int64)
+        parts = [self._past_part(now_ms, n), win]
+        pre = self.daily.before_start(now_ms - DAY_MS)
+        if pre is not None:
+            parts.insert(0, {**pre, "any": np.ones(n, bool)})
+        big = np.iinfo(np.int64).max
+        open_ = self.last_price.copy()
+        for part in parts[::-1]:  # the oldest part with trades sets the open
+            open_ = np.where(part["any"], part["open"], open_)
+        high, low = self.last_price.copy(), self.last_price.copy()
+        out = {
+            "volume": np.zeros(n, np.int64),
+            "quote": np.zeros(n),
+            "trades": np.zeros(n, np.int64),
+        }
+        for part in parts:
+            high = np.maximum(high, np.where(part["any"], part["high"], -big))
+            low = np.minimum(low, np.where(part["any"], part["low"], big))
+            for name, total in out.items():
+                value = part[name] if total.dtype.kind == "f" else np.rint(part[name])
+                out[name] = total + value.astype(total.dtype)
         last_id = self.next_raw - 1
         return {
             "open": open_,
@@ -622,10 +717,25 @@ class Market:
             "low": low,
             "last": self.last_price,
             "last_qty": self.last_qty,
-            "volume": win["volume"] + np.rint(pre["volume"] * pre_frac).astype(np.int64),
-            "quote": win["quote"] + pre["quote"] * pre_frac,
-            "trades": count,
-            "first_id": last_id - np.maximum(count, 1) + 1,
+            **out,
+            "first_id": last_id - np.maximum(out["trades"], 1) + 1,
             "last_id": last_id,
-            "open_time": np.full(len(self.contracts), now_ms - DAY_MS),
+            "open_time": np.full(n, now_ms - DAY_MS),
         }
+
+    def _past_part(self, now_ms: int, n: int) -> dict[str, np.ndarray]:
+        """The generated past's share of the rolling 24 h window ending now."""
+        tail = self._past_tail
+        none = {k: np.zeros(n, np.int64) for k in ("open", "high", "low", "volume", "trades")}
+        none.update(quote=np.zeros(n), any=np.zeros(n, bool))
+        if tail is None:
+            return none
+        width = tail["open"].shape[1]
+        j = now_ms // MINUTE_MS - (RING_MINUTES - 1) - int(tail["first_minute"])
+        if j >= width:
+            return none
+        j = max(j, 0)
+        known = tail["open"].shape[0]  # contracts listed later have no past
+        for name in none:
+            none[name][:known] = tail[name][:, j]
+        return none

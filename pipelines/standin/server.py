@@ -31,6 +31,7 @@ from pipelines.binance.endpoints import (
     REST_WEIGHT_LIMIT_PER_MINUTE,
     SERVER_PING_INTERVAL_S,
 )
+from pipelines.standin.archive import Archive
 from pipelines.standin.broadcast import Broadcaster
 from pipelines.standin.clock import Clock
 from pipelines.standin.connection import CLOSE_GOING_AWAY, CLOSE_POLICY, WsConnection
@@ -77,6 +78,7 @@ class StandIn:
         rest_weight_limit: int = REST_WEIGHT_LIMIT_PER_MINUTE,
         max_streams: int = MAX_STREAMS_PER_CONNECTION,
         max_send_buffer: int = MAX_SEND_BUFFER,
+        history_s: float = 0.0,
     ) -> None:
         self.clock = clock or Clock()
         self.seed = seed
@@ -105,6 +107,7 @@ class StandIn:
             contracts=contracts,
             retention_s=retention_s,
             max_trades=max_trades,
+            history_ms=int(history_s * 1000),
         )
         self.formats = Formats(self.market)
         self.broadcaster = Broadcaster(self.market, self.formats)
@@ -137,7 +140,8 @@ class StandIn:
     async def _serve(self) -> None:
         # Long combined-stream URLs (hundreds of streams) must reach the 1024-stream check.
         app = web.Application(handler_args={"max_line_size": 1 << 20})
-        RestApi(self).add_routes(app)
+        archive = Archive(self.market.past, self.formats.prices, self.formats.qtys)
+        RestApi(self.market, self.formats, self.clock, self.limiter, archive, self).add_routes(app)
         for route in ("/market", "/public", ""):
             app.router.add_get(f"{route}/stream", self._ws_handler)
             app.router.add_get(f"{route}/ws", self._ws_handler)
@@ -204,11 +208,12 @@ class StandIn:
     def delist_symbol(self, symbol: str) -> None:
         self.market.delist_symbol(symbol)
 
-    def set_faults(self, spec: str | FaultSpec) -> None:
-        """Change the faults of every connection, current and future."""
+    def set_faults(self, spec: str | FaultSpec) -> str:
+        """Change the faults of every connection, current and future; returns the new spec."""
         self.faults = spec if isinstance(spec, FaultSpec) else FaultSpec.parse(spec)
         for conn in self.connections:
             conn.faults.spec = self.faults
+        return str(self.faults)
 
     def pause(self) -> None:
         """Stop generating trades (time still runs; streams other than trades keep going)."""
