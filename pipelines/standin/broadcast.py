@@ -189,7 +189,9 @@ class Broadcaster:
 
     # -------------------------------------------------------------- replay
 
-    def replay(self, frames: list[ReplayFrame], conns: list[WsConnection], now_ms: int) -> None:
+    def replay(self, frames: list[ReplayFrame], conns: list[WsConnection], now_ms: int) -> int:
+        """Send the due frames to their subscribers; returns how many frames went out."""
+        sent = 0
         for conn in conns:
             out = [
                 f.combined if conn.subs.combined else f.raw
@@ -197,6 +199,8 @@ class Broadcaster:
                 if conn.subs.delivers(f.stream)
             ]
             conn.send_payloads(out, now_ms)
+            sent += len(out)
+        return sent
 
     # -------------------------------------------------------------- helpers
 

@@ -37,7 +37,6 @@ from pipelines.standin.bars import (
     intraday_bars,
     regroup_days,
 )
-from pipelines.standin.clock import Clock
 from pipelines.standin.frames import Formats
 from pipelines.standin.limits import WeightLimiter
 from pipelines.standin.market import Market
@@ -73,6 +72,12 @@ def _int_param(query, name: str, default: int | None = None) -> int | None:
     return int(text)
 
 
+class ServerTime(Protocol):
+    """What the REST layer reads the time from: the stand-in's clock, or a replay's."""
+
+    def now_ms(self) -> int: ...
+
+
 class Admin(Protocol):
     """The stand-in's own controls, as the REST layer needs them."""
 
@@ -91,7 +96,7 @@ class RestApi:
         self,
         market: Market,
         formats: Formats,
-        clock: Clock,
+        clock: ServerTime,
         limiter: WeightLimiter,
         archive: Archive,
         admin: Admin,

@@ -40,7 +40,13 @@ from pipelines.standin.frames import Formats
 from pipelines.standin.history import to_trade_records
 from pipelines.standin.limits import WeightLimiter
 from pipelines.standin.market import Market
-from pipelines.standin.replay import ReplaySchedule, load_replay, observed_grids
+from pipelines.standin.replay import (
+    ReplayClock,
+    ReplaySchedule,
+    load_replay,
+    observed_grids,
+    record_replayed,
+)
 from pipelines.standin.rest import RestApi
 from pipelines.standin.subscriptions import Subscriptions, TooManySubscriptions
 from pipelines.standin.truth import TruthRecorder, truth_frame
@@ -71,6 +77,7 @@ class StandIn:
         pong_timeout_s: float = PONG_TIMEOUT_S,
         replay: str | Path | None = None,
         speed: float = 1.0,
+        hold: bool = False,
         clock: Clock | None = None,
         step_ms: int = 50,
         retention_s: float = 7200.0,
@@ -90,19 +97,22 @@ class StandIn:
         self.pong_timeout_ms = int(pong_timeout_s * 1000)
         self.max_streams = max_streams
         self.max_send_buffer = max_send_buffer
-        self.speed = speed
-        self._replay_frames = load_replay(replay) if replay else None
+        self.hold = hold
+        frames = load_replay(replay) if replay else None
         contracts = None
-        if self._replay_frames is not None:
-            contracts = [
-                replay_contract(s, *grid) for s, grid in observed_grids(self._replay_frames).items()
-            ]
+        self._replay: ReplaySchedule | None = None
+        # What clients see as server time: the capture's clock during a replay.
+        self.server_time: Clock | ReplayClock = self.clock
+        if frames is not None:
+            contracts = [replay_contract(s, *grid) for s, grid in observed_grids(frames).items()]
             rate = 0.0
+            self._replay = ReplaySchedule(frames, None, speed)
+            self.server_time = ReplayClock(self._replay, self.clock)
         self.market = Market(
             symbols,
             rate,
             seed,
-            start_ms=self.clock.now_ms(),
+            start_ms=self.server_time.now_ms(),
             step_ms=step_ms,
             contracts=contracts,
             retention_s=retention_s,
@@ -121,7 +131,7 @@ class StandIn:
         self._serial = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._loop_task: asyncio.Task | None = None
-        self._replay: ReplaySchedule | None = None
+        self.replay_frames_sent = 0
         self._changed = {p: np.zeros(0, bool) for p in (250, 1000)}
         self._paused = False
 
@@ -131,8 +141,8 @@ class StandIn:
         if self.truth_path:
             self.truth = TruthRecorder(self.truth_path, self.market)
         await self._serve()
-        if self._replay_frames is not None:
-            self._replay = ReplaySchedule(self._replay_frames, self.clock.now_ms(), self.speed)
+        if self._replay is not None and not self.hold:
+            self._replay.start(self.clock.now_ms())
         self._loop_task = asyncio.create_task(self._run(), name="standin-loop")
         log.info("stand-in up: rest %s  ws %s", self.rest_url, self.ws_url)
         return self
@@ -141,7 +151,9 @@ class StandIn:
         # Long combined-stream URLs (hundreds of streams) must reach the 1024-stream check.
         app = web.Application(handler_args={"max_line_size": 1 << 20})
         archive = Archive(self.market.past, self.formats.prices, self.formats.qtys)
-        RestApi(self.market, self.formats, self.clock, self.limiter, archive, self).add_routes(app)
+        RestApi(
+            self.market, self.formats, self.server_time, self.limiter, archive, self
+        ).add_routes(app)
         for route in ("/market", "/public", ""):
             app.router.add_get(f"{route}/stream", self._ws_handler)
             app.router.add_get(f"{route}/ws", self._ws_handler)
@@ -251,6 +263,20 @@ class StandIn:
             "frame_faults_open_connections": faults,
             "frames_lost_while_stalled": sum(c.frames_lost_stalled for c in self.connections),
             "symbols": len(self.market.contracts),
+            "replay": self._replay_stats(),
+        }
+
+    def _replay_stats(self) -> dict | None:
+        replay = self._replay
+        if replay is None:
+            return None
+        return {
+            "frames": len(replay.frames),
+            "released": replay.released,
+            "frames_sent": self.replay_frames_sent,
+            "started": replay.start_ms is not None,
+            "done": replay.done,
+            "server_time": self.server_time.now_ms(),
         }
 
     # -------------------------------------------------------------- main loop
@@ -269,7 +295,7 @@ class StandIn:
 
     def _tick(self, prev: int, now: int) -> None:
         market = self.market
-        if self._paused:
+        if self._paused or self._replay is not None:  # a replay generates nothing
             market.time_ms = now // market.step_ms * market.step_ms
             steps = []
         else:
@@ -293,7 +319,11 @@ class StandIn:
             self.broadcaster.trades(trades, nq, conns, now)
             self.broadcaster.book_tickers(traded, conns, now)
         if self._replay is not None:
-            self.broadcaster.replay(self._replay.due(now), conns, now)
+            if self._replay.start_ms is None and any(c.subs.streams for c in conns):
+                self._replay.start(now)  # --hold: the clock starts with the first subscriber
+            due = self._replay.due(now)
+            record_replayed(market, due)
+            self.replay_frames_sent += self.broadcaster.replay(due, conns, now)
 
         def crossed(period: int) -> bool:
             return now // period != prev // period
