@@ -63,6 +63,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "instead of generating a market",
     )
     parser.add_argument("--speed", type=float, default=1.0, help="replay speed factor")
+    parser.add_argument(
+        "--hold",
+        action="store_true",
+        help="start the replay's clock with the first subscription, not at start-up",
+    )
     parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     parser.add_argument(
         "--retention",
@@ -123,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
             pong_timeout_s=args.pong_timeout,
             replay=args.replay,
             speed=args.speed,
+            hold=args.hold,
             retention_s=args.retention,
             max_trades=args.max_trades,
             history_s=args.history,

@@ -300,6 +300,8 @@ class Market:
         self.next_agg = rng.integers(10**6, 10**9, n).astype(np.int64)
         self.next_raw = self.next_agg * 2 + rng.integers(0, 10**6, n)
         self.update_id = rng.integers(10**9, 10**12, n).astype(np.int64)
+        self.book_moves = np.zeros(n, np.int64)  # steps in which the best bid moved
+        self.book_fills = np.zeros(n, np.int64)  # steps in which the touch traded
         self.pos = self.bid + rng.random(n)  # bid plus the part of the touch left on the bid
         self.last_price = self.bid.copy()
         self.last_qty = np.ones(n, dtype=np.int64)
@@ -404,6 +406,8 @@ class Market:
             ("live_first_agg", 1),
             ("next_raw", 1),
             ("update_id", int(rng.integers(10**9, 10**12))),
+            ("book_moves", 0),
+            ("book_fills", 0),
             ("last_price", bid),
             ("last_qty", 1),
             ("agg_rate", 0.0),
@@ -502,6 +506,7 @@ class Market:
         # frac*depth, ask queue (1-frac)*depth), deeper levels hold `depth` steps. A taker order
         # walks `pos` by its size over the depth, so prices are the result of the flow; the
         # resting liquidity's own moves (quotes pulled/replenished) add a small independent walk.
+        bid_before = self.bid.copy()
         # The book leans first, in proportion to this step's activity.
         self.pos += REST_LEAN * _lean(self.lean) * counts * self.mean_walk
         pos0 = self.pos[osym]
@@ -544,6 +549,7 @@ class Market:
         qty = qty.astype(np.int64)
         row_notional = price * self.tick[rsym] * qty * self.step[rsym]
         fills = 1 + rng.poisson(0.3 + 0.4 * np.log1p(row_notional / self.median_notional[rsym]))
+        fills = np.minimum(fills, qty)  # every raw trade holds at least one step
         rows_per_sym = np.bincount(rsym, minlength=n)
         position = np.arange(rows) - np.repeat(np.cumsum(rows_per_sym) - rows_per_sym, rows_per_sym)
         first_raw = self.next_raw[rsym] + _segment_exclusive_cumsum(fills, rows_per_sym)
@@ -566,6 +572,9 @@ class Market:
         self.update_id += rows_per_sym * 3 + active
         last_row = np.cumsum(rows_per_sym) - 1
         traded = rows_per_sym > 0
+        # What changed in the book, for diff depth: the touch moved, or its queue was hit.
+        self.book_moves += self.bid != bid_before
+        self.book_fills += traded
         self.last_price[traded] = price[last_row[traded]]
         self.last_qty[traded] = qty[last_row[traded]]
 

@@ -37,6 +37,7 @@ from pipelines.standin.bars import (
     intraday_bars,
     regroup_days,
 )
+from pipelines.standin.derivatives import FUNDING_PERIOD_MS, Derivatives, next_funding_time
 from pipelines.standin.frames import Formats
 from pipelines.standin.limits import WeightLimiter
 from pipelines.standin.market import Market
@@ -90,7 +91,8 @@ class Admin(Protocol):
 
 class RestApi:
     """The REST endpoints over explicit collaborators: the market (trades, books, bars), its
-    wire formats, the clock, the weight limiter, the archive and the admin controls."""
+    wire formats, the clock, the weight limiter, the archive, mark prices and funding, and
+    the admin controls."""
 
     def __init__(
         self,
@@ -99,9 +101,11 @@ class RestApi:
         clock: ServerTime,
         limiter: WeightLimiter,
         archive: Archive,
+        derivatives: Derivatives,
         admin: Admin,
     ) -> None:
         self.market = market
+        self.derivatives = derivatives
         self.formats = formats
         self.clock = clock
         self.limiter = limiter
@@ -115,6 +119,12 @@ class RestApi:
         app.router.add_get(AGG_TRADES_PATH, self.agg_trades)
         app.router.add_get(DEPTH_PATH, self.depth)
         app.router.add_get(TICKER_24H_PATH, self.ticker_24h)
+        app.router.add_get("/fapi/v1/premiumIndex", self.premium_index)
+        app.router.add_get("/fapi/v1/fundingRate", self.funding_rate)
+        app.router.add_get("/fapi/v1/openInterest", self.open_interest)
+        app.router.add_get("/fapi/v1/ticker/bookTicker", self.book_ticker)
+        app.router.add_get("/fapi/v1/ticker/price", self.ticker_price)
+        app.router.add_get("/fapi/v2/ticker/price", self.ticker_price)
         app.router.add_get("/fapi/v1/ping", self.ping)
         app.router.add_get("/fapi/v1/time", self.time)
         app.router.add_post("/admin/list", self.admin_list)
@@ -290,6 +300,98 @@ class RestApi:
                 if status == TRADING
             ]
         )
+
+    def _trading(self, sym: int | None) -> list[int]:
+        """One contract, or every TRADING one."""
+        if sym is not None:
+            return [sym]
+        return [s for s, status in enumerate(self.market.status) if status == TRADING]
+
+    def _one_or_all(self, sym: int | None, rows: list[dict]) -> web.Response:
+        return _json(rows[0] if sym is not None else rows)
+
+    async def premium_index(self, request: web.Request) -> web.Response:
+        sym = self._symbol(request, required=False)
+        now = self.clock.now_ms()
+        funding_at = next_funding_time(now)
+        rows = [
+            self.formats.premium_index(self.derivatives, s, now, funding_at)
+            for s in self._trading(sym)
+        ]
+        return self._one_or_all(sym, rows)
+
+    async def funding_rate(self, request: web.Request) -> web.Response:
+        """Settled funding, oldest first: the last `limit` (default 100, at most 1000)."""
+        sym = self._symbol(request, required=False)
+        limit = _int_param(request.query, "limit", 100)
+        if not 1 <= limit <= 1000:
+            raise BinanceError(-1130, "Data sent for parameter 'limit' is not valid.")
+        now = self.clock.now_ms()
+        start = _int_param(request.query, "startTime")
+        end = min(_int_param(request.query, "endTime", now), now)
+        last = end // FUNDING_PERIOD_MS * FUNDING_PERIOD_MS
+        times = np.arange(last - (limit - 1) * FUNDING_PERIOD_MS, last + 1, FUNDING_PERIOD_MS)
+        if start is not None:
+            first = -(-start // FUNDING_PERIOD_MS) * FUNDING_PERIOD_MS
+            times = np.arange(first, min(last, first + (limit - 1) * FUNDING_PERIOD_MS) + 1,
+                              FUNDING_PERIOD_MS)  # fmt: skip
+        rows = []
+        for s in self._trading(sym):
+            rates = self.derivatives.past_funding(s, times)
+            marks = self._close_at(s, times)
+            for t, rate, mark in zip(times.tolist(), rates.tolist(), marks, strict=True):
+                rows.append(
+                    {
+                        "symbol": self.formats.names[s],
+                        "fundingTime": t,
+                        "fundingRate": f"{rate:.8f}",
+                        "markPrice": f"{mark * self.market.tick[s]:.8f}",
+                    }
+                )
+        return _json(rows)
+
+    def _close_at(self, sym: int, times: np.ndarray) -> list[float]:
+        """The last price before each time, from the minute bars (or the last price)."""
+        out = []
+        for t in times.tolist():
+            minute = t // 60_000 - 1
+            bar = self.market.spans.span(sym, minute, minute)
+            valid = bool(bar["valid"][0])
+            out.append(float(bar["close"][0]) if valid else float(self.market.last_price[sym]))
+        return out
+
+    async def open_interest(self, request: web.Request) -> web.Response:
+        sym = self._symbol(request)
+        steps = round(float(self.derivatives.open_interest[sym]))
+        return _json(
+            {
+                "openInterest": self.formats.qty(steps, sym),
+                "symbol": self.formats.names[sym],
+                "time": self.clock.now_ms(),
+            }
+        )
+
+    async def book_ticker(self, request: web.Request) -> web.Response:
+        sym = self._symbol(request, required=False)
+        now = self.clock.now_ms()
+        rows = [
+            self.formats.book_ticker_rest(s, self.market.book(s, 1, now), now)
+            for s in self._trading(sym)
+        ]
+        return self._one_or_all(sym, rows)
+
+    async def ticker_price(self, request: web.Request) -> web.Response:
+        sym = self._symbol(request, required=False)
+        now = self.clock.now_ms()
+        rows = [
+            {
+                "symbol": self.formats.names[s],
+                "price": self.formats.price(int(self.market.last_price[s]), s),
+                "time": now,
+            }
+            for s in self._trading(sym)
+        ]
+        return self._one_or_all(sym, rows)
 
     # -------------------------------------------------------------- admin
 

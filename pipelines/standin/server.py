@@ -35,6 +35,7 @@ from pipelines.standin.archive import Archive
 from pipelines.standin.broadcast import Broadcaster
 from pipelines.standin.clock import Clock
 from pipelines.standin.connection import CLOSE_GOING_AWAY, CLOSE_POLICY, WsConnection
+from pipelines.standin.derivatives import Derivatives
 from pipelines.standin.faults import ConnectionFaults, FaultSpec
 from pipelines.standin.frames import Formats
 from pipelines.standin.history import to_trade_records
@@ -55,6 +56,7 @@ from pipelines.standin.universe import replay_contract
 log = logging.getLogger(__name__)
 
 PONG_TIMEOUT_S = 600
+PRIVATE_ROUTE = "/private"  # user data streams: no stream of the stand-in is routed here
 MAX_SEND_BUFFER = 32 * 1024 * 1024
 _KEPT_FORCE_ORDERS = 100_000
 
@@ -119,6 +121,16 @@ class StandIn:
             max_trades=max_trades,
             history_ms=int(history_s * 1000),
         )
+        market = self.market
+        self.derivatives = Derivatives(
+            seed,
+            market.last_price.astype(np.float64),
+            market.agg_rate
+            * 86_400
+            * market.mean_notional
+            / (market.bid * market.tick * market.step),
+        )
+        self._second_volume = np.zeros(len(market.contracts))
         self.formats = Formats(self.market)
         self.broadcaster = Broadcaster(self.market, self.formats)
         self.limiter = WeightLimiter(rest_weight_limit)
@@ -152,9 +164,16 @@ class StandIn:
         app = web.Application(handler_args={"max_line_size": 1 << 20})
         archive = Archive(self.market.past, self.formats.prices, self.formats.qtys)
         RestApi(
-            self.market, self.formats, self.server_time, self.limiter, archive, self
+            self.market,
+            self.formats,
+            self.server_time,
+            self.limiter,
+            archive,
+            self.derivatives,
+            self,
         ).add_routes(app)
-        for route in ("/market", "/public", ""):
+        # /private carries user data: accepted, and silent without a listen key's events.
+        for route in ("/market", "/public", "/private", ""):
             app.router.add_get(f"{route}/stream", self._ws_handler)
             app.router.add_get(f"{route}/ws", self._ws_handler)
             app.router.add_get(f"{route}/ws/{{tail:.*}}", self._ws_handler)
@@ -215,7 +234,11 @@ class StandIn:
     # -------------------------------------------------------------- control
 
     def list_symbol(self, symbol: str) -> None:
+        known = len(self.market.contracts)
         self.market.list_symbol(symbol)
+        if len(self.market.contracts) > known:  # a new contract, not a re-listing
+            self.derivatives.add_symbol(float(self.market.last_price[-1]))
+            self._second_volume = np.append(self._second_volume, 0.0)
 
     def delist_symbol(self, symbol: str) -> None:
         self.market.delist_symbol(symbol)
@@ -317,7 +340,9 @@ class StandIn:
             for changed in self._changed.values():
                 changed |= traded
             self.broadcaster.trades(trades, nq, conns, now)
+            self.broadcaster.raw_trades(trades, conns, now)
             self.broadcaster.book_tickers(traded, conns, now)
+            self._second_volume += np.bincount(trades["sym"], weights=trades["qty"], minlength=n)
         if self._replay is not None:
             if self._replay.start_ms is None and any(c.subs.streams for c in conns):
                 self._replay.start(now)  # --hold: the clock starts with the first subscriber
@@ -331,6 +356,7 @@ class StandIn:
         for speed in (100, 250, 500):
             if crossed(speed):
                 self.broadcaster.depth(speed, conns, now)
+                self.broadcaster.diff_depth(speed, conns, now)
         if crossed(250):
             self.broadcaster.klines(self._changed[250], conns, now)
             self._changed[250][:] = False
@@ -341,6 +367,11 @@ class StandIn:
                 self.force_orders.append(liqs)
                 self.broadcaster.force_orders(liqs, conns, now)
             self.broadcaster.tickers(self._changed[1000], conns, now)
+            self.derivatives.second(market.last_price.astype(np.float64), self._second_volume, now)
+            self._second_volume[:] = 0.0
+            self.broadcaster.mark_prices(1000, self.derivatives, conns, now)
+            if crossed(3000):
+                self.broadcaster.mark_prices(3000, self.derivatives, conns, now)
             self._changed[1000][:] = False
             if self.truth is not None:
                 self.truth.flush()
@@ -371,7 +402,8 @@ class StandIn:
 
     async def _ws_handler(self, request: web.Request) -> web.StreamResponse:
         path = request.path
-        route = next((r for r in (MARKET_ROUTE, PUBLIC_ROUTE) if path.startswith(r + "/")), "")
+        routes = (MARKET_ROUTE, PUBLIC_ROUTE, PRIVATE_ROUTE)
+        route = next((r for r in routes if path.startswith(r + "/")), "")
         rest = path[len(route) :]
         combined = rest == "/stream"
         if combined:
