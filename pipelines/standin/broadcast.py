@@ -246,7 +246,9 @@ class Broadcaster:
                             book.ask_qty[:1], book.update_id, now_ms)  # fmt: skip
             else:
                 sent = _with_removed(book, state)
-            prev = state.update_id if state is not None else book.update_id - 1
+            # A stream's first event spans every update so far: it carries the whole window,
+            # and any snapshot the client took after subscribing falls inside it.
+            prev = state.update_id if state is not None else int(market.first_update_id[s])
             events[s] = [self.formats.depth_event(s, sent, now_ms, prev)]
             self._diff[(speed_ms, s)] = _DiffState(
                 book.update_id, moves, fills, book.bid_price, book.ask_price

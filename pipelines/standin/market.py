@@ -300,6 +300,7 @@ class Market:
         self.next_agg = rng.integers(10**6, 10**9, n).astype(np.int64)
         self.next_raw = self.next_agg * 2 + rng.integers(0, 10**6, n)
         self.update_id = rng.integers(10**9, 10**12, n).astype(np.int64)
+        self.first_update_id = self.update_id.copy()
         self.book_moves = np.zeros(n, np.int64)  # steps in which the best bid moved
         self.book_fills = np.zeros(n, np.int64)  # steps in which the touch traded
         self.pos = self.bid + rng.random(n)  # bid plus the part of the touch left on the bid
@@ -406,6 +407,7 @@ class Market:
             ("live_first_agg", 1),
             ("next_raw", 1),
             ("update_id", int(rng.integers(10**9, 10**12))),
+            ("first_update_id", 0),
             ("book_moves", 0),
             ("book_fills", 0),
             ("last_price", bid),

@@ -156,7 +156,10 @@ class Subscriptions:
         if not isinstance(request, dict):
             return _error(None, 2, "Invalid request: expected a JSON object")
         rid = request.get("id")
-        if isinstance(rid, bool) or not isinstance(rid, int) or rid < 0:
+        # Binance's own SDK sends string ids (uuid hex); numbers must be unsigned integers.
+        if not isinstance(rid, str) and (
+            isinstance(rid, bool) or not isinstance(rid, int) or rid < 0
+        ):
             return _error(None, 2, "Invalid request: request ID must be an unsigned integer")
         try:
             return _result(rid, self._dispatch(request))
@@ -199,9 +202,9 @@ class Subscriptions:
         return _error(rid, 4, "Too many subscriptions")
 
 
-def _result(rid: int, result: object) -> bytes:
+def _result(rid: int | str, result: object) -> bytes:
     return orjson.dumps({"result": result, "id": rid})
 
 
-def _error(rid: int | None, code: int, msg: str) -> bytes:
+def _error(rid: int | str | None, code: int, msg: str) -> bytes:
     return orjson.dumps({"error": {"code": code, "msg": msg}, "id": rid})

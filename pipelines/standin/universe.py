@@ -103,7 +103,6 @@ class Contract:
                     "stepSize": step,
                 },
                 {"filterType": "MAX_NUM_ORDERS", "limit": 200},
-                {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": 10},
                 {"notional": limits["min_notional"], "filterType": "MIN_NOTIONAL"},
                 {
                     "multiplierDown": "0.9500",
