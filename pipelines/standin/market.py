@@ -66,6 +66,7 @@ WHALE_ADV_SHARE = (0.004, 0.02)  # 0.4 % to 2 % of the contract's daily notional
 LIQUIDATION_PROB = 0.0015  # per order at the mean rate; scales with the burst intensity
 RPI_PROB = 0.02  # share of aggTrades with RPI fills (nq < q)
 _EVICT_EVERY_MS = 10_000
+MAX_HISTORY_MS = 30 * DAY_MS  # the generated past: start-up builds a skeleton per contract
 
 LIQUIDATION_DTYPE = np.dtype(
     [
@@ -206,6 +207,8 @@ class Market:
     ) -> None:
         if rate < 0:
             raise ValueError(f"rate must be >= 0, got {rate}")
+        if not 0 <= history_ms <= MAX_HISTORY_MS:
+            raise ValueError(f"history must be between 0 and 30 days, got {history_ms} ms")
         if step_ms <= 0 or MINUTE_MS % step_ms:
             raise ValueError(f"step_ms must divide a minute, got {step_ms}")
         self.seed = seed

@@ -44,10 +44,15 @@ def _real_btc() -> dict[str, np.ndarray]:
     }
 
 
-@pytest.fixture(scope="module")
-def generated_hour() -> tuple[Market, np.ndarray]:
-    market = Market(60, 600.0, 1, start_ms=START)
-    steps = market.advance_to(START + 3_600_000)
+@pytest.fixture(
+    scope="module",
+    params=[(60, 600.0, 3_600), (600, 2000.0, 600)],
+    ids=["an hour of 60 contracts", "the demo market (600 contracts, 2000/s), 10 min"],
+)
+def generated_hour(request) -> tuple[Market, np.ndarray]:
+    symbols, rate, seconds = request.param
+    market = Market(symbols, rate, 1, start_ms=START)
+    steps = market.advance_to(START + seconds * 1000)
     return market, np.concatenate([s.trades for s in steps])
 
 
