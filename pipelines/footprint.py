@@ -45,8 +45,8 @@ from numba import njit
 
 from pipelines.binance.contracts import ContractSpec
 from pipelines.binance.registry import SymbolRegistry
-from pipelines.records import TRADE_DTYPE, trades_from_frame
-from pipelines.tradeframe import contract_spec, in_trade_order
+from pipelines.records import TRADE_DTYPE
+from pipelines.tradeframe import TradeColumns, frame_columns, in_trade_order
 
 log = logging.getLogger(__name__)
 
@@ -260,7 +260,7 @@ def build_footprint(
     timeframe, a price bin that is not a positive whole number of ticks, or bad imbalance
     parameters.
     """
-    spec = contract_spec(trades, tick_size=tick_size, step_size=step_size)
+    spec, records = frame_columns(trades, tick_size=tick_size, step_size=step_size)
     rules = FootprintRules.make(
         spec,
         price_bin_ticks=price_bin_ticks,
@@ -269,11 +269,11 @@ def build_footprint(
         imbalance_min_volume=imbalance_min_volume,
         stacked_levels=stacked_levels,
     )
-    return footprint_from_records(trades_from_frame(trades, spec), spec, rules)
+    return footprint_from_records(records, spec, rules)
 
 
 def footprint_from_records(
-    records: np.ndarray, spec: ContractSpec, rules: FootprintRules
+    records: np.ndarray | TradeColumns, spec: ContractSpec, rules: FootprintRules
 ) -> Footprint:
     """Footprint of one contract's `TRADE_DTYPE` records (any order; sorted into trade order)."""
     if len(records) == 0:
@@ -283,7 +283,7 @@ def footprint_from_records(
     )
 
 
-def _cells_in_trade_order(records: np.ndarray, tf_ms: int, bin_ticks: int) -> tuple:
+def _cells_in_trade_order(records: np.ndarray | TradeColumns, tf_ms: int, bin_ticks: int) -> tuple:
     """Kernel sums of one contract's records, sorted into trade order first if they are not."""
     for attempt in range(2):
         ordered, *cells = _trade_cells(
@@ -344,11 +344,11 @@ def minute_profile(
     trades: pd.DataFrame, *, tick_size: float | str, step_size: float | str | None = None
 ) -> MinuteProfile:
     """Minute profile of one contract's aggTrades frame (step inferred as in build_footprint)."""
-    spec = contract_spec(trades, tick_size=tick_size, step_size=step_size)
-    return profile_from_records(trades_from_frame(trades, spec), spec)
+    spec, records = frame_columns(trades, tick_size=tick_size, step_size=step_size)
+    return profile_from_records(records, spec)
 
 
-def profile_from_records(records: np.ndarray, spec: ContractSpec) -> MinuteProfile:
+def profile_from_records(records: np.ndarray | TradeColumns, spec: ContractSpec) -> MinuteProfile:
     """Minute profile of one contract's `TRADE_DTYPE` records."""
     if len(records) == 0:
         return MinuteProfile.empty(spec)
