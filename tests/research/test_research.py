@@ -18,37 +18,11 @@ from pipelines.research.dataset import read_dataset
 from pipelines.research.runner import client_for, run
 from pipelines.research.sources import ArchiveSource
 from pipelines.tradeframe import contract_spec
-from tests.research.archive import CONTRACTS, write_archive
+from tests.research.archive import CONTRACTS
 from tests.research.killing import KillOnceSource
-
-DAYS = [dt.date(2024, 3, 1) + dt.timedelta(days=i) for i in range(4)]
-START, END = DAYS[1], DAYS[-1]  # DAYS[0] only feeds the ADV
-SKIP = frozenset({("ETHUSDT", DAYS[1])})  # a contract-day without a file
-SYMBOLS = [c.symbol for c in CONTRACTS]
-OUTPUTS = ["profiles", "imbalance", "big-orders"]
-DAY_MS = 86_400_000
+from tests.research.scenario import DAY_MS, DAYS, END, OUTPUTS, SKIP, START, SYMBOLS
 
 pytestmark = pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")
-
-
-@pytest.fixture(scope="module")
-def archive(tmp_path_factory) -> tuple[Path, dict]:
-    root = tmp_path_factory.mktemp("archive")
-    return root, write_archive(root, DAYS, skip=SKIP)
-
-
-@pytest.fixture(scope="module")
-def outputs(archive, tmp_path_factory) -> dict[int, Path]:
-    root, _ = archive
-    outs = {}
-    for workers in (1, 2):
-        out = tmp_path_factory.mktemp(f"out{workers}")
-        with client_for(workers=workers) as client:
-            report = run(client, ArchiveSource(str(root)), OUTPUTS, SYMBOLS, START, END, str(out))
-        assert report.errors == []
-        assert report.no_data == ["ETHUSDT 2024-03-02"]
-        outs[workers] = out
-    return outs
 
 
 def _part(out: Path, kind: str, symbol: str, day: dt.date, sort: list[str]) -> pd.DataFrame:
