@@ -7,8 +7,9 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-from pipelines.research.runner import OUTPUTS, client_for, run
-from pipelines.research.sources import SourceError, source_for
+# The outputs of pipelines.research.runner.OUTPUTS (a test keeps them equal); the runner itself
+# is imported only when the command runs: Dask takes seconds to import.
+OUTPUT_CHOICES = ("profiles", "imbalance", "big-orders")
 
 EXIT_USAGE = 2
 EXIT_PARTIAL = 1
@@ -22,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "vs the ADV of the 30 days before, written as Parquet partitioned by symbol and date "
         "(read them with dask.dataframe.read_parquet). A rerun computes only missing partitions.",
     )
-    parser.add_argument("output", choices=tuple(OUTPUTS), help="dataset to compute")
+    parser.add_argument("output", choices=OUTPUT_CHOICES, help="dataset to compute")
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--archive", help="data.binance.vision base URL or a local mirror of it")
     src.add_argument("--db", type=Path, help="the store's database file instead of an archive")
@@ -47,17 +48,21 @@ def _date(text: str) -> dt.date:
 
 
 def main(args: argparse.Namespace) -> int:
+    from pipelines.research.api import research
+    from pipelines.research.sources import SourceError
+
     symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
     try:
         if args.workers < 1:
             raise ValueError("--workers must be at least 1")
         if not args.threshold > 0:
             raise ValueError("--threshold is a positive fraction of ADV (0.005 = 0.5 %)")
-        source = source_for(archive=args.archive, db=args.db, cache=args.cache)
         progress = None if args.quiet else (lambda line: print(line, file=sys.stderr))
-        with client_for(args.workers, args.scheduler) as client:
-            report = run(client, source, [args.output], symbols, args.start, args.end,
-                         str(args.out), threshold=args.threshold, progress=progress)  # fmt: skip
+        report = research(
+            [args.output], symbols=symbols, start=args.start, end=args.end, out=args.out,
+            archive=args.archive, db=args.db, cache=args.cache, workers=args.workers,
+            scheduler=args.scheduler, threshold=args.threshold, progress=progress,
+        )  # fmt: skip
     except (SourceError, ValueError, OSError) as exc:
         print(f"orderflow research: {exc}", file=sys.stderr)
         return EXIT_USAGE

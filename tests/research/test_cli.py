@@ -135,3 +135,10 @@ def test_a_partition_write_that_fails_leaves_no_partition(tmp_path, monkeypatch)
         dataset.write_partition(pd.DataFrame({"a": [1]}), tmp_path, "profiles", "X", DAYS[0])
     assert not dataset.has_partition(tmp_path, "profiles", "X", DAYS[0])
     assert list(dataset.partition_path(tmp_path, "profiles", "X", DAYS[0]).parent.iterdir()) == []
+
+
+def test_the_cli_offers_exactly_the_runner_outputs():
+    from pipelines.research.cli import OUTPUT_CHOICES
+    from pipelines.research.runner import OUTPUTS
+
+    assert tuple(OUTPUTS) == OUTPUT_CHOICES
