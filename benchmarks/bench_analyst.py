@@ -20,9 +20,9 @@ import time
 import numpy as np
 import pandas as pd
 
-from pipelines.footprint import FootprintRules, build_footprint, footprint_from_records
-from pipelines.records import trades_from_frame
-from pipelines.tradeframe import contract_spec, frame_columns
+from pipelines.analytics.footprint import FootprintRules, build_footprint, footprint_from_records
+from pipelines.analytics.tradeframe import contract_spec, frame_columns
+from pipelines.binance.archive import trades_from_frame
 
 
 def float_tape(n: int, seed: int = 7) -> pd.DataFrame:

@@ -25,11 +25,11 @@ from multiprocessing.connection import Connection
 
 import numpy as np
 
+from pipelines.analytics.footprint import FootprintRules, footprint_from_records
 from pipelines.binance.contracts import PERPETUAL
-from pipelines.engine.batch import EngineBatch
 from pipelines.engine.service import Engine, EngineConfig
-from pipelines.footprint import FootprintRules, footprint_from_records
-from pipelines.records import TRADE_DTYPE
+from pipelines.records.batch import EngineBatch
+from pipelines.records.dtypes import TRADE_DTYPE
 from pipelines.standin.market import Market
 from pipelines.storage.store import Store
 

@@ -19,9 +19,9 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from pipelines.analytics.footprint import TIMEFRAMES_MS, FootprintRules, footprint_from_records
 from pipelines.binance.contracts import ContractSpec
-from pipelines.footprint import TIMEFRAMES_MS, FootprintRules, footprint_from_records
-from pipelines.records import TRADE_DTYPE
+from pipelines.records.dtypes import TRADE_DTYPE
 
 SPEC = ContractSpec("BTCUSDT", "0.10", "0.001")
 VIEWS = (("1m", 1), ("1m", 10), ("5m", 25), ("15m", 50), ("1h", 100))

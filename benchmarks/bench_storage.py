@@ -23,8 +23,8 @@ import numpy as np
 
 from pipelines.binance.contracts import ContractSpec
 from pipelines.binance.registry import SymbolRegistry
-from pipelines.engine.batch import EngineBatch
-from pipelines.records import TRADE_DTYPE
+from pipelines.records.batch import EngineBatch
+from pipelines.records.dtypes import TRADE_DTYPE
 from pipelines.storage.retention import Retention
 from pipelines.storage.writer import StoreWriter
 

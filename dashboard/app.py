@@ -14,11 +14,11 @@ from dataclasses import replace
 import panel as pn
 
 from dashboard import runtime, theme
+from dashboard.bigorders import BigOrdersView
 from dashboard.footprint import FootprintView
 from dashboard.header import HeaderView
 from dashboard.imbalance import ImbalanceView
 from dashboard.liquidations import LiquidationsView
-from dashboard.screener import ScreenerView
 from pipelines.engine.service import Engine
 
 TAB_CSS = """
@@ -36,7 +36,7 @@ def create_app(engine: Engine | None = None) -> pn.template.BaseTemplate:
     engine = engine if engine is not None else rt.engine
     demo = bool(rt and rt.settings.demo)
     views = {
-        "Screener": ScreenerView(engine=engine),
+        "Screener": BigOrdersView(engine=engine),
         "Imbalance": ImbalanceView(engine=engine, active=False),
         "Footprint": FootprintView(engine=engine, active=False),
         "Liquidations": LiquidationsView(engine=engine, active=False),

@@ -1,4 +1,4 @@
-"""Footprint geometry: footprint frames (pipelines.footprint) to the columns of Bokeh glyphs.
+"""Footprint geometry: footprint frames (pipelines.analytics.footprint) to the columns of Bokeh glyphs.
 
 Pure functions, no Panel: each returns a dict of equal-length numpy arrays for one
 ColumnDataSource. Layout of a bar of length `tf` opening at `t` (x in epoch ms):

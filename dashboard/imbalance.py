@@ -34,7 +34,7 @@ from dashboard.theme import (
     tint_formatter,
     utc_time_formatter,
 )
-from pipelines.imbalance import WINDOWS
+from pipelines.analytics.imbalance import WINDOWS
 
 SPANS = {"1h": 60, "2h": 120, "4h": 240, "8h": 480, "24h": 1440}
 MIN_VOLUMES = {"any": 0, "10K": 10_000, "100K": 100_000, "1M": 1_000_000}

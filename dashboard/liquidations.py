@@ -30,7 +30,7 @@ from dashboard.theme import (
     tint_formatter,
     utc_time_formatter,
 )
-from pipelines.liquidations import WINDOWS
+from pipelines.analytics.liquidations import WINDOWS
 
 FEED_COLUMNS = ("seq", "time", "symbol", "side", "price", "qty", "notional")
 FEED_TITLES = {

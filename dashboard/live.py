@@ -13,11 +13,15 @@ import holoviews as hv
 import panel as pn
 import param
 
+from pipelines.engine.service import Engine
+
 log = logging.getLogger(__name__)
 
 
 class LiveView(pn.viewable.Viewer):
-    engine = param.Parameter(doc="The Engine to read (default: this process's shared engine).")
+    engine = param.ClassSelector(
+        class_=Engine, doc="The Engine to read (default: this process's shared engine)."
+    )
     active = param.Boolean(default=True, doc="Refresh while True; a hidden tab sets it False.")
 
     # (method name, period in ms) of the refreshes; subclasses set it, and define `_layout()`

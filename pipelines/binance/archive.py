@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipelines.records import AGG_TRADE_COLUMNS
+from pipelines.binance.contracts import ContractSpec
+from pipelines.records.dtypes import AGG_TRADE_COLUMNS, TRADE_DTYPE
 
 # Spot files have an eighth column; it is kept under its archive name when there is no header.
 _SPOT_EXTRA_COLUMN = "is_best_match"
@@ -93,3 +94,44 @@ def _empty() -> pd.DataFrame:
     frame["quantity"] = frame["quantity"].astype(np.float64)
     frame["is_buyer_maker"] = frame["is_buyer_maker"].astype(bool)
     return frame
+
+
+def trades_from_frame(trades: pd.DataFrame, spec: ContractSpec, sym: int = 0) -> np.ndarray:
+    """An aggTrades DataFrame (data.binance.vision layout) as a `TRADE_DTYPE` array on the grid."""
+    missing = {"price", "quantity", "transact_time", "is_buyer_maker"} - set(trades.columns)
+    if missing:
+        raise ValueError(f"trades lack the columns {sorted(missing)}")
+    out = np.zeros(len(trades), dtype=TRADE_DTYPE)
+    out["sym"] = sym
+    n = len(trades)
+    ids = trades["agg_trade_id"] if "agg_trade_id" in trades else np.arange(n)
+    out["agg_id"] = np.asarray(ids, dtype=np.int64)
+    for col, src in (("first_id", "first_trade_id"), ("last_id", "last_trade_id")):
+        out[col] = np.asarray(trades[src], dtype=np.int64) if src in trades else out["agg_id"]
+    out["time"] = np.asarray(trades["transact_time"], dtype=np.int64)
+    out["price"] = spec.price_to_ticks(np.asarray(trades["price"], dtype=np.float64))
+    out["qty"] = spec.qty_to_steps(np.asarray(trades["quantity"], dtype=np.float64))
+    out["buyer_maker"] = _as_bool(trades["is_buyer_maker"])
+    return out
+
+
+def trades_to_frame(records: np.ndarray, spec: ContractSpec) -> pd.DataFrame:
+    """A `TRADE_DTYPE` array of one contract back in the data.binance.vision layout."""
+    return pd.DataFrame(
+        {
+            "agg_trade_id": records["agg_id"],
+            "price": spec.ticks_to_price(records["price"]),
+            "quantity": spec.steps_to_qty(records["qty"]),
+            "first_trade_id": records["first_id"],
+            "last_trade_id": records["last_id"],
+            "transact_time": records["time"],
+            "is_buyer_maker": records["buyer_maker"],
+        }
+    )
+
+
+def _as_bool(values: pd.Series) -> np.ndarray:
+    # Futures archives write true/false, spot archives True/False, CSV readers may keep strings.
+    if values.dtype == bool:
+        return values.to_numpy()
+    return values.astype(str).str.lower().eq("true").to_numpy()

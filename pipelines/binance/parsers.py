@@ -19,7 +19,8 @@ import orjson
 import pandas as pd
 
 from pipelines.binance.registry import SymbolRegistry
-from pipelines.records import (
+from pipelines.records.batch import BookTop
+from pipelines.records.dtypes import (
     BOOK_TICKER_DTYPE,
     KLINE_DTYPE,
     LIQUIDATION_DTYPE,
@@ -38,19 +39,6 @@ _MAX_QTY = 1e15
 
 class FrameRejected(ValueError):
     """A frame or row that cannot be read; the message says why."""
-
-
-@dataclass(slots=True)
-class BookTop:
-    """Top-of-book levels of one contract (a partial-depth frame or a REST depth answer)."""
-
-    sym: int
-    event_time: int
-    bid_price: np.ndarray
-    bid_qty: np.ndarray
-    ask_price: np.ndarray
-    ask_qty: np.ndarray
-    last_update_id: int = 0
 
 
 @dataclass(slots=True)

@@ -44,6 +44,15 @@ class SymbolRegistry:
         self._step_units = np.append(self._step_units, spec.step_units)
         return idx
 
+    def known(self, rows: np.ndarray) -> np.ndarray:
+        """Mask of the rows (any dtype with a `sym` field) whose index is in this registry.
+
+        Rows of other indices (a registry of another process, a corrupted batch) would index
+        past the per-symbol arrays; every consumer drops them with this one check.
+        """
+        sym = rows["sym"]
+        return (sym >= 0) & (sym < len(self._specs))
+
     def deactivate(self, symbol: str) -> None:
         self.active.discard(symbol)
 

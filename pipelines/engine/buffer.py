@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipelines.records import TRADE_DTYPE
+from pipelines.records.dtypes import TRADE_DTYPE
 
 
 class _SymbolTrades:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipelines.records import TRADE_DTYPE
+from pipelines.records.dtypes import TRADE_DTYPE
 
 UNKNOWN = -1  # no trade seen yet for the symbol: the first one starts its sequence
 

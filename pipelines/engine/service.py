@@ -1,10 +1,21 @@
-"""The engine: universe, streams, exactly-once sequencing and the micro-batch pipeline.
+"""The engine: one per process, fed by every socket, feeding every consumer one batch at a time.
 
 Data path, all on one asyncio loop:
     sockets -> FrameInbox (raw frames) -> every `batch_interval_s`: FrameParser (columnar batch)
-    -> TradeSequencer (dedupe, gap hold + REST backfill) -> EngineBatch -> streamz source
-    -> sinks: TradeBuffer, analytics, store writer, UI snapshots.
+    -> TradeSequencer (dedupe, gap hold; GapFiller fills from REST) -> EngineBatch -> streamz
+    source -> sinks: TradeBuffer, OrderFlowAnalytics, StoreWriter, and whatever `subscribe` adds.
 One batch, not one trade, is an event in the streamz graph.
+
+The public surface, all on `Engine` (views and analysts use nothing else):
+    lifecycle     start(), stop(), `async with Engine(config)`, open_store()
+    consumers     subscribe(sink), flush()
+    state         registry, analytics, books, quote_volume_24h, last_batch
+    reading       trades(symbol, start, end), footprint(symbol, start, end, rules),
+                  history_start(symbol), store
+    recovery      reconcile(symbols)
+    health        status(), latency_samples(since), frames_measured, last_error
+Each responsibility behind it has its own module: `universe` (listings), `adv` (average daily
+volume), `gaps` (REST fills), `history` (buffer + store reads, restore), `metrics`.
 """
 
 from __future__ import annotations
@@ -12,41 +23,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 import numpy as np
 from streamz import Stream
 
-from pipelines.bigflow import next_refresh_ms
+from pipelines.analytics.footprint import Footprint, FootprintRules
+from pipelines.analytics.hub import OrderFlowAnalytics
 from pipelines.binance import endpoints as ep
-from pipelines.binance.contracts import PERPETUAL, ContractSpec, parse_exchange_info
-from pipelines.binance.parsers import BookTop, FrameParser, parse_agg_trades_rest
+from pipelines.binance.contracts import PERPETUAL
+from pipelines.binance.parsers import FrameParser
 from pipelines.binance.registry import SymbolRegistry
+from pipelines.engine.adv import keep_adv_current
 from pipelines.engine.allocator import MemoryTrimmer, pin_mmap_threshold
-from pipelines.engine.analytics import OrderFlowAnalytics
-from pipelines.engine.batch import EngineBatch
 from pipelines.engine.buffer import TradeBuffer
 from pipelines.engine.connection import ConnectionSettings
+from pipelines.engine.gaps import GapFiller
+from pipelines.engine.history import HistoryReader, restore_recent
 from pipelines.engine.inbox import FrameInbox
-from pipelines.engine.rest import RestClient, RestError
-from pipelines.engine.sequencer import Gap, TradeSequencer
+from pipelines.engine.metrics import LatencyRing, Rate
+from pipelines.engine.persistence import AnalyticsPersister
+from pipelines.engine.rest import RestClient
+from pipelines.engine.sequencer import TradeSequencer
 from pipelines.engine.status import EngineStatus
 from pipelines.engine.streams import StreamSet
-from pipelines.footprint import (
-    MINUTE_MS,
-    Footprint,
-    FootprintRules,
-    MinuteProfile,
-    footprint_from_profile_rules,
-    footprint_from_records,
-    profile_from_records,
-)
-from pipelines.storage.store import Store, UnknownSymbolError
+from pipelines.engine.universe import Universe
+from pipelines.records.batch import BookTop, EngineBatch
+from pipelines.storage.store import Store
 from pipelines.storage.writer import StoreWriter
 
 log = logging.getLogger(__name__)
@@ -76,23 +82,6 @@ class EngineConfig:
     connection: ConnectionSettings = field(default_factory=ConnectionSettings)
 
 
-class _Rate:
-    """Events per second over the last completed interval of at least one second."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._mark = (time.monotonic(), 0)
-        self.value = 0.0
-
-    def read(self) -> float:
-        now = time.monotonic()
-        t0, n0 = self._mark
-        if now - t0 >= 1.0:
-            self.value = (self.count - n0) / (now - t0)
-            self._mark = (now, self.count)
-        return self.value
-
-
 class Engine:
     def __init__(self, config: EngineConfig | None = None) -> None:
         self.config = config = config or EngineConfig()
@@ -113,6 +102,25 @@ class Engine:
             per_connection=config.streams_per_connection,
             settings=config.connection,
         )
+        self.universe = Universe(
+            self.rest,
+            self.registry,
+            self.sequencer,
+            self.streams,
+            contract_types=config.contract_types,
+            symbols=config.symbols,
+            book_depth=config.book_depth,
+            depth_levels=config.depth_levels,
+            depth_speed_ms=config.depth_speed_ms,
+        )
+        self.gaps = GapFiller(
+            self.rest,
+            self.sequencer,
+            self.registry,
+            concurrency=config.backfill_concurrency,
+            give_up_s=config.gap_give_up_s,
+        )
+        self.history = HistoryReader(self.registry, self.buffer, config.db_path)
         self.source = Stream(asynchronous=True)
         self.source.sink(self._keep)
         self.analytics = OrderFlowAnalytics(self.registry)
@@ -120,20 +128,16 @@ class Engine:
         self.books: dict[int, BookTop] = {}  # latest partial depth per symbol
         self.quote_volume_24h: dict[int, float] = {}  # from !ticker@arr
         self.last_batch: EngineBatch | None = None
-        self._backfilled: list[np.ndarray] = []
         self._seen_liquidations: deque[tuple] = deque(maxlen=20_000)
-        self._latencies = np.zeros(20_000)
-        self._latency_n = 0
-        self._frames = _Rate()
-        self._trades = _Rate()
+        self._latency = LatencyRing()
+        self._frames = Rate()
+        self._trades = Rate()
         self._newest_event_ms = 0
         self._seq = 0
         self._tasks: list[asyncio.Task] = []
         self._running = False
-        self.last_error = ""
+        self._error = ""
         self.writer: StoreWriter | None = None
-        self._store: Store | None = None
-        self._stored_since: dict[str, tuple[int | None, float]] = {}
         self.restored_trades = 0
 
     # ------------------------------------------------------------------ consumers
@@ -156,16 +160,21 @@ class Engine:
 
     async def start(self) -> None:
         self._running = True
-        await self.refresh_universe()
+        await self.universe.refresh()
         if self.config.db_path:
             self.open_store()
         await self.streams.add(ALL_MARKET_STREAMS)
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._batch_loop(), name="engine-batches"),
-            loop.create_task(self._backfill_loop(), name="engine-backfill"),
-            loop.create_task(self._universe_loop(), name="engine-universe"),
-            loop.create_task(self._adv_loop(), name="engine-adv"),
+            loop.create_task(self.gaps.run(), name="engine-gaps"),
+            loop.create_task(
+                self.universe.run(self.config.universe_refresh_s), name="engine-universe"
+            ),
+            loop.create_task(
+                keep_adv_current(self.rest, self.analytics.orders, self.registry),
+                name="engine-adv",
+            ),
         ]
 
     async def stop(self) -> None:
@@ -181,56 +190,31 @@ class Engine:
         await self.rest.close()
         if self.writer is not None:
             await asyncio.to_thread(self.writer.close)
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        self.history.close()
 
     def open_store(self) -> None:
         """Resume from the store and persist every batch from now on (`start` calls it).
 
-        The registry must hold the universe first, so stored symbols map to their indices.
+        Each symbol resumes after its last stored trade, so its first live trade shows the
+        downtime as a gap, which REST fills; a gap older than REST serves is reported in the
+        status, not hidden. The registry must hold the universe first.
         """
         if self.writer is not None or not self.config.db_path:
             return
-        self._restore(self.config.db_path)
-        self.writer = StoreWriter(self.config.db_path, self.registry).start()
-        self.subscribe(self.writer.submit_async)
-
-    def _restore(self, db_path: str) -> None:
-        """Resume each symbol after its last stored trade and reload the recent raw trades.
-
-        The first live trade of a symbol then shows the downtime as a gap, which REST fills;
-        a gap older than REST serves is reported in the status, not hidden.
-        """
-        if not os.path.exists(db_path):
-            return
-        with Store(db_path) as store:
-            last_ids = store.last_agg_ids()
-            # Older bars come from the store's minute profiles; reload only the recent trades.
-            window_s = min(self.config.restore_buffer_s, self.config.buffer_retention_s)
-            since = int(time.time() * 1000 - window_s * 1000)
-            resume: dict[int, int] = {}
-            for symbol, last_id in last_ids.items():
-                sym = self.registry.index(symbol)
-                if sym is None:
-                    continue
-                resume[sym] = last_id
-                records, spec = store.load_trades(symbol, since, int(time.time() * 1000) + 1)
-                mine = self.registry.spec(sym)
-                if len(records) and (spec.tick_size, spec.step_size) == (
-                    mine.tick_size,
-                    mine.step_size,
-                ):
-                    records["sym"] = sym
-                    self.buffer.append(records)
-                    self.restored_trades += len(records)
+        window_s = min(self.config.restore_buffer_s, self.config.buffer_retention_s)
+        resume, self.restored_trades = restore_recent(
+            self.config.db_path, self.registry, self.buffer, window_s
+        )
         self.sequencer.resume_from(resume)
         log.info(
             "restored %d symbols, %d recent trades from %s",
             len(resume),
             self.restored_trades,
-            db_path,
+            self.config.db_path,
         )
+        self.writer = StoreWriter(self.config.db_path, self.registry).start()
+        self.subscribe(self.writer.submit_async)
+        self.subscribe(AnalyticsPersister(self.analytics, self.writer))
 
     async def __aenter__(self) -> Engine:
         await self.start()
@@ -239,66 +223,9 @@ class Engine:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    # ------------------------------------------------------------------ universe
-
-    def streams_for(self, symbol: str) -> list[str]:
-        names = [ep.agg_trade_stream(symbol)]
-        if self.config.book_depth:
-            names.append(
-                ep.partial_depth_stream(
-                    symbol, self.config.depth_levels, self.config.depth_speed_ms
-                )
-            )
-        return names
-
     async def refresh_universe(self) -> tuple[list[str], list[str]]:
-        """Pick up listings and delistings from exchangeInfo; returns (added, removed)."""
-        info = await self.rest.exchange_info()
-        specs = parse_exchange_info(info, contract_types=self.config.contract_types)
-        if self.config.symbols is not None:
-            wanted = set(self.config.symbols)
-            specs = [s for s in specs if s.symbol in wanted]
-        listed = {s.symbol for s in specs}
-        added = [s.symbol for s in specs if s.symbol not in self.registry.active]
-        removed = sorted(self.registry.active - listed)
-        for spec in specs:
-            if spec.symbol in added:
-                self.registry.add(spec)
-        self.sequencer.ensure_capacity(len(self.registry))
-        for symbol in removed:
-            self.registry.deactivate(symbol)
-        if added:
-            await self.streams.add(n for s in added for n in self.streams_for(s))
-        if removed:
-            await self.streams.remove(n for s in removed for n in self.streams_for(s))
-        if added or removed:
-            log.info("universe: %d contracts (+%d, -%d)", len(listed), len(added), len(removed))
-        return added, removed
-
-    async def _universe_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.universe_refresh_s)
-            try:
-                await self.refresh_universe()
-            except (RestError, KeyError, TypeError) as exc:
-                self.last_error = f"universe refresh: {exc}"
-                log.warning(self.last_error)
-
-    async def _adv_loop(self) -> None:
-        """ADV of every contract now, again after each UTC midnight, and for new listings."""
-        loaded: set[str] = set()
-        refresh_at = 0
-        while True:
-            now_ms = int(time.time() * 1000)
-            if now_ms >= refresh_at:
-                loaded.clear()
-                # Daily klines close at midnight; a few minutes later the new day is served.
-                refresh_at = next_refresh_ms(now_ms, delay_ms=5 * 60_000)
-            todo = sorted(self.registry.active - loaded)
-            if todo:
-                await self.analytics.load_adv(self.rest, todo)
-                loaded.update(todo)
-            await asyncio.sleep(30)
+        """Pick up listings and delistings now; returns (added, removed)."""
+        return await self.universe.refresh()
 
     # ------------------------------------------------------------------ batches
 
@@ -308,19 +235,19 @@ class Engine:
             try:
                 await self.flush()
             except Exception as exc:  # a consumer's failure must not stop ingestion
-                self.last_error = f"batch: {type(exc).__name__}: {exc}"
+                self._error = f"batch: {type(exc).__name__}: {exc}"
                 log.exception("batch failed")
 
     async def flush(self) -> EngineBatch | None:
         """Parse what the sockets delivered, sequence it and emit one EngineBatch."""
         frames, received = self.inbox.drain()
-        if not frames and not self._backfilled:
+        filled = self.gaps.take()
+        if not frames and not filled:
             return None
         parsed = self.parser.parse(frames)
         released = self.sequencer.push(parsed.trades)
-        if self._backfilled:
-            released = np.concatenate([*self._backfilled, released])
-            self._backfilled.clear()
+        if filled:
+            released = np.concatenate([*filled, released])
         if len(parsed.trades):
             self._newest_event_ms = max(
                 self._newest_event_ms, int(parsed.trades["event_time"].max())
@@ -337,7 +264,7 @@ class Engine:
         )
         await self.source.emit(batch)
         visible = time.monotonic()
-        self._record_latency(visible - np.asarray(received))
+        self._latency.record(visible - np.asarray(received))
         self._frames.count += len(frames)
         self._trades.count += len(released)
         return batch
@@ -357,86 +284,11 @@ class Engine:
                 self._seen_liquidations.append(key)
         return rows[keep]
 
-    def _record_latency(self, seconds: np.ndarray) -> None:
-        n = len(seconds)
-        if n == 0:
-            return
-        size = len(self._latencies)
-        idx = (self._latency_n + np.arange(min(n, size))) % size
-        self._latencies[idx] = seconds[-size:] * 1000.0
-        self._latency_n += n
-
-    @property
-    def frames_measured(self) -> int:
-        """Frames whose receipt-to-visible latency has been recorded so far."""
-        return self._latency_n
-
-    def latency_samples(self, since: int = 0) -> np.ndarray:
-        """Latencies (ms) of the frames recorded after the first `since`, newest 20,000 at most."""
-        size = len(self._latencies)
-        taken = min(self._latency_n - since, size)
-        if taken <= 0:
-            return np.zeros(0)
-        return self._latencies[np.arange(self._latency_n - taken, self._latency_n) % size]
-
-    # ------------------------------------------------------------------ gaps
-
-    async def _backfill_loop(self) -> None:
-        busy: dict[int, asyncio.Task] = {}
-        while True:
-            for sym in [s for s, t in busy.items() if t.done()]:
-                del busy[sym]
-            for gap in self.sequencer.missing():
-                if gap.sym not in busy and len(busy) < self.config.backfill_concurrency:
-                    busy[gap.sym] = asyncio.get_running_loop().create_task(self._fill(gap))
-            await asyncio.sleep(0.02)
-
-    async def _fill(self, gap: Gap) -> None:
-        symbol = self.registry.symbol(gap.sym)
-        try:
-            rows = await self.rest.agg_trades(symbol, gap.from_id, ep.AGG_TRADES_MAX_LIMIT)
-        except RestError as exc:
-            if exc.status == 400 or time.monotonic() - gap.found_at > self.config.gap_give_up_s:
-                self._abandon(gap, str(exc))
-            return
-        if not rows and time.monotonic() - gap.found_at > self.config.gap_give_up_s:
-            self._abandon(gap, "REST returned nothing for the gap")
-            return
-        trades = parse_agg_trades_rest(rows, gap.sym, self.registry)
-        released = self.sequencer.fill(trades)
-        if len(released):
-            self._backfilled.append(released)
-
-    def _abandon(self, gap: Gap, why: str) -> None:
-        symbol = self.registry.symbol(gap.sym)
-        self.last_error = f"{symbol}: trades {gap.from_id}..{gap.to_id} lost ({why})"
-        log.error(self.last_error)
-        released = self.sequencer.abandon(gap.sym)
-        if len(released):
-            self._backfilled.append(released)
-
     async def reconcile(self, symbols: list[str] | None = None) -> int:
-        """Fetch any trades newer than the last released id (the tail a dropped socket may hide).
-
-        Costs one REST call (weight 20) per symbol; returns how many trades it recovered.
-        """
-        recovered = 0
-        for symbol in symbols if symbols is not None else sorted(self.registry.active):
-            sym = self.registry.index(symbol)
-            if sym is None or sym >= len(self.sequencer.last_id):
-                continue
-            last = int(self.sequencer.last_id[sym])
-            if last < 0:
-                continue
-            while True:
-                rows = await self.rest.agg_trades(symbol, last + 1, ep.AGG_TRADES_MAX_LIMIT)
-                released = self.sequencer.fill(parse_agg_trades_rest(rows, sym, self.registry))
-                if len(released):
-                    self._backfilled.append(released)
-                    recovered += len(released)
-                if len(rows) < ep.AGG_TRADES_MAX_LIMIT:
-                    break
-                last = int(self.sequencer.last_id[sym])
+        """Fetch any trades newer than the last released id and emit them; returns how many."""
+        recovered = await self.gaps.fetch_tails(
+            symbols if symbols is not None else sorted(self.registry.active)
+        )
         await self.flush()
         return recovered
 
@@ -445,68 +297,40 @@ class Engine:
     def trades(
         self, symbol: str, start_ms: int | None = None, end_ms: int | None = None
     ) -> np.ndarray:
-        sym = self.registry.index(symbol)
-        if sym is None:
-            raise KeyError(f"unknown symbol {symbol!r}")
-        return self.buffer.trades(sym, start_ms, end_ms)
-
-    @property
-    def store(self) -> Store | None:
-        """Read access to the store (None without one): history older than the raw buffer."""
-        if self._store is None and self.config.db_path and os.path.exists(self.config.db_path):
-            self._store = Store(self.config.db_path)
-        return self._store
+        return self.history.trades(symbol, start_ms, end_ms)
 
     def footprint(
         self, symbol: str, start_ms: int, end_ms: int, rules: FootprintRules
     ) -> Footprint:
-        """Footprint of [start_ms, end_ms), always from the original trades at tick resolution.
-
-        Minutes still in the raw buffer come from its trades; older minutes come from the
-        store's 1-minute tick-level profiles, which hold the same per-tick sums, so the result
-        equals a rebuild from the trades themselves for any bin and timeframe.
-        """
-        sym = self.registry.index(symbol)
-        if sym is None:
-            raise KeyError(f"unknown symbol {symbol!r}")
-        spec = self.registry.spec(sym)
-        coverage = self.buffer.coverage(sym)
-        store = self.store
-        if store is None or (coverage is not None and coverage[0] <= start_ms):
-            return footprint_from_records(self.buffer.trades(sym, start_ms, end_ms), spec, rules)
-        # The buffer's first minute may be cut: take whole minutes from the buffer only.
-        cut = end_ms if coverage is None else -(-coverage[0] // MINUTE_MS) * MINUTE_MS
-        cut = min(max(cut, start_ms), end_ms)
-        try:
-            older = store.load_minute_profile(symbol, start_ms, cut)
-        except UnknownSymbolError:
-            older = MinuteProfile.empty(spec)
-        if not _same_grid(older.spec, spec):
-            older = MinuteProfile.empty(spec)  # the grid changed: only the buffer is comparable
-        newer = profile_from_records(self.buffer.trades(sym, cut, end_ms), spec)
-        profile = MinuteProfile.concat(
-            spec, [MinuteProfile(spec, older.levels, older.minutes), newer]
-        )
-        return footprint_from_profile_rules(profile, rules)
+        """Footprint of [start_ms, end_ms), always from the original trades (see history.py)."""
+        return self.history.footprint(symbol, start_ms, end_ms, rules)
 
     def history_start(self, symbol: str) -> int | None:
-        """Oldest trade time a footprint of this symbol can reach (buffer or store), or None."""
-        sym = self.registry.index(symbol)
-        if sym is None:
-            return None
-        coverage = self.buffer.coverage(sym)
-        first = coverage[0] if coverage else None
-        if self.store is not None:
-            cached = self._stored_since.get(symbol)
-            if cached is None or time.monotonic() - cached[1] > 60:  # sessions ask often
-                try:
-                    cached = (self.store.coverage(symbol).first_minute_ms, time.monotonic())
-                except UnknownSymbolError:
-                    cached = (None, time.monotonic())
-                self._stored_since[symbol] = cached
-            if cached[0] is not None:
-                first = cached[0] if first is None else min(first, cached[0])
-        return first
+        return self.history.history_start(symbol)
+
+    @property
+    def store(self) -> Store | None:
+        return self.history.store
+
+    # ------------------------------------------------------------------ health
+
+    @property
+    def last_error(self) -> str:
+        """The newest error of any part of the engine, for the header and the logs."""
+        return self._error or self.gaps.last_error or self.universe.last_error
+
+    @last_error.setter
+    def last_error(self, text: str) -> None:
+        self._error = text
+
+    @property
+    def frames_measured(self) -> int:
+        """Frames whose receipt-to-visible latency has been recorded so far."""
+        return self._latency.measured
+
+    def latency_samples(self, since: int = 0) -> np.ndarray:
+        """Latencies (ms) of the frames recorded after the first `since`, newest 20,000 at most."""
+        return self._latency.samples(since)
 
     def status(self) -> EngineStatus:
         conns = self.streams.status()
@@ -541,9 +365,3 @@ class Engine:
             batches=self._seq,
             last_error=self.last_error,
         )
-
-
-def _same_grid(a: ContractSpec, b: ContractSpec) -> bool:
-    return Decimal(a.tick_size) == Decimal(b.tick_size) and Decimal(a.step_size) == Decimal(
-        b.step_size
-    )

@@ -1,8 +1,8 @@
 """The research outputs of one contract-day, computed by the single-process analytics.
 
 Every frame here comes from the platform's own functions on the day's `TRADE_DTYPE` records:
-the minute tick profile is `footprint.profile_from_records`, taker orders are
-`bigflow.taker_orders`, big orders `bigflow.big_orders`; the minute flow imbalance is summed
+the minute tick profile is `analytics.profile.profile_from_records`, taker orders are
+`analytics.bigorders.taker_orders`, big orders `big_orders`; the minute flow imbalance is summed
 from the profile's integer cells (ticks x steps) and made float the way `imbalance` makes it.
 So a research dataset holds exactly what the analytics give on the same trades.
 
@@ -18,14 +18,14 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from pipelines.bigflow import big_orders, taker_orders
+from pipelines.analytics.bigorders import big_orders, taker_orders
+from pipelines.analytics.imbalance import imbalance_ratio
+from pipelines.analytics.profile import MinuteProfile, profile_from_records
+from pipelines.analytics.tradeframe import Grid
+from pipelines.binance.archive import trades_to_frame
 from pipelines.binance.contracts import ContractSpec
 from pipelines.binance.registry import SymbolRegistry
-from pipelines.footprint import MinuteProfile, profile_from_records
-from pipelines.imbalance import imbalance_ratio
-from pipelines.records import trades_to_frame
 from pipelines.research.sources import DayTrades
-from pipelines.tradeframe import Grid
 
 ADV_DAYS = 30
 DEFAULT_THRESHOLD = 0.005  # 0.5 % of ADV
@@ -138,7 +138,7 @@ def _empty_imbalance() -> pd.DataFrame:
 
 
 def orders(day: DayTrades) -> pd.DataFrame:
-    """Every taker order of the day (`bigflow.taker_orders`), without ADV."""
+    """Every taker order of the day (`analytics.bigorders.taker_orders`), without ADV."""
     frame = trades_to_frame(day.records, day.spec)  # exact: the grid's decimals, rint back
     out = taker_orders(frame, specs={day.symbol: day.spec}, symbol=day.symbol)
     return out.drop(columns="symbol")
@@ -160,7 +160,7 @@ def average_daily_notional(
 def big(
     day_orders: pd.DataFrame, adv: float, adv_days: int, threshold: float = DEFAULT_THRESHOLD
 ) -> pd.DataFrame:
-    """The orders at or above `threshold` x ADV (`bigflow.big_orders`), with the ADV used."""
+    """The orders at or above `threshold` x ADV (`analytics.bigorders.big_orders`), with the ADV used."""
     frame = day_orders.assign(symbol="")
     out = big_orders(frame, adv if math.isfinite(adv) else None, threshold=threshold)
     out = out.drop(columns="symbol")

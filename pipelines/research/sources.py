@@ -5,7 +5,7 @@ on its worker. `day(symbol, date)` gives that UTC day's trades as `TRADE_DTYPE` 
 order with their grid, or None when the source has no trades for it.
 
 Archive contracts come without exchangeInfo, so their grid is inferred from the day's own
-prices and quantities (`pipelines.tradeframe`: 10**-d for the most decimals seen, exact, maybe
+prices and quantities (`pipelines.analytics.tradeframe`: 10**-d for the most decimals seen, exact, maybe
 finer than the exchange's tick); the research outputs record it per contract-day. The store
 keeps each contract's exchange grid, and its recorded liquidations.
 """
@@ -21,12 +21,12 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from pipelines.analytics.tradeframe import frame_records, in_trade_order
 from pipelines.binance import vision
 from pipelines.binance.archive import read_agg_trades_csv
 from pipelines.binance.contracts import ContractSpec
 from pipelines.storage.schema import SchemaError, StoreNotFoundError
 from pipelines.storage.store import Store
-from pipelines.tradeframe import frame_records, in_trade_order
 
 DAY_MS = 86_400_000
 

@@ -26,8 +26,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from pipelines.analytics.profile import MinuteProfile
 from pipelines.binance.contracts import ContractSpec
-from pipelines.footprint import PROFILE_LEVEL_DTYPE, PROFILE_MINUTE_DTYPE, MinuteProfile
+from pipelines.records.dtypes import PROFILE_LEVEL_DTYPE, PROFILE_MINUTE_DTYPE
 from pipelines.research.dataset import has_partition, read_partition
 from pipelines.research.runner import days_between
 

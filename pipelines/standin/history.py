@@ -12,7 +12,7 @@ from collections import deque
 
 import numpy as np
 
-from pipelines.records import TRADE_DTYPE
+from pipelines.records.dtypes import TRADE_DTYPE
 
 # Stored per trade: TRADE_DTYPE minus sym/event_time (implicit), plus `nq`.
 STORED_DTYPE = np.dtype(

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipelines.binance.endpoints import stream_symbol
-from pipelines.records import TRADE_DTYPE
+from pipelines.records.dtypes import TRADE_DTYPE
 from pipelines.standin.bars import DAY_MS, MINUTE_MS, DailyBars, MinuteBars
 from pipelines.standin.history import TradeHistory
 from pipelines.standin.universe import (

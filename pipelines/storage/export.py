@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipelines.storage.minutes import MINUTE_MS
+from pipelines.records.timeunits import MINUTE_MS
 from pipelines.storage.store import Store
 
 FORMATS = ("parquet", "csv")
@@ -82,7 +82,7 @@ def export_footprint(
     timeframe: str = "1m",
 ) -> FootprintExport:
     """Write `<out stem>.levels.<fmt>` and `<out stem>.bars.<fmt>` for whole minutes of the range."""
-    from pipelines.footprint import build_footprint, footprint_from_profile
+    from pipelines.analytics.footprint import build_footprint, footprint_from_profile
 
     start = start_ms // MINUTE_MS * MINUTE_MS
     end = -(-end_ms // MINUTE_MS) * MINUTE_MS

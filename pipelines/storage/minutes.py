@@ -1,45 +1,50 @@
-"""Per-minute, per-tick profile rows and per-minute bar rows from a micro-batch of trades.
+"""The 1-minute tick profile as stored: table columns, upserts, and rows to and from profiles.
 
-Both are integer sums that add exactly when a later batch brings more trades of a minute already
-written, so the writer upserts them with `+`. Bars also carry what is needed to join minutes
-into longer bars: open/close with the aggTrade ids that order them, and the running-delta
-extremes (taker buy - taker sell volume after each trade of the minute, in trade order), which
-compose as max(before + extreme).
+The profile itself is made in one place, `pipelines.analytics.profile.profile_from_records`;
+this module only maps its fields to the store's columns (`PROFILE_FIELDS`, `BAR_FIELDS`, the
+one list of both) and back. Both tables hold integer sums that add exactly when a later batch
+brings more trades of a minute already written, so the writer upserts them with `+`. Bars also
+carry what joins minutes into longer bars: open/close with the aggTrade ids that order them, and
+the running-delta extremes, which compose as max(before + extreme).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-MINUTE_MS = 60_000
+from pipelines.analytics.profile import MinuteProfile, profile_rows
+from pipelines.binance.contracts import ContractSpec
+from pipelines.records.dtypes import PROFILE_LEVEL_DTYPE, PROFILE_MINUTE_DTYPE
 
-PROFILE_COLUMNS = (
-    "sym_id",
-    "minute",
-    "price_ticks",
-    "bid_qty_steps",
-    "ask_qty_steps",
-    "bid_trades",
-    "ask_trades",
+# (stored column, MinuteProfile field), in table order after `sym_id`.
+PROFILE_FIELDS = (
+    ("minute", "time"),
+    ("price_ticks", "price"),
+    ("bid_qty_steps", "bid"),
+    ("ask_qty_steps", "ask"),
+    ("bid_trades", "bid_trades"),
+    ("ask_trades", "ask_trades"),
 )
-BAR_COLUMNS = (
-    "sym_id",
-    "minute",
-    "open_ticks",
-    "high_ticks",
-    "low_ticks",
-    "close_ticks",
-    "first_agg_id",
-    "last_agg_id",
-    "trades",
-    "bid_qty_steps",
-    "ask_qty_steps",
-    "delta_max_steps",
-    "delta_min_steps",
+BAR_FIELDS = (
+    ("minute", "time"),
+    ("open_ticks", "open"),
+    ("high_ticks", "high"),
+    ("low_ticks", "low"),
+    ("close_ticks", "close"),
+    ("first_agg_id", "first_agg_id"),
+    ("last_agg_id", "last_agg_id"),
+    ("trades", "trades"),
+    ("bid_qty_steps", "sell"),
+    ("ask_qty_steps", "buy"),
+    ("delta_max_steps", "max_delta"),
+    ("delta_min_steps", "min_delta"),
 )
+
+PROFILE_COLUMNS = ("sym_id", *(column for column, _ in PROFILE_FIELDS))
+BAR_COLUMNS = ("sym_id", *(column for column, _ in BAR_FIELDS))
 
 UPSERT_PROFILE = f"""
-INSERT INTO minute_profile_rows ({", ".join(PROFILE_COLUMNS)}) VALUES ({", ".join("?" * 7)})
+INSERT INTO minute_profile_rows ({", ".join(PROFILE_COLUMNS)}) VALUES ({", ".join("?" * len(PROFILE_COLUMNS))})
 ON CONFLICT (sym_id, minute, price_ticks) DO UPDATE SET
     bid_qty_steps = bid_qty_steps + excluded.bid_qty_steps,
     ask_qty_steps = ask_qty_steps + excluded.ask_qty_steps,
@@ -50,7 +55,7 @@ ON CONFLICT (sym_id, minute, price_ticks) DO UPDATE SET
 # SET expressions read the row as it was before the update. A later piece of a minute shifts
 # its own delta extremes by the delta stored so far; an earlier piece shifts the stored ones.
 UPSERT_BAR = f"""
-INSERT INTO minute_bar_rows ({", ".join(BAR_COLUMNS)}) VALUES ({", ".join("?" * 13)})
+INSERT INTO minute_bar_rows ({", ".join(BAR_COLUMNS)}) VALUES ({", ".join("?" * len(BAR_COLUMNS))})
 ON CONFLICT (sym_id, minute) DO UPDATE SET
     open_ticks = CASE WHEN excluded.first_agg_id < first_agg_id
                       THEN excluded.open_ticks ELSE open_ticks END,
@@ -74,76 +79,40 @@ ON CONFLICT (sym_id, minute) DO UPDATE SET
 """
 
 
-def _group_starts(*keys: np.ndarray) -> np.ndarray:
-    """Start offsets of the runs of equal key tuples in arrays already sorted by those keys."""
-    change = np.zeros(len(keys[0]), dtype=bool)
-    change[0] = True
-    for key in keys:
-        change[1:] |= key[1:] != key[:-1]
-    return np.flatnonzero(change)
-
-
-def minute_rows(
-    sym_id: np.ndarray,
-    agg_id: np.ndarray,
-    time: np.ndarray,
-    price: np.ndarray,
-    qty: np.ndarray,
-    buyer_maker: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
+def minute_rows(sym_id: np.ndarray, trades: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(profile rows, bar rows) as int64 matrices in PROFILE_COLUMNS / BAR_COLUMNS order.
 
-    Trades may come in any order; within a minute, trade order is (time, agg_id).
+    `trades` are `TRADE_DTYPE` rows already on the store's grid, sorted by `sym_id` (one run per
+    stored symbol).
     """
-    if len(sym_id) == 0:
-        return np.zeros((0, len(PROFILE_COLUMNS)), np.int64), np.zeros(
-            (0, len(BAR_COLUMNS)), np.int64
-        )
-    minute = time // MINUTE_MS * MINUTE_MS
-    bid_qty = np.where(buyer_maker, qty, 0)
-    ask_qty = qty - bid_qty
-    bid_n = buyer_maker.astype(np.int64)
+    starts = np.flatnonzero(np.append(True, sym_id[1:] != sym_id[:-1])) if len(sym_id) else []
+    ends = [*starts[1:], len(sym_id)]
+    levels, bars = [], []
+    for lo, hi in zip(starts, ends, strict=True):
+        profile_levels, profile_minutes = profile_rows(trades[lo:hi])
+        levels.append(_rows(int(sym_id[lo]), profile_levels, PROFILE_FIELDS))
+        bars.append(_rows(int(sym_id[lo]), profile_minutes, BAR_FIELDS))
+    return _stack(levels, PROFILE_COLUMNS), _stack(bars, BAR_COLUMNS)
 
-    order = np.lexsort((price, minute, sym_id))
-    s, m, p = sym_id[order], minute[order], price[order]
-    starts = _group_starts(s, m, p)
-    bq, aq, bn = bid_qty[order], ask_qty[order], bid_n[order]
-    bid_trades = np.add.reduceat(bn, starts)
-    profile = np.column_stack(
-        (
-            s[starts],
-            m[starts],
-            p[starts],
-            np.add.reduceat(bq, starts),
-            np.add.reduceat(aq, starts),
-            bid_trades,
-            np.diff(np.append(starts, len(order))) - bid_trades,
-        )
-    )
 
-    order = np.lexsort((agg_id, time, minute, sym_id))
-    s, m, p, a = sym_id[order], minute[order], price[order], agg_id[order]
-    starts = _group_starts(s, m)
-    ends = np.append(starts[1:], len(order))
-    bq, aq = bid_qty[order], ask_qty[order]
-    run = np.cumsum(aq - bq)
-    before = run[starts] - (aq - bq)[starts]
-    run -= np.repeat(before, ends - starts)  # running delta restarts at each minute
-    bars = np.column_stack(
-        (
-            s[starts],
-            m[starts],
-            p[starts],
-            np.maximum.reduceat(p, starts),
-            np.minimum.reduceat(p, starts),
-            p[ends - 1],
-            np.minimum.reduceat(a, starts),
-            np.maximum.reduceat(a, starts),
-            ends - starts,
-            np.add.reduceat(bq, starts),
-            np.add.reduceat(aq, starts),
-            np.maximum.reduceat(run, starts),
-            np.minimum.reduceat(run, starts),
-        )
-    )
-    return profile.astype(np.int64, copy=False), bars.astype(np.int64, copy=False)
+def profile_from_rows(spec: ContractSpec, levels: np.ndarray, bars: np.ndarray) -> MinuteProfile:
+    """Stored rows (columns after `sym_id`, in table order) back as a `MinuteProfile`."""
+    out_levels = np.zeros(len(levels), PROFILE_LEVEL_DTYPE)
+    for i, (_, name) in enumerate(PROFILE_FIELDS):
+        out_levels[name] = levels[:, i]
+    out_minutes = np.zeros(len(bars), PROFILE_MINUTE_DTYPE)
+    for i, (_, name) in enumerate(BAR_FIELDS):
+        out_minutes[name] = bars[:, i]
+    return MinuteProfile(spec, out_levels, out_minutes)
+
+
+def _rows(sym_id: int, table: np.ndarray, fields: tuple[tuple[str, str], ...]) -> np.ndarray:
+    out = np.empty((len(table), len(fields) + 1), np.int64)
+    out[:, 0] = sym_id
+    for i, (_, name) in enumerate(fields, start=1):
+        out[:, i] = table[name]
+    return out
+
+
+def _stack(parts: list[np.ndarray], columns: tuple[str, ...]) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros((0, len(columns)), np.int64)

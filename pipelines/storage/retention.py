@@ -13,10 +13,7 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pipelines.storage.minutes import MINUTE_MS
-
-HOUR_MS = 3_600_000
-DAY_MS = 24 * HOUR_MS
+from pipelines.records.timeunits import DAY_MS, HOUR_MS, MINUTE_MS
 
 
 @dataclass(frozen=True, slots=True)

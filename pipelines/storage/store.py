@@ -12,21 +12,20 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from pipelines.bigflow import ORDER_COLUMNS
+from pipelines.analytics.bigorders import ORDER_COLUMNS
+from pipelines.analytics.profile import MinuteProfile
+from pipelines.binance.archive import trades_to_frame
 from pipelines.binance.contracts import ContractSpec
 from pipelines.binance.registry import SymbolRegistry
-from pipelines.records import TRADE_DTYPE, trades_to_frame
-from pipelines.storage.minutes import BAR_COLUMNS, MINUTE_MS, PROFILE_COLUMNS
+from pipelines.records.dtypes import TRADE_DTYPE
+from pipelines.records.timeunits import MINUTE_MS
+from pipelines.storage.minutes import BAR_COLUMNS, PROFILE_COLUMNS, profile_from_rows
 from pipelines.storage.schema import SchemaOutdatedError, connect, default_db_path
 from pipelines.storage.symbols import read_specs
-
-if TYPE_CHECKING:
-    from pipelines.footprint import MinuteProfile
 
 _FETCH_ROWS = 65_536  # rows turned into numpy at a time by `_int_rows`
 
@@ -226,25 +225,9 @@ class Store:
 
     def load_minute_profile(self, symbol: str, start_ms: int, end_ms: int) -> MinuteProfile:
         """The minutes overlapping the range as a footprint `MinuteProfile` (for any bin/timeframe)."""
-        from pipelines.footprint import PROFILE_LEVEL_DTYPE, PROFILE_MINUTE_DTYPE, MinuteProfile
-
         profiles, spec = self.load_minute_profiles(symbol, start_ms, end_ms)
         bars, _ = self.load_minute_bars(symbol, start_ms, end_ms)
-        levels = np.zeros(len(profiles), PROFILE_LEVEL_DTYPE)
-        for name, col in (
-            ("time", "minute"), ("price", "price_ticks"), ("bid", "bid_qty_steps"),
-            ("ask", "ask_qty_steps"), ("bid_trades", "bid_trades"), ("ask_trades", "ask_trades"),
-        ):  # fmt: skip
-            levels[name] = profiles[col].to_numpy()
-        minutes = np.zeros(len(bars), PROFILE_MINUTE_DTYPE)
-        for name, col in (
-            ("time", "minute"), ("open", "open_ticks"), ("high", "high_ticks"),
-            ("low", "low_ticks"), ("close", "close_ticks"), ("buy", "ask_qty_steps"),
-            ("sell", "bid_qty_steps"), ("trades", "trades"), ("max_delta", "delta_max_steps"),
-            ("min_delta", "delta_min_steps"),
-        ):  # fmt: skip
-            minutes[name] = bars[col].to_numpy()
-        return MinuteProfile(spec, levels, minutes)
+        return profile_from_rows(spec, profiles.to_numpy(np.int64), bars.to_numpy(np.int64))
 
     # ------------------------------------------------------------------ events
 
@@ -282,15 +265,6 @@ class Store:
     ) -> pd.DataFrame:
         cols = ("symbol", "timestamp", "bid_volume", "ask_volume", "imbalance_ratio")
         return self._events("order_imbalances", "timestamp", cols, start_ms, end_ms, None, symbol)
-
-    def load_daily_stats(self, symbol: str | None = None) -> pd.DataFrame:
-        cols = ("symbol", "date", "avg_volume", "total_volume")
-        sql = f"SELECT {', '.join(cols)} FROM daily_stats"
-        args: tuple = ()
-        if symbol is not None:
-            sql, args = sql + " WHERE symbol = ?", (symbol,)
-        rows = self._conn().execute(sql + " ORDER BY symbol, date", args).fetchall()
-        return pd.DataFrame(rows, columns=list(cols))
 
     def _events(
         self,

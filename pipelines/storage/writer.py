@@ -6,10 +6,8 @@
 The thread coalesces whatever is queued into one transaction per `commit_interval_s` (or per
 queued backlog, whichever holds more), with `executemany` over numpy-prepared rows.
 
-Every write is idempotent: trades are de-duplicated on (symbol, aggTrade id) against the batch
-itself, the in-memory checkpoint and, below it, the table, and only trades that are new reach
-the minute profiles and bars, whose upserts add. A failed transaction is therefore simply
-retried:
+Every write is idempotent (`tables.TradeTable`: trades de-duplicated on symbol and aggTrade id,
+only new ones added to the minute rows), so a failed transaction is simply retried:
 
 * `sqlite3.OperationalError` (locked, busy, disk full, I/O) keeps everything pending and retries
   with backoff; meanwhile the queue fills and back-pressure applies. Nothing is dropped.
@@ -19,6 +17,10 @@ retried:
 
 Every error is logged and the last one is shown in `status()`. `close(timeout)` drains the
 queue, commits and stops; the CLI calls it on SIGINT/SIGTERM.
+
+The module is one piece (~500 lines) on purpose: the queue, the waiters, the transaction loop,
+the retry and the quarantine share the thread's state and its locks; what each table receives
+lives in `tables.py` and `event_rows.py`.
 """
 
 from __future__ import annotations
@@ -33,52 +35,28 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from pipelines.bigflow import ORDER_COLUMNS
 from pipelines.binance.registry import SymbolRegistry
-from pipelines.engine.batch import EngineBatch
-from pipelines.records import LIQUIDATION_DTYPE, TRADE_DTYPE
-from pipelines.storage.minutes import UPSERT_BAR, UPSERT_PROFILE, minute_rows
+from pipelines.records.batch import EngineBatch
+from pipelines.records.dtypes import LIQUIDATION_DTYPE, TRADE_DTYPE
+from pipelines.storage.event_rows import (
+    INSERT_BIG_ORDERS,
+    UPSERT_IMBALANCES,
+    big_order_rows,
+    imbalance_rows,
+)
 from pipelines.storage.retention import Pruner, Retention
 from pipelines.storage.schema import connect
 from pipelines.storage.symbols import SymbolMap
+from pipelines.storage.tables import TradeTable, write_liquidations
 
 log = logging.getLogger(__name__)
 
-_INSERT_TRADES = (
-    "INSERT OR IGNORE INTO trade_rows (sym_id, agg_trade_id, price_ticks, qty_steps, "
-    "transact_time, is_buyer_maker, first_trade_id, last_trade_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-)
-_UPDATE_CHECKPOINT = (
-    "UPDATE symbols SET last_agg_id = max(coalesce(last_agg_id, -1), ?), "
-    "last_trade_time = max(coalesce(last_trade_time, 0), ?) WHERE id = ?"
-)
-_INSERT_LIQUIDATIONS = (
-    "INSERT OR IGNORE INTO liquidations (symbol, timestamp, side, price, quantity, is_forced, "
-    "notional, event_time) VALUES (?, ?, ?, ?, ?, 1, ?, ?)"
-)
-_BIG_ORDER_COLUMNS = ORDER_COLUMNS[1:]  # the detector's columns after "symbol"
-_BIG_ORDER_OPTIONAL = ("trades", "adv", "pct_adv")
-_INSERT_BIG_ORDERS = (
-    f"INSERT OR IGNORE INTO big_orders (symbol, {', '.join(_BIG_ORDER_COLUMNS)}) "
-    f"VALUES ({', '.join('?' * (len(_BIG_ORDER_COLUMNS) + 1))})"
-)
-_UPSERT_IMBALANCES = (
-    "INSERT INTO order_imbalances (symbol, timestamp, bid_volume, ask_volume, imbalance_ratio) "
-    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (symbol, timestamp) DO UPDATE SET "
-    "bid_volume = excluded.bid_volume, ask_volume = excluded.ask_volume, "
-    "imbalance_ratio = excluded.imbalance_ratio"
-)
-_UPSERT_DAILY = (
-    "INSERT INTO daily_stats (symbol, date, avg_volume, total_volume) VALUES (?, ?, ?, ?) "
-    "ON CONFLICT (symbol, date) DO UPDATE SET avg_volume = excluded.avg_volume, "
-    "total_volume = excluded.total_volume"
-)
 _MAX_BACKOFF_S = 2.0
 _PRUNE_BUDGET_S = 0.02
 
@@ -109,7 +87,7 @@ class WriterStatus:
 
 @dataclass(slots=True)
 class _Rows:
-    """Ready-made rows of a small table (big orders, imbalances, daily stats)."""
+    """Ready-made rows of a small table (big orders, minute imbalances)."""
 
     sql: str
     rows: list[tuple]
@@ -167,7 +145,7 @@ class StoreWriter:
         # Opened here so that a bad path or a too-new schema fails in the caller, not the thread.
         self._conn = connect(path, busy_timeout_ms=busy_timeout_ms, check_same_thread=False)
         self._symbols = SymbolMap(self._conn)
-        self._last_agg = self._load_checkpoints()
+        self._trades = TradeTable(self._conn, self._symbols, clock, self.retention.trades_ms)
         self._pruner = Pruner(self._conn, self.retention, clock)
         self._queue: queue.Queue = queue.Queue(maxsize=max_queue)
         self._capacity = max_queue
@@ -253,26 +231,35 @@ class StoreWriter:
         await self._offer_async(batch)
 
     def submit_big_orders(self, orders: pd.DataFrame | np.ndarray) -> bool:
-        """Enqueue detected taker orders; columns as in `big_orders` (see docs/storage.md).
+        """Enqueue detected big orders; columns as in `big_orders` (see docs/storage.md).
 
         Raises ValueError for missing columns or bad sides; False when the queue is full.
         """
-        rows = _big_order_rows(_as_frame(orders), self.registry)
-        return self._offer(_Rows(_INSERT_BIG_ORDERS, rows)) if rows else True
+        item = self._big_orders_item(orders)
+        return self._offer(item) if item.rows else True
+
+    async def submit_big_orders_async(self, orders: pd.DataFrame | np.ndarray) -> None:
+        """`submit_big_orders`, awaiting room in the queue instead of refusing."""
+        item = self._big_orders_item(orders)
+        if item.rows:
+            await self._offer_async(item)
 
     def submit_imbalances(self, minutes: pd.DataFrame | np.ndarray) -> bool:
         """Enqueue imbalance minutes: symbol (or sym), timestamp, bid/ask volume, ratio."""
-        frame = _as_frame(minutes)
-        cols = ("timestamp", "bid_volume", "ask_volume", "imbalance_ratio")
-        rows = _symbol_rows(frame, self.registry, cols, (int, float, float, float))
-        return self._offer(_Rows(_UPSERT_IMBALANCES, rows)) if rows else True
+        item = self._imbalances_item(minutes)
+        return self._offer(item) if item.rows else True
 
-    def submit_daily_stats(self, stats: pd.DataFrame | np.ndarray) -> bool:
-        """Enqueue daily volume statistics: symbol (or sym), date, avg_volume, total_volume."""
-        frame = _as_frame(stats)
-        cols = ("date", "avg_volume", "total_volume")
-        rows = _symbol_rows(frame, self.registry, cols, (str, float, float))
-        return self._offer(_Rows(_UPSERT_DAILY, rows)) if rows else True
+    async def submit_imbalances_async(self, minutes: pd.DataFrame | np.ndarray) -> None:
+        """`submit_imbalances`, awaiting room in the queue instead of refusing."""
+        item = self._imbalances_item(minutes)
+        if item.rows:
+            await self._offer_async(item)
+
+    def _big_orders_item(self, orders: pd.DataFrame | np.ndarray) -> _Rows:
+        return _Rows(INSERT_BIG_ORDERS, big_order_rows(orders, self.registry))
+
+    def _imbalances_item(self, minutes: pd.DataFrame | np.ndarray) -> _Rows:
+        return _Rows(UPSERT_IMBALANCES, imbalance_rows(minutes, self.registry))
 
     def _offer(self, item: object) -> bool:
         if self._closing.is_set():
@@ -491,8 +478,8 @@ class StoreWriter:
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            fresh, written, dups, stale = self._write_trades(trades)
-            written += self._write_liquidations(liqs)
+            fresh, written, dups, stale = self._trades.write(trades)
+            written += write_liquidations(conn, self.registry, liqs)
             for item in items:
                 if isinstance(item, _Rows):
                     conn.executemany(item.sql, item.rows)
@@ -502,7 +489,7 @@ class StoreWriter:
             conn.execute("ROLLBACK")
             raise
         elapsed = (time.perf_counter() - started) * 1000
-        self._advance_checkpoints(fresh)
+        self._trades.advance(fresh)
         self._count(
             transactions=1,
             trades_written=len(fresh[0]),
@@ -522,7 +509,7 @@ class StoreWriter:
         fixed = {}
         for kind in ("trades", "liquidations"):
             rows = getattr(item, kind)
-            ok = (rows["sym"] >= 0) & (rows["sym"] < len(self.registry))
+            ok = self.registry.known(rows)
             if not ok.all():
                 unknown = sorted(set(rows["sym"][~ok].tolist()))[:10]
                 self._quarantine_item(
@@ -530,132 +517,6 @@ class StoreWriter:
                 )
                 fixed[kind] = rows[ok]
         return dataclasses.replace(item, **fixed) if fixed else item
-
-    def _write_trades(self, trades: np.ndarray) -> tuple[tuple[np.ndarray, ...], int, int, int]:
-        """Insert the trades not stored yet and add them to the minute rows.
-
-        Returns ((sym_id, agg_id, time) of the new trades, rows written, duplicates, stale).
-        """
-        empty = np.zeros(0, np.int64)
-        if len(trades) == 0:
-            return (empty, empty, empty), 0, 0, 0
-        sym = trades["sym"]
-        sid = self._symbols.ids[sym]
-        agg = trades["agg_id"]
-        order = np.lexsort((agg, sid))
-        sid, agg = sid[order], agg[order]
-        keep = np.ones(len(order), dtype=bool)
-        keep[1:] = (sid[1:] != sid[:-1]) | (agg[1:] != agg[:-1])
-        if not keep.all():
-            order, sid, agg = order[keep], sid[keep], agg[keep]
-        t = trades[order]
-        sym = t["sym"]
-        new = agg > self._checkpoint(sid)
-        stale = 0
-        if not new.all():
-            new, stale = self._not_stored(sid, agg, t["time"], new)
-        dups = len(trades) - int(new.sum()) - stale
-        t, sid, agg = t[new], sid[new], agg[new]
-        if len(t) == 0:
-            return (empty, empty, empty), 0, dups, stale
-        price = t["price"] * self._symbols.price_factor[sym[new]]
-        qty = t["qty"] * self._symbols.qty_factor[sym[new]]
-        time_ms = t["time"]
-        bm = t["buyer_maker"]
-        conn = self._conn
-        conn.executemany(
-            _INSERT_TRADES,
-            _params(
-                sid, agg, price, qty, time_ms, bm.astype(np.int64), t["first_id"], t["last_id"]
-            ),
-        )
-        profiles, bars = minute_rows(sid, agg, time_ms, price, qty, bm)
-        conn.executemany(UPSERT_PROFILE, _params(*profiles.T))
-        conn.executemany(UPSERT_BAR, _params(*bars.T))
-        # Per symbol: the rows are sorted by (sid, agg), so the last of each run is its maximum.
-        last = np.flatnonzero(np.append(sid[1:] != sid[:-1], True))
-        conn.executemany(_UPDATE_CHECKPOINT, _params(agg[last], time_ms[last], sid[last]))
-        written = len(t) + len(profiles) + len(bars)
-        return (sid, agg, time_ms), written, dups, stale
-
-    def _not_stored(
-        self, sid: np.ndarray, agg: np.ndarray, time_ms: np.ndarray, new: np.ndarray
-    ) -> tuple[np.ndarray, int]:
-        """Settle trades at or below the checkpoint against the table (holes being filled)."""
-        new = new.copy()
-        old = np.flatnonzero(~new)
-        cutoff = self._clock() - self.retention.trades_ms
-        stale = 0
-        for s in np.unique(sid[old]).tolist():
-            idx = old[sid[old] == s]
-            lo, hi = int(agg[idx].min()), int(agg[idx].max())
-            stored = np.fromiter(
-                (
-                    r[0]
-                    for r in self._conn.execute(
-                        "SELECT agg_trade_id FROM trade_rows "
-                        "WHERE sym_id = ? AND agg_trade_id BETWEEN ? AND ?",
-                        (s, lo, hi),
-                    )
-                ),
-                dtype=np.int64,
-            )
-            absent = idx[~np.isin(agg[idx], stored)]
-            # Absent and older than the raw window: it may have been stored and pruned, and its
-            # volume is already in the minute rows. It cannot be told apart, so it is not added.
-            too_old = time_ms[absent] < cutoff
-            stale += int(too_old.sum())
-            new[absent[~too_old]] = True
-        if stale:
-            log.warning(
-                "store writer dropped %d trades below the checkpoint outside the raw window", stale
-            )
-        return new, stale
-
-    def _checkpoint(self, sid: np.ndarray) -> np.ndarray:
-        top = int(sid.max()) + 1
-        if top > len(self._last_agg):
-            self._last_agg = np.concatenate(
-                [self._last_agg, np.full(top - len(self._last_agg), -1, np.int64)]
-            )
-        return self._last_agg[sid]
-
-    def _advance_checkpoints(self, fresh: tuple[np.ndarray, ...]) -> None:
-        sid, agg, _ = fresh
-        if len(sid):
-            self._checkpoint(sid)
-            np.maximum.at(self._last_agg, sid, agg)
-
-    def _load_checkpoints(self) -> np.ndarray:
-        rows = self._conn.execute("SELECT id, last_agg_id FROM symbols").fetchall()
-        top = max((r[0] for r in rows), default=0) + 1
-        out = np.full(top, -1, dtype=np.int64)
-        for sid, last in rows:
-            if last is not None:
-                out[sid] = last
-        return out
-
-    def _write_liquidations(self, liqs: np.ndarray) -> int:
-        if len(liqs) == 0:
-            return 0
-        names = np.array(self.registry.symbols, dtype=object)[liqs["sym"]]
-        side = np.where(liqs["long_liquidated"], "SELL", "BUY").astype(object)
-        rows = _params(
-            names,
-            liqs["time"],
-            side,
-            liqs["price"],
-            liqs["qty"],
-            liqs["notional"],
-            liqs["event_time"],
-        )
-        self._conn.executemany(_INSERT_LIQUIDATIONS, rows)
-        return len(liqs)
-
-
-def _params(*columns: np.ndarray) -> Iterator[tuple]:
-    """Rows for executemany, made column by column (several times faster than a 2-D tolist)."""
-    return zip(*(np.asarray(c).tolist() for c in columns), strict=True)
 
 
 def _concat(parts: list[np.ndarray], dtype: np.dtype) -> np.ndarray:
@@ -674,73 +535,3 @@ def _rows_of(item: object) -> int:
     if isinstance(item, EngineBatch):
         return len(item.trades) + len(item.liquidations)
     return len(item)  # type: ignore[arg-type]
-
-
-def _as_frame(data: pd.DataFrame | np.ndarray) -> pd.DataFrame:
-    if isinstance(data, pd.DataFrame):
-        return data
-    if isinstance(data, np.ndarray) and data.dtype.names:
-        return pd.DataFrame({name: data[name] for name in data.dtype.names})
-    raise ValueError(f"expected a DataFrame or a structured array, got {type(data).__name__}")
-
-
-def _symbols_of(frame: pd.DataFrame, registry: SymbolRegistry) -> list[str]:
-    if "symbol" in frame.columns:
-        return frame["symbol"].astype(str).tolist()
-    if "sym" not in frame.columns:
-        raise ValueError("rows need a `symbol` column (or `sym`, a registry index)")
-    idx = frame["sym"].to_numpy()
-    bad = (idx < 0) | (idx >= len(registry))
-    if bad.any():
-        raise ValueError(
-            f"symbol indices not in the registry: {sorted(set(idx[bad].tolist()))[:10]}"
-        )
-    return [registry.symbol(i) for i in idx.tolist()]
-
-
-def _require(frame: pd.DataFrame, columns: tuple[str, ...]) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"rows lack the columns {missing}")
-
-
-def _symbol_rows(
-    frame: pd.DataFrame, registry: SymbolRegistry, columns: tuple[str, ...], kinds: tuple[type, ...]
-) -> list[tuple]:
-    _require(frame, columns)
-    symbols = _symbols_of(frame, registry)
-    values = [
-        [kind(v) for v in frame[col].tolist()] for col, kind in zip(columns, kinds, strict=True)
-    ]
-    return list(zip(symbols, *values, strict=True))
-
-
-def _big_order_rows(frame: pd.DataFrame, registry: SymbolRegistry) -> list[tuple]:
-    # bigflow's TAKER_ORDER_DTYPE names two columns differently.
-    frame = frame.rename(columns={"qty": "quantity"})
-    if "side" not in frame.columns and "is_buy" in frame.columns:
-        frame = frame.assign(side=np.where(frame["is_buy"].astype(bool), "BUY", "SELL"))
-    _require(frame, tuple(c for c in _BIG_ORDER_COLUMNS if c not in _BIG_ORDER_OPTIONAL))
-    sides = frame["side"].astype(str).str.upper()
-    if not sides.isin(("BUY", "SELL")).all():
-        raise ValueError("big order side must be BUY or SELL (or an is_buy column)")
-
-    def column(name: str, kind: type) -> list:
-        if name not in frame.columns:
-            return [None] * len(frame)
-        return [None if pd.isna(v) else kind(v) for v in frame[name].tolist()]
-
-    return list(
-        zip(
-            _symbols_of(frame, registry),
-            column("time", int),
-            sides.tolist(),
-            *(column(c, float) for c in ("quantity", "vwap", "first_price", "last_price")),
-            column("fills", int),
-            column("trades", int),
-            *(column(c, float) for c in ("notional", "adv", "pct_adv")),
-            column("first_agg_id", int),
-            column("last_agg_id", int),
-            strict=True,
-        )
-    )

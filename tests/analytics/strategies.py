@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 from hypothesis import strategies as st
 
+from pipelines.binance.archive import trades_to_frame
 from pipelines.binance.contracts import ContractSpec
-from pipelines.records import TRADE_DTYPE, trades_to_frame
+from pipelines.records.dtypes import TRADE_DTYPE
 
 BTC = ContractSpec("BTCUSDT", "0.10", "0.001")
 ETH = ContractSpec("ETHUSDT", "0.01", "0.001")

@@ -1,5 +1,4 @@
-"""Footprint against a plain-Python reference, its invariants, the minute profile and the live
-form, on random tapes and on the real BTCUSDT trades."""
+"""Footprint against a plain-Python reference, its invariants, and the minute profile, on random tapes and on the real BTCUSDT trades."""
 
 from __future__ import annotations
 
@@ -10,22 +9,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.binance.archive import read_agg_trades_csv
-from pipelines.binance.registry import SymbolRegistry
-from pipelines.footprint import (
+from pipelines.analytics.footprint import (
     TIMEFRAMES_MS,
-    FootprintRules,
-    LiveFootprint,
-    MinuteProfile,
     build_footprint,
     footprint_from_profile,
-    footprint_from_records,
-    minute_profile,
-    profile_from_records,
 )
-from pipelines.records import TRADE_DTYPE, trades_from_frame
+from pipelines.analytics.profile import MinuteProfile, minute_profile, profile_from_records
+from pipelines.binance.archive import read_agg_trades_csv, trades_from_frame
+from pipelines.records.dtypes import TRADE_DTYPE
 from tests.analytics.reference import naive_footprint
-from tests.analytics.strategies import BTC, ETH, as_frame, splits, tapes
+from tests.analytics.strategies import BTC, as_frame, tapes
 from tests.samples import sample
 
 APPROX_CSV = "DERIVED_APPROX_BTCUSDT-aggTrades-2024-08-08_2354-0000UTC_from_ws_trade.csv"
@@ -153,90 +146,6 @@ def test_profiles_of_minute_ranges_concatenate_losslessly(btc, eth, data):
             MinuteProfile.concat(
                 BTC, [profile_from_records(after, BTC), profile_from_records(before, BTC)]
             )
-
-
-@settings(max_examples=40, deadline=None)
-@given(tapes(sym=0, max_trades=80), tapes(sym=1, max_trades=80), st.data())
-def test_live_footprint_equals_rebuild_for_any_batch_split(btc, eth, data):
-    registry = SymbolRegistry([BTC, ETH])
-    eth = eth.copy()
-    eth["price"] = eth["price"] // 7  # another contract on its own grid
-    tape = np.concatenate([btc, eth])
-    tape = tape[np.argsort(tape["time"], kind="stable")]
-    cuts = data.draw(splits(len(tape)))
-    bin_ticks = data.draw(st.integers(1, 15))
-    tf = data.draw(st.sampled_from(TIMEFRAMES))
-    live = LiveFootprint(
-        registry,
-        price_bin_ticks=bin_ticks,
-        timeframe=tf,
-        seal_lag_ms=data.draw(st.integers(0, 90_000)),
-    )
-    for batch in np.split(tape, cuts):
-        live.update(batch)
-    assert live.late_trades == 0
-    for sym, spec, records in ((0, BTC, btc), (1, ETH, eth)):
-        expected = build_footprint(
-            as_frame(records, spec),
-            tick_size=spec.tick_size,
-            step_size=spec.step_size,
-            price_bin_ticks=bin_ticks,
-            timeframe=tf,
-        )
-        got = live.footprint(spec.symbol)
-        pdt.assert_frame_equal(got.levels, expected.levels)
-        pdt.assert_frame_equal(got.bars, expected.bars)
-        assert sym == registry.index(spec.symbol)
-
-
-def test_live_view_change_a_b_a_and_history_bound():
-    registry = SymbolRegistry([BTC])
-    records = trades_from_frame(read_agg_trades_csv(sample(APPROX_CSV)), BTC)
-    live = LiveFootprint(
-        registry, price_bin_ticks=10, timeframe="1m", history_minutes=3, seal_lag_ms=0
-    )
-    for batch in np.array_split(records, 29):
-        live.update(batch)
-    first = live.footprint("BTCUSDT")
-    live.set_view(price_bin_ticks=3, timeframe="5m")
-    assert live.footprint("BTCUSDT").timeframe == "5m"
-    live.set_view(price_bin_ticks=10, timeframe="1m")
-    again = live.footprint("BTCUSDT")
-    pdt.assert_frame_equal(first.levels, again.levels)
-    pdt.assert_frame_equal(first.bars, again.bars)
-    # Only the last 3 minutes are kept; they equal a rebuild from those minutes' trades.
-    last_minute = records["time"].max() // 60_000 * 60_000
-    kept = records[records["time"] >= last_minute - 2 * 60_000]
-    expected = footprint_from_records(kept, BTC, FootprintRules.make(BTC, price_bin_ticks=10))
-    pdt.assert_frame_equal(again.levels, expected.levels)
-    pdt.assert_frame_equal(again.bars, expected.bars)
-    with pytest.raises(ValueError, match="timeframe"):
-        live.set_view(timeframe="2m")
-    with pytest.raises(ValueError, match="unknown symbol"):
-        live.footprint("NOPEUSDT")
-
-
-def test_live_footprint_drops_and_counts_trades_for_closed_minutes():
-    registry = SymbolRegistry([BTC])
-    live = LiveFootprint(registry, seal_lag_ms=0)
-    batch = np.zeros(2, TRADE_DTYPE)
-    batch["time"] = [60_000 * 10 + 5, 60_000 * 12]
-    batch["price"] = 600_000
-    batch["qty"] = 1
-    batch["agg_id"] = [1, 3]
-    live.update(batch)
-    late = batch[:1].copy()
-    late["agg_id"] = 2
-    late["time"] = 60_000 * 11 + 1  # minute 11 closed when minute 12 began (lag 0)
-    live.update(late)
-    assert live.late_trades == 1
-    assert live.footprint("BTCUSDT").bars["trades"].sum() == 2
-    unknown = batch[:1].copy()
-    unknown["sym"] = 7
-    live.update(unknown)
-    assert live.unknown_symbol_trades == 1
-    with pytest.raises(ValueError, match="TRADE_DTYPE"):
-        live.update(np.zeros(1, dtype=[("x", "i8")]))
 
 
 def _one_bar(rows: list[tuple[int, int, bool]], **kwargs) -> pd.DataFrame:

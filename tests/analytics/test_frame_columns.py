@@ -9,9 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.footprint import FootprintRules, build_footprint, footprint_from_records
-from pipelines.records import trades_from_frame
-from pipelines.tradeframe import contract_spec, frame_columns, frame_records, infer_decimals
+from pipelines.analytics.footprint import FootprintRules, build_footprint, footprint_from_records
+from pipelines.analytics.tradeframe import (
+    contract_spec,
+    frame_columns,
+    frame_records,
+    infer_decimals,
+)
+from pipelines.binance.archive import trades_from_frame
 
 
 def _csv(prices: list[str], quantities: list[str]) -> pd.DataFrame:

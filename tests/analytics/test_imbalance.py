@@ -13,11 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.binance.archive import read_agg_trades_csv
-from pipelines.binance.contracts import ContractSpec
-from pipelines.binance.parsers import BookTop, parse_depth
-from pipelines.binance.registry import SymbolRegistry
-from pipelines.imbalance import (
+from pipelines.analytics.imbalance import (
     WINDOWS,
     ImbalanceTracker,
     book_band_imbalance,
@@ -27,7 +23,11 @@ from pipelines.imbalance import (
     imbalance_heatmap,
     trade_flow_imbalance,
 )
-from pipelines.records import trades_from_frame
+from pipelines.binance.archive import read_agg_trades_csv, trades_from_frame
+from pipelines.binance.contracts import ContractSpec
+from pipelines.binance.parsers import parse_depth
+from pipelines.binance.registry import SymbolRegistry
+from pipelines.records.batch import BookTop
 from tests.analytics.strategies import BTC, ETH, as_frame, splits, tapes
 from tests.samples import sample
 

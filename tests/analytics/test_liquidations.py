@@ -9,10 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.binance.contracts import ContractSpec
-from pipelines.binance.parsers import FrameParser
-from pipelines.binance.registry import SymbolRegistry
-from pipelines.liquidations import (
+from pipelines.analytics.liquidations import (
     WINDOWS,
     LiquidationTracker,
     liquidation_histogram,
@@ -20,7 +17,10 @@ from pipelines.liquidations import (
     liquidation_totals,
     liquidations_frame,
 )
-from pipelines.records import LIQUIDATION_DTYPE
+from pipelines.binance.contracts import ContractSpec
+from pipelines.binance.parsers import FrameParser
+from pipelines.binance.registry import SymbolRegistry
+from pipelines.records.dtypes import LIQUIDATION_DTYPE
 from tests.samples import jsonl_lines
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "XRPUSDT"]

@@ -6,15 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.binance.contracts import ContractSpec
-from pipelines.footprint import FootprintRules
-from pipelines.tradeframe import (
+from pipelines.analytics.footprint import FootprintRules
+from pipelines.analytics.tradeframe import (
     Grid,
     contract_spec,
     in_trade_order,
     infer_decimals,
     records_from_frame,
 )
+from pipelines.binance.contracts import ContractSpec
 
 
 def test_infer_decimals_from_wire_values():

@@ -125,7 +125,7 @@ def test_aggtrade_csvs_match_the_frames(registry_2021):
     """The CSVs are the same frames in the data.binance.vision layout; both routes agree."""
     import pandas as pd
 
-    from pipelines.records import trades_from_frame
+    from pipelines.binance.archive import trades_from_frame
 
     batch = FrameParser(registry_2021).parse(jsonl_lines("cryptofeed_2021-07-22_aggTrade.jsonl"))
     for symbol in ("AKROUSDT", "CTKUSDT", "KEEPUSDT", "SUSHIUSDT"):

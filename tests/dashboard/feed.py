@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from pipelines.binance.contracts import ContractSpec
-from pipelines.engine.batch import EngineBatch
 from pipelines.engine.service import Engine
-from pipelines.records import LIQUIDATION_DTYPE, TRADE_DTYPE
+from pipelines.records.batch import EngineBatch
+from pipelines.records.dtypes import LIQUIDATION_DTYPE, TRADE_DTYPE
 
 SPECS = (
     ContractSpec("BTCUSDT", "0.10", "0.001"),

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipelines.analytics.footprint import FootprintRules, footprint_from_records
 from pipelines.engine.service import Engine, EngineConfig
-from pipelines.footprint import FootprintRules, footprint_from_records
 from pipelines.storage.writer import StoreWriter
 from tests.storage.synth import GRIDS, T0, batch, registry
 

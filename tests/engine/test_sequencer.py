@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipelines.engine.sequencer import TradeSequencer
-from pipelines.records import TRADE_DTYPE
+from pipelines.records.dtypes import TRADE_DTYPE
 
 
 def trades(pairs: list[tuple[int, int]]) -> np.ndarray:

@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.bigflow import big_orders, taker_orders
-from pipelines.footprint import minute_profile
-from pipelines.imbalance import imbalance_heatmap
+from pipelines.analytics.bigorders import big_orders, taker_orders
+from pipelines.analytics.imbalance import imbalance_heatmap
+from pipelines.analytics.profile import minute_profile
+from pipelines.analytics.tradeframe import contract_spec
 from pipelines.research.dataset import read_dataset
 from pipelines.research.runner import client_for, run
 from pipelines.research.sources import ArchiveSource
-from pipelines.tradeframe import contract_spec
 from tests.research.archive import CONTRACTS
 from tests.research.killing import KillOnceSource
 from tests.research.scenario import DAY_MS, DAYS, END, OUTPUTS, SKIP, START, SYMBOLS

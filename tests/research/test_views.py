@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from dashboard.imbalance import heatmap_image
-from pipelines.footprint import build_footprint, footprint_from_profile
-from pipelines.imbalance import imbalance_heatmap
+from pipelines.analytics.footprint import build_footprint, footprint_from_profile
+from pipelines.analytics.imbalance import imbalance_heatmap
 from pipelines.research.dataset import read_dataset
 from pipelines.research.views import heatmap_frame, heatmap_raster, load_profile, profile_raster
 from tests.research.scenario import DAY_MS, DAYS, END, START

@@ -8,10 +8,10 @@ import numpy as np
 import orjson
 import pytest
 
+from pipelines.binance.archive import trades_from_frame
 from pipelines.binance.contracts import parse_exchange_info
 from pipelines.binance.parsers import FrameParser
 from pipelines.binance.registry import SymbolRegistry
-from pipelines.records import trades_from_frame
 from pipelines.standin.faults import ConnectionFaults, FaultSpec, malformed
 from pipelines.standin.frames import Formats
 from pipelines.standin.limits import MessageBucket, WeightLimiter

@@ -9,8 +9,8 @@ import numpy as np
 
 from pipelines.binance.contracts import ContractSpec
 from pipelines.binance.registry import SymbolRegistry
-from pipelines.engine.batch import EngineBatch
-from pipelines.records import TRADE_DTYPE
+from pipelines.records.batch import EngineBatch
+from pipelines.records.dtypes import TRADE_DTYPE
 
 T0 = 1_754_000_000_000  # epoch ms, a minute boundary
 GRIDS = (("BTCUSDT", "0.10", "0.001"), ("ETHUSDT", "0.01", "0.001"), ("DOGEUSDT", "0.00001", "1"),

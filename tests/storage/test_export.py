@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.footprint import build_footprint
+from pipelines.analytics.footprint import build_footprint
 from pipelines.storage import cli
 from pipelines.storage.export import parse_time
 from pipelines.storage.retention import HOUR_MS, Pruner, Retention

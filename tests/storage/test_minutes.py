@@ -6,8 +6,8 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipelines.engine.batch import EngineBatch
-from pipelines.records import TRADE_DTYPE
+from pipelines.records.batch import EngineBatch
+from pipelines.records.dtypes import TRADE_DTYPE
 from pipelines.storage.minutes import minute_rows
 from pipelines.storage.schema import connect
 from pipelines.storage.writer import StoreWriter
@@ -44,15 +44,9 @@ def as_dicts(profile: np.ndarray, bars: np.ndarray) -> tuple[dict, dict]:
 @given(trade_sets(), st.randoms(use_true_random=False))
 @settings(max_examples=150, deadline=None)
 def test_minute_rows_equal_naive_accumulation(trades: np.ndarray, rnd) -> None:
-    shuffled = trades[rnd.sample(range(len(trades)), len(trades))]  # input order is irrelevant
-    profile, bars = minute_rows(
-        shuffled["sym"].astype(np.int64),
-        shuffled["agg_id"],
-        shuffled["time"],
-        shuffled["price"],
-        shuffled["qty"],
-        shuffled["buyer_maker"],
-    )
+    shuffled = trades[rnd.sample(range(len(trades)), len(trades))]  # order within a symbol
+    shuffled = shuffled[np.argsort(shuffled["sym"], kind="stable")]  # is irrelevant
+    profile, bars = minute_rows(shuffled["sym"].astype(np.int64), shuffled)
     assert as_dicts(profile, bars) == naive_minutes(trades)
 
 

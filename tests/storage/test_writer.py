@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.bigflow import TAKER_ORDER_DTYPE
+from pipelines.analytics.bigorders import TAKER_ORDER_DTYPE
 from pipelines.binance.contracts import ContractSpec
 from pipelines.binance.registry import SymbolRegistry
-from pipelines.engine.batch import EngineBatch
-from pipelines.records import LIQUIDATION_DTYPE
+from pipelines.records.batch import EngineBatch
+from pipelines.records.dtypes import LIQUIDATION_DTYPE
 from pipelines.storage import store as store_module
 from pipelines.storage.retention import HOUR_MS
 from pipelines.storage.schema import connect
@@ -303,14 +303,6 @@ def test_liquidations_big_orders_and_stats(tmp_path: Path) -> None:
          "fills": [40, 12], "notional": [750015.0, 900030.0], "pct_adv": [0.61, None],
          "first_agg_id": [100, 200], "last_agg_id": [140, 212]}
     )  # fmt: skip
-    stats = pd.DataFrame(
-        {
-            "symbol": ["BTCUSDT"],
-            "date": ["2025-07-31"],
-            "avg_volume": [1.5e9],
-            "total_volume": [2e9],
-        }
-    )
     detected = np.zeros(1, dtype=TAKER_ORDER_DTYPE)  # the detector's own layout
     detected[0] = (
         3,
@@ -333,7 +325,6 @@ def test_liquidations_big_orders_and_stats(tmp_path: Path) -> None:
         for _ in range(2):  # replays are ignored
             writer.submit(EngineBatch(0, 0, liquidations=liq))
             writer.submit_big_orders(orders)
-        writer.submit_daily_stats(stats)
         with pytest.raises(ValueError, match="lack the columns"):
             writer.submit_big_orders(orders.drop(columns=["vwap"]))
         with pytest.raises(ValueError, match="BUY or SELL"):
@@ -353,7 +344,6 @@ def test_liquidations_big_orders_and_stats(tmp_path: Path) -> None:
         assert big["side"].tolist() == ["BUY", "SELL"]
         assert big["fills"].tolist() == [40, 12]
         assert big["pct_adv"].iloc[0] == 0.61 and pd.isna(big["pct_adv"].iloc[1])
-        assert store.load_daily_stats("BTCUSDT")["avg_volume"].tolist() == [1.5e9]
         detected = store.load_big_orders(T0 + 100, T0 + 200)
     assert detected["side"].tolist() == ["SELL"]
     assert detected[["symbol", "quantity", "trades", "adv", "first_agg_id"]].values.tolist() == [

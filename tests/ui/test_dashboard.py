@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from playwright.sync_api import expect
 
-from pipelines.footprint import TIMEFRAMES_MS, FootprintRules, footprint_from_records
+from pipelines.analytics.footprint import TIMEFRAMES_MS, FootprintRules, footprint_from_records
 
 pytestmark = pytest.mark.ui
 

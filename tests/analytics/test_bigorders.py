@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.bigflow import (
+from pipelines.analytics.bigorders import (
     DAY_MS,
-    TakerOrderDetector,
+    BigOrderDetector,
     average_daily_volume,
     average_daily_volumes,
     big_mask,
@@ -24,10 +24,9 @@ from pipelines.bigflow import (
     orders_frame,
     taker_orders,
 )
-from pipelines.binance.archive import read_agg_trades_csv
+from pipelines.binance.archive import read_agg_trades_csv, trades_from_frame
 from pipelines.binance.parsers import parse_klines
 from pipelines.binance.registry import SymbolRegistry
-from pipelines.records import trades_from_frame
 from tests.analytics.reference import naive_taker_orders
 from tests.analytics.strategies import BTC, ETH, as_frame, splits, tapes
 from tests.samples import sample
@@ -124,7 +123,7 @@ def test_detector_equals_pure_function_for_any_batch_split(btc, eth, data):
     tape = np.concatenate([btc, eth])
     tape = tape[np.argsort(tape["time"], kind="stable")]
     adv = {"BTCUSDT": 2e6, "ETHUSDT": 1e5}
-    detector = TakerOrderDetector(registry, grace_ms=data.draw(st.integers(0, 5_000)))
+    detector = BigOrderDetector(registry, grace_ms=data.draw(st.integers(0, 5_000)))
     detector.set_adv(adv)
     emitted = []
     for batch in np.split(tape, data.draw(splits(len(tape)))):
@@ -180,7 +179,7 @@ def test_real_btcusdt_trades_detector_and_screener_history():
     registry = SymbolRegistry([ETH, BTC])
     records = trades_from_frame(frame, BTC, sym=1)
     adv = 2e9
-    detector = TakerOrderDetector(registry, threshold=0.001, history_size=10_000)
+    detector = BigOrderDetector(registry, threshold=0.001, history_size=10_000)
     detector.set_adv({"BTCUSDT": adv})
     for batch in np.array_split(records, 41):
         detector.update(batch)
@@ -208,7 +207,7 @@ def test_real_btcusdt_trades_detector_and_screener_history():
 def test_orders_without_adv_are_kept_by_notional_and_flagged_only_by_a_floor():
     frame = read_agg_trades_csv(sample(APPROX_CSV))
     registry = SymbolRegistry([BTC])
-    detector = TakerOrderDetector(registry, keep_notional_without_adv=1_000_000.0)
+    detector = BigOrderDetector(registry, keep_notional_without_adv=1_000_000.0)
     detector.update(trades_from_frame(frame, BTC))
     detector.flush()
     assert detector.big_since(0).empty  # no ADV, no floor: nothing is big

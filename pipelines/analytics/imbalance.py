@@ -20,15 +20,16 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from pipelines.binance.parsers import BookTop
+from pipelines.analytics.tradeframe import Grid, Specs, contract_spec, records_from_frame
 from pipelines.binance.registry import SymbolRegistry
-from pipelines.records import TRADE_DTYPE
-from pipelines.tradeframe import Grid, Specs, contract_spec, records_from_frame
+from pipelines.records.batch import BookTop
+from pipelines.records.dtypes import TRADE_DTYPE
+from pipelines.records.timeunits import MINUTE_MS
 
-MINUTE_MS = 60_000
 WINDOWS = {"1m": 1, "5m": 5, "15m": 15, "1h": 60}
 DEFAULT_WINDOWS = tuple(WINDOWS)
 HISTORY_MINUTES = 1440
+MINUTE_TOTAL_COLUMNS = ("symbol", "timestamp", "bid_volume", "ask_volume", "imbalance_ratio")
 FLOW_COLUMNS = (
     "symbol",
     "window",
@@ -327,7 +328,7 @@ class ImbalanceTracker:
         if batch.dtype != TRADE_DTYPE:
             raise ValueError(f"expected a TRADE_DTYPE batch, got {batch.dtype}")
         self._grow()
-        known = (batch["sym"] >= 0) & (batch["sym"] < len(self.registry))
+        known = self.registry.known(batch)
         if not known.all():
             self.unknown_symbol_trades += int((~known).sum())
             batch = batch[known]
@@ -423,6 +424,28 @@ class ImbalanceTracker:
         trades = np.where(valid, self._sums[4][:, slots] + self._sums[5][:, slots], 0)
         syms = np.flatnonzero(trades.sum(axis=1) > 0)
         return _heatmap_frame(syms, first, buy[syms], sell[syms], self._grid, self.registry)
+
+    def minute_totals(self, minute_ms: int) -> pd.DataFrame:
+        """Every contract that traded in the minute opening at `minute_ms`: taker sell (bid)
+        and buy (ask) quote volume and the imbalance, the rows the store keeps per minute."""
+        self._grow()
+        wanted = np.array([int(minute_ms) // MINUTE_MS])
+        slots, valid = self._columns(wanted)
+        if not valid[0]:
+            return pd.DataFrame({c: [] for c in MINUTE_TOTAL_COLUMNS})
+        trades = self._sums[4][:, slots[0]] + self._sums[5][:, slots[0]]
+        syms = np.flatnonzero(trades > 0)
+        buy = self._grid.quote(syms, self._sums[0][syms, slots[0]])
+        sell = self._grid.quote(syms, self._sums[1][syms, slots[0]])
+        return pd.DataFrame(
+            {
+                "symbol": [self.registry.symbol(int(s)) for s in syms],
+                "timestamp": np.full(len(syms), wanted[0] * MINUTE_MS, np.int64),
+                "bid_volume": sell,
+                "ask_volume": buy,
+                "imbalance_ratio": imbalance_ratio(buy, sell),
+            }
+        )
 
     def cvd(self, symbol: str, now_ms: int, minutes: int = HISTORY_MINUTES) -> pd.DataFrame:
         """Same as `cvd_per_minute` on the trades of `symbol` received."""

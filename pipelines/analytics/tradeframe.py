@@ -21,9 +21,10 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
+from pipelines.binance.archive import _as_bool
 from pipelines.binance.contracts import ContractSpec
 from pipelines.binance.registry import SymbolRegistry
-from pipelines.records import TRADE_DTYPE, _as_bool
+from pipelines.records.dtypes import TRADE_DTYPE
 
 _MAX_DECIMALS = 12
 _POW10 = np.array([10.0**d for d in range(_MAX_DECIMALS + 1)])  # the same floats as 10.0**d

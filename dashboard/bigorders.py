@@ -1,6 +1,6 @@
 """Screener tab: big taker orders of every contract as they hit the market.
 
-Rows come from the engine's `TakerOrderDetector` history by sequence number: each refresh asks
+Rows come from the engine's `BigOrderDetector` history by sequence number: each refresh asks
 for the orders after the last one shown and streams only those (newest on top, a bounded
 table). Changing a filter rebuilds the table from the same history.
 """
@@ -48,7 +48,7 @@ def matches(symbols: pd.Series, pattern: str) -> pd.Series:
     return hit
 
 
-class ScreenerView(LiveView):
+class BigOrdersView(LiveView):
     """Big taker orders (≥ threshold × ADV), newest first."""
 
     threshold_pct = param.Number(

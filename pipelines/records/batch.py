@@ -6,12 +6,24 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipelines.binance.parsers import BookTop
-from pipelines.records import LIQUIDATION_DTYPE, TICKER_DTYPE, TRADE_DTYPE
+from pipelines.records.dtypes import LIQUIDATION_DTYPE, TICKER_DTYPE, TRADE_DTYPE
 
 
 def _empty(dtype: np.dtype) -> np.ndarray:
     return np.zeros(0, dtype=dtype)
+
+
+@dataclass(slots=True)
+class BookTop:
+    """Top-of-book levels of one contract (a partial-depth frame or a REST depth answer)."""
+
+    sym: int
+    event_time: int
+    bid_price: np.ndarray
+    bid_qty: np.ndarray
+    ask_price: np.ndarray
+    ask_qty: np.ndarray
+    last_update_id: int = 0
 
 
 @dataclass(slots=True)

@@ -19,12 +19,11 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from pipelines.analytics.ring import SequencedRing
 from pipelines.binance.registry import SymbolRegistry
-from pipelines.history import SequencedRing
-from pipelines.records import LIQUIDATION_DTYPE
+from pipelines.records.dtypes import LIQUIDATION_DTYPE
+from pipelines.records.timeunits import HOUR_MS, MINUTE_MS
 
-HOUR_MS = 3_600_000
-MINUTE_MS = 60_000
 WINDOWS = {"1h": HOUR_MS, "4h": 4 * HOUR_MS, "12h": 12 * HOUR_MS, "24h": 24 * HOUR_MS}
 DEFAULT_WINDOWS = tuple(WINDOWS)
 FRAME_COLUMNS = ("symbol", "time", "side", "price", "qty", "notional")
@@ -230,7 +229,7 @@ class LiquidationTracker:
         """Add parsed liquidations (`LIQUIDATION_DTYPE`); returns the last sequence number."""
         if records.dtype != LIQUIDATION_DTYPE:
             raise ValueError(f"expected LIQUIDATION_DTYPE rows, got {records.dtype}")
-        known = (records["sym"] >= 0) & (records["sym"] < len(self.registry))
+        known = self.registry.known(records)
         records = records[known]
         if len(records):
             self._latest = max(self._latest, int(records["time"].max()))

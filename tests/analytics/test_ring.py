@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.history import SequencedRing
+from pipelines.analytics.ring import SequencedRing
 
 DTYPE = np.dtype([("time", "i8"), ("value", "f8")])
 

@@ -7,9 +7,6 @@ A micro-batch of trades is one `TRADE_DTYPE` array for all symbols: `sym` indexe
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
-
-from pipelines.binance.contracts import ContractSpec
 
 TRADE_DTYPE = np.dtype(
     [
@@ -77,6 +74,34 @@ BOOK_TICKER_DTYPE = np.dtype(
     ]
 )
 
+# The 1-minute tick profile (pipelines.analytics.profile), as the store keeps it.
+PROFILE_LEVEL_DTYPE = np.dtype(
+    [
+        ("time", "i8"),  # minute open, epoch ms
+        ("price", "i8"),  # exact tick
+        ("bid", "i8"),  # taker-sell step units
+        ("ask", "i8"),  # taker-buy step units
+        ("bid_trades", "i8"),
+        ("ask_trades", "i8"),
+    ]
+)
+PROFILE_MINUTE_DTYPE = np.dtype(
+    [
+        ("time", "i8"),
+        ("open", "i8"),  # ticks
+        ("high", "i8"),
+        ("low", "i8"),
+        ("close", "i8"),
+        ("buy", "i8"),  # step units
+        ("sell", "i8"),
+        ("trades", "i8"),
+        ("max_delta", "i8"),  # running-delta extremes within the minute, step units
+        ("min_delta", "i8"),
+        ("first_agg_id", "i8"),  # aggTrade ids of the minute's first and last trade
+        ("last_agg_id", "i8"),
+    ]
+)
+
 # The data.binance.vision USD-M aggTrades layout, also the REST aggTrades fields a,p,q,f,l,T,m.
 AGG_TRADE_COLUMNS = (
     "agg_trade_id",
@@ -87,44 +112,3 @@ AGG_TRADE_COLUMNS = (
     "transact_time",
     "is_buyer_maker",
 )
-
-
-def trades_from_frame(trades: pd.DataFrame, spec: ContractSpec, sym: int = 0) -> np.ndarray:
-    """An aggTrades DataFrame (data.binance.vision layout) as a `TRADE_DTYPE` array on the grid."""
-    missing = {"price", "quantity", "transact_time", "is_buyer_maker"} - set(trades.columns)
-    if missing:
-        raise ValueError(f"trades lack the columns {sorted(missing)}")
-    out = np.zeros(len(trades), dtype=TRADE_DTYPE)
-    out["sym"] = sym
-    n = len(trades)
-    ids = trades["agg_trade_id"] if "agg_trade_id" in trades else np.arange(n)
-    out["agg_id"] = np.asarray(ids, dtype=np.int64)
-    for col, src in (("first_id", "first_trade_id"), ("last_id", "last_trade_id")):
-        out[col] = np.asarray(trades[src], dtype=np.int64) if src in trades else out["agg_id"]
-    out["time"] = np.asarray(trades["transact_time"], dtype=np.int64)
-    out["price"] = spec.price_to_ticks(np.asarray(trades["price"], dtype=np.float64))
-    out["qty"] = spec.qty_to_steps(np.asarray(trades["quantity"], dtype=np.float64))
-    out["buyer_maker"] = _as_bool(trades["is_buyer_maker"])
-    return out
-
-
-def trades_to_frame(records: np.ndarray, spec: ContractSpec) -> pd.DataFrame:
-    """A `TRADE_DTYPE` array of one contract back in the data.binance.vision layout."""
-    return pd.DataFrame(
-        {
-            "agg_trade_id": records["agg_id"],
-            "price": spec.ticks_to_price(records["price"]),
-            "quantity": spec.steps_to_qty(records["qty"]),
-            "first_trade_id": records["first_id"],
-            "last_trade_id": records["last_id"],
-            "transact_time": records["time"],
-            "is_buyer_maker": records["buyer_maker"],
-        }
-    )
-
-
-def _as_bool(values: pd.Series) -> np.ndarray:
-    # Futures archives write true/false, spot archives True/False, CSV readers may keep strings.
-    if values.dtype == bool:
-        return values.to_numpy()
-    return values.astype(str).str.lower().eq("true").to_numpy()

@@ -24,14 +24,14 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
+from pipelines.analytics.ring import SequencedRing
+from pipelines.analytics.tradeframe import Grid, Specs, in_trade_order, records_from_frame
 from pipelines.binance.registry import SymbolRegistry
-from pipelines.history import SequencedRing
-from pipelines.records import TRADE_DTYPE
-from pipelines.tradeframe import Grid, Specs, in_trade_order, records_from_frame
+from pipelines.records.dtypes import TRADE_DTYPE
+from pipelines.records.timeunits import DAY_MS
 
 log = logging.getLogger(__name__)
 
-DAY_MS = 86_400_000
 DEFAULT_THRESHOLD = 0.005
 DEFAULT_ADV_DAYS = 30
 
@@ -150,7 +150,7 @@ def taker_orders(
 
     One row per order, ordered by symbol then time; `adv`/`pct_adv` are filled when `adv` is
     given (one number for a single contract, or symbol -> ADV). Grids not in `specs` are inferred
-    from the data (see pipelines.tradeframe); notionals are exact on any grid.
+    from the data (see pipelines.analytics.tradeframe); notionals are exact on any grid.
     """
     records, registry = records_from_frame(trades, specs=specs, symbol=symbol)
     runs = _runs(in_trade_order(records))
@@ -315,7 +315,7 @@ def _stream_runs(sym, time, sell, agg, price, qty, n_trades, state, is_open, out
     return k
 
 
-class TakerOrderDetector:
+class BigOrderDetector:
     """Taker orders of all contracts from `TRADE_DTYPE` micro-batches, and a big-order history.
 
     A run may continue in the next batch, so each contract's last run stays open until a trade
@@ -387,7 +387,7 @@ class TakerOrderDetector:
         if batch.dtype != TRADE_DTYPE:
             raise ValueError(f"expected a TRADE_DTYPE batch, got {batch.dtype}")
         self._grow()
-        known = (batch["sym"] >= 0) & (batch["sym"] < len(self.registry))
+        known = self.registry.known(batch)
         if not known.all():
             self.unknown_symbol_trades += int((~known).sum())
             log.warning("dropped %d trades of symbols outside the registry", int((~known).sum()))

@@ -1,4 +1,4 @@
-"""ScreenerView: rows streamed to the table equal big orders found by a naive loop."""
+"""BigOrdersView: rows streamed to the table equal big orders found by a naive loop."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashboard.screener import ScreenerView, matches
+from dashboard.bigorders import BigOrdersView, matches
 from pipelines.engine.service import Engine
-from pipelines.records import TRADE_DTYPE
+from pipelines.records.dtypes import TRADE_DTYPE
 from tests.dashboard.feed import Feed
 
 ADV = {"BTCUSDT": 1e9, "ETHUSDT": 5e8, "SOLUSDT": 1e9}
@@ -72,7 +72,7 @@ def naive_big(engine, since: int, threshold_pct: float, min_notional: float = 0.
     )
 
 
-def table_rows(view: ScreenerView) -> pd.DataFrame:
+def table_rows(view: BigOrdersView) -> pd.DataFrame:
     frame = view.table.value.loc[:, ["symbol", "time", "side", "notional", "fills"]].copy()
     frame["notional"] = frame["notional"].round(2)
     return frame.sort_values(["time", "symbol"]).reset_index(drop=True)
@@ -105,7 +105,7 @@ def feed_orders(market):
 
 def test_rows_equal_naive_reference_and_follow_filters(market) -> None:
     engine = market[0]
-    view = ScreenerView(engine=engine)
+    view = BigOrdersView(engine=engine)
     view.__panel__()
     _, _, t0 = feed_orders(market)
     view.refresh()
@@ -124,7 +124,7 @@ def test_rows_equal_naive_reference_and_follow_filters(market) -> None:
 
 def test_streams_only_new_rows_and_pause_keeps_them(market) -> None:
     engine = market[0]
-    view = ScreenerView(engine=engine, threshold_pct=0.1)
+    view = BigOrdersView(engine=engine, threshold_pct=0.1)
     view.__panel__()
     before = len(view.table.value)
     view.paused = True
