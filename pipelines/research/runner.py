@@ -115,7 +115,7 @@ def client_for(workers: int | None = None, scheduler: str | None = None) -> Iter
             n_workers=max(1, workers or 1),
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # a free port: several runs may share a machine
             silence_logs=logging.CRITICAL,
         )
     with cluster, Client(cluster) as client:
@@ -178,6 +178,8 @@ def run(
                 labels[fut.key] = ("big", symbol, day)
     futures = [*stage1.values(), *stage2]
     report.tasks = len(futures)
+    if progress and futures:
+        progress(f"{len(futures)} tasks on {client.dashboard_link or 'the cluster'}")
     began = time.perf_counter()
     last_line = 0.0
     with_data: set[str] = set()
