@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.engine.batch import EngineBatch
-from pipelines.footprint import profile_from_records
-from pipelines.records import LIQUIDATION_DTYPE
+from pipelines.analytics.profile import profile_from_records
+from pipelines.records.batch import EngineBatch
+from pipelines.records.dtypes import LIQUIDATION_DTYPE
 from pipelines.research.dataset import partition_path, read_dataset
 from pipelines.research.runner import client_for, run
 from pipelines.research.sources import SourceError, StoreSource
