@@ -142,3 +142,17 @@ def test_the_cli_offers_exactly_the_runner_outputs():
     from pipelines.research.runner import OUTPUTS
 
     assert tuple(OUTPUTS) == OUTPUT_CHOICES
+
+
+def test_scheduler_address_runs_the_same_tasks_on_a_running_cluster(mirror, tmp_path):
+    from distributed import LocalCluster
+
+    local, remote = tmp_path / "local", tmp_path / "cluster"
+    assert main(_args(str(mirror), local)) == 0
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0") as cluster:
+        assert main(_args(str(mirror), remote, "--scheduler", cluster.scheduler_address)) == 0
+    for symbol in ("BTCUSDT", "ADAUSDT"):
+        for day in DAYS:
+            got = pd.read_parquet(dataset.partition_path(remote, "profiles", symbol, day))
+            ref = pd.read_parquet(dataset.partition_path(local, "profiles", symbol, day))
+            pd.testing.assert_frame_equal(got, ref)
