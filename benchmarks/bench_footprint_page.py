@@ -106,12 +106,11 @@ def dashboard(env: dict[str, str], app: str = "dashboard/app.py") -> Iterator[tu
         proc.wait(15)
 
 
-def open_footprint(browser, url: str):
+def open_footprint(browser, url: str, *, tabs: bool):
     page = browser.new_page(viewport={"width": 1500, "height": 850})
     page.goto(url)
-    tab = page.locator(".bk-tab", has_text="Footprint")
-    if tab.count():
-        tab.first.click()
+    if tabs:  # the whole app: open its Footprint tab
+        page.locator(".bk-tab", has_text="Footprint").first.click(timeout=60_000)
     page.get_by_text("trades · bin").wait_for(timeout=60_000)
     return page
 
@@ -123,7 +122,7 @@ def live_market(symbols: int, rate: float, rebins: int) -> None:
             time.sleep(20)  # universe, streams and ADV loaded
             idle = cpu_share(pid, 30)
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-            pages = [open_footprint(browser, url) for _ in range(4)]
+            pages = [open_footprint(browser, url, tabs=True) for _ in range(4)]
             time.sleep(10)
             busy = cpu_share(pid, 30)
             page = pages[0]
@@ -181,7 +180,7 @@ def day_of_history(trades_per_hour: int) -> None:
         with dashboard({"DAY_DB": db, "PYTHONPATH": str(ROOT)}, str(app)) as (url, _), \
                 sync_playwright() as pw:  # fmt: skip
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-            page = open_footprint(browser, url)
+            page = open_footprint(browser, url, tabs=False)
             times = []
             for _ in range(3):  # first load from the store, then cached bars
                 page.evaluate(SET_RANGE_JS, [now - 60 * 60_000, now])

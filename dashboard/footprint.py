@@ -172,8 +172,12 @@ class FootprintView(LiveView):
 
     def refresh(self) -> None:
         registry = self.engine.registry
-        if self._pane is not None and len(self._symbol_input.options) != len(registry.active):
-            self._symbol_input.options = sorted(registry.active)
+        if self._pane is not None:
+            # The shown contract stays an option (a restricted input would clear it otherwise,
+            # e.g. while the contract list is still loading).
+            names = sorted(registry.active | ({self.symbol} if self.symbol else set()))
+            if names != self._symbol_input.options:
+                self._symbol_input.options = names
         if not self.source.known:
             self._info.object = f"{self.symbol}: waiting for the contract list"
             return
