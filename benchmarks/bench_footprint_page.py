@@ -110,8 +110,8 @@ def open_footprint(browser, url: str, *, tabs: bool):
     page = browser.new_page(viewport={"width": 1500, "height": 850})
     page.goto(url)
     if tabs:  # the whole app: open its Footprint tab
-        page.locator(".bk-tab", has_text="Footprint").first.click(timeout=60_000)
-    page.get_by_text("trades · bin").wait_for(timeout=60_000)
+        page.locator(".bk-tab", has_text="Footprint").first.click(timeout=180_000)
+    page.get_by_text("trades · bin").wait_for(timeout=180_000)
     return page
 
 
