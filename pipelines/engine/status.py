@@ -34,6 +34,8 @@ class EngineStatus:
     buffer_bytes: int = 0
     batches: int = 0
     last_error: str = ""
+    store_fault: str = ""  # "disk full", "unavailable: ..."; empty while the store writes
+    store_waiting: int = 0  # trades not in the store yet (in memory or owed for backfill)
 
     @property
     def connected(self) -> bool:
