@@ -50,10 +50,9 @@ def fill(disk: Path) -> Path:
     """Write a filler file until the file system has no space left."""
     filler = disk / "filler"
     chunk = b"\0" * 4096
-    with open(filler, "wb", buffering=0) as f:
-        with contextlib.suppress(OSError):
-            while True:
-                f.write(chunk)
+    with open(filler, "wb", buffering=0) as f, contextlib.suppress(OSError):
+        while True:
+            f.write(chunk)
     with pytest.raises(OSError) as full, open(filler, "ab", buffering=0) as f:  # really full
         f.write(chunk)
     assert full.value.errno == errno.ENOSPC
