@@ -88,6 +88,9 @@ async def _ingest(config: EngineConfig, args: argparse.Namespace) -> int:
     finally:
         await engine.stop()  # flushes the last batch and drains the writer
     _log_status(engine)
+    written = engine.writer.status().trades_written if engine.writer else 0
+    log.info("stopped: %d trades taken, %d written to the store", engine.status().trades_taken,
+             written)  # fmt: skip
     return 0
 
 

@@ -395,6 +395,7 @@ class Engine:
             buffer_trades=len(self.buffer),
             buffer_bytes=self.buffer.memory_bytes,
             batches=self._seq,
+            trades_taken=self._trades.count,
             last_error=self.last_error,
             store_fault=store_fault,
             store_waiting=store_waiting,
