@@ -74,11 +74,11 @@ def run(args: argparse.Namespace) -> int:
     except StoreNotFoundError:
         print(f"orderflow export: no database at {db} (pass --db PATH)", file=sys.stderr)
         return EXIT_USAGE
-    except (UnknownSymbolError, SchemaError, ValueError) as exc:
+    except (UnknownSymbolError, ValueError) as exc:
         message = exc.args[0] if isinstance(exc, UnknownSymbolError) else exc
         print(f"orderflow export: {message}", file=sys.stderr)
         return EXIT_USAGE
-    except sqlite3.Error as exc:  # not a database, locked, unreadable
+    except (SchemaError, sqlite3.Error) as exc:  # newer schema, not a database, locked
         log.debug("export failed", exc_info=exc)
         print(f"orderflow export: {describe(exc, db)}", file=sys.stderr)
         return EXIT_USAGE

@@ -72,7 +72,11 @@ def check_store(path: str | os.PathLike[str], busy_timeout_ms: int = 2000) -> No
     The folder is created only when the file can be made there; a refused file is left as it
     was (SQLite writes nothing to a file it cannot read as a database).
     """
+    path = Path(path)
+    ancestor = next((p for p in path.parents if p.exists()), None)
+    if ancestor is not None and not ancestor.is_dir():  # mkdir would say only "File exists"
+        raise StoreUnavailableError(f"cannot use the store {path}: {ancestor} is not a folder")
     try:
-        connect(Path(path), busy_timeout_ms=busy_timeout_ms).close()
+        connect(path, busy_timeout_ms=busy_timeout_ms).close()
     except (sqlite3.Error, SchemaError, OSError) as exc:
         raise StoreUnavailableError(describe(exc, path)) from exc
