@@ -11,6 +11,7 @@ refuses to start. SIGTERM stops it as Ctrl-C does: the engine flushes, the write
 from __future__ import annotations
 
 import argparse
+import asyncio
 import ipaddress
 import logging
 import secrets
@@ -146,7 +147,8 @@ def run(args: argparse.Namespace) -> int:
         await runtime.shutdown_async()  # the engine flushes, the writer drains
         server.io_loop.stop()
 
-    stop_on_signals(loop, lambda: loop.create_task(stop()))
+    stopping: list[asyncio.Task] = []  # a reference, so the task is not collected mid-way
+    stop_on_signals(loop, lambda: stopping.append(loop.create_task(stop())))
     print(f"orderflow dashboard: http://{args.address}:{server.port}/", flush=True)
     if args.show:
         server.io_loop.add_callback(server.show, "/")
