@@ -176,6 +176,22 @@ def test_dead_exchange_is_one_line_per_attempt(tmp_path: Path, capsys, caplog) -
     assert "Traceback" not in capsys.readouterr().err
 
 
+def test_dashboard_on_a_dead_exchange_says_what_it_cannot_reach() -> None:
+    url = f"http://127.0.0.1:{closed_port()}"
+    rt = Runtime(RuntimeSettings(rest_url=url, ws_url=url.replace("http", "ws")))
+    try:
+        rt.start()
+        deadline = time.monotonic() + 60
+        while not rt.engine.last_error:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        status = rt.engine.status()
+    finally:
+        rt.stop()
+    assert status.last_error.startswith(f"cannot reach {url}: ") and "\n" not in status.last_error
+    assert f"cannot reach {url}" in status_html(status)
+
+
 def test_testnet_and_explicit_endpoints_resolve() -> None:
     parse = build_parser().parse_args
     assert endpoints_of(parse(["ingest", "--testnet"])) == (
