@@ -1,170 +1,117 @@
 """Footprint tab: one contract's candles filled with taker volume per price level.
 
-Every footprint comes from the original trades (`engine.footprint`: the raw buffer, and for
-older bars the store's tick-level minutes, which hold the same per-tick sums): changing the bin, the timeframe or the imbalance ratio rebuilds the loaded window from the
-trades, never from the previous aggregation. Between changes only the live bar is rebuilt (from
-its own trades); closed bars are built once, when they close, and rebuilt only when the engine
-reports backfilled trades. Bokeh sources of closed bars and of the live bar are separate, so a
-refresh sends the live bar alone.
+The view renders what a `FootprintSource` (pipelines/engine/footprint_source.py) holds; it
+decides nothing about the data. A HoloViews DynamicMap driven by the plot's range (`RangeXY`)
+and the source's `version` draws what is in view: cells with bid × ask numbers when few bars
+are in view, one datashader image of volume at price when too many levels would be drawn.
+Panning before the loaded range asks the source for older bars. The y range follows the visible
+bars in the browser (a CustomJS on the x range), and the view follows the live bar while its
+right edge is at it.
+
+Embeddable: `FootprintView(symbol="BTCUSDT")` on the process's engine, or
+`FootprintView(source=FootprintSource(engine=my_engine, symbol="ETHUSDT"))`.
 """
 
 from __future__ import annotations
 
 import time
 
-import numpy as np
-import pandas as pd
+import holoviews as hv
 import panel as pn
 import param
-from bokeh.core.properties import value
-from bokeh.layouts import column
-from bokeh.models import (
-    ColumnDataSource,
-    FixedTicker,
-    HoverTool,
-    NumeralTickFormatter,
-    Range1d,
-    Span,
-)
-from bokeh.plotting import figure
+from bokeh.models import CustomJS, NumeralTickFormatter
 
 from dashboard import footprint_glyphs as fg
+from dashboard.footprint_chart import (
+    SHADINGS,
+    Frame,
+    chart_options,
+    cvd_curve,
+    in_view,
+    main_overlay,
+    price_span,
+    stats_overlay,
+)
 from dashboard.live import LiveView
-from dashboard.theme import (
-    BACKGROUND,
-    BORDER,
-    GRID,
-    MONO,
-    MUTED,
-    NEUTRAL,
-    TEXT,
-    utc_time_formatter,
-)
-from pipelines.analytics.footprint import (
-    TIMEFRAMES_MS,
-    Footprint,
-    FootprintRules,
-    footprint_from_records,
-)
+from dashboard.theme import BORDER, MONO, MUTED, NEUTRAL, plot_opts, utc_time_formatter
+from pipelines.analytics.footprint import TIMEFRAMES_MS
+from pipelines.engine.footprint_source import BIN_MULTIPLES, FootprintSource
 
-BIN_MULTIPLES = (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2500, 5000, 10000)
 RATIOS = {"150 %": 1.5, "200 %": 2.0, "250 %": 2.5, "300 %": 3.0, "400 %": 4.0, "500 %": 5.0}
-LABEL_MAX_BARS = 18  # numbers are drawn when at most this many bars ...
-LABEL_MAX_ROWS = 42  # ... and this many price levels are visible
-VISIBLE_BARS = 24  # bars in view when a symbol opens
+VISIBLE_BARS = 14  # bars in view when a contract opens: every level's numbers readable
+LIVE_REDRAW_S = 1.4  # the live bar is redrawn at most this often
+_PLOT_WIDTH, _PLOT_HEIGHT = 1100, 520  # the image's size until the browser reports its own
 
-
-def auto_bin(bars_range_ticks: np.ndarray, target_levels: int = 14) -> int:
-    """The bin multiple that gives a typical bar about `target_levels` levels."""
-    if len(bars_range_ticks) == 0:
-        return 1
-    typical = float(np.median(bars_range_ticks)) + 1.0
-    wanted = max(1.0, typical / target_levels)
-    return min(BIN_MULTIPLES, key=lambda m: abs(np.log(m / wanted)))
-
-
-class _Layer:
-    """The Bokeh sources of one part of the chart (closed bars, or the live bar)."""
-
-    NAMES = ("cells", "left_text", "right_text", "candles", "profile", "stacked", "stats", "cvd")
-
-    def __init__(self) -> None:
-        for name in self.NAMES:
-            setattr(self, name, ColumnDataSource(data=_EMPTY[name]))
-
-    def clear(self) -> None:
-        for name in self.NAMES:
-            getattr(self, name).data = _EMPTY[name]
-
-
-_EMPTY: dict[str, dict] = {
-    "cells": {
-        k: []
-        for k in (
-            "left",
-            "right",
-            "bottom",
-            "top",
-            "color",
-            "alpha",
-            "bar_time",
-            "price",
-            "bid",
-            "ask",
-            "delta",
-        )
-    },
-    "left_text": {"x": [], "y": [], "text": []},
-    "right_text": {"x": [], "y": [], "text": []},
-    "candles": {
-        k: []
-        for k in (
-            "x",
-            "low",
-            "high",
-            "left",
-            "right",
-            "bottom",
-            "top",
-            "color",
-            "bar_time",
-            "open",
-            "close",
-        )
-    },
-    "profile": {
-        k: []
-        for k in ("poc_left", "poc_right", "poc_bottom", "poc_top", "va_x", "va_low", "va_high")
-    },
-    "stacked": {k: [] for k in ("x", "bottom", "top", "color", "line")},
-    "stats": {"x": [], "y": [], "text": [], "color": []},
-    "cvd": {"x": [], "y": []},
+# In the browser: keep every visible bar in the y range, and follow the live bar.
+_FOLLOW_JS = """
+const d = wicks.data, t = d['time'], lo = d['price'], hi = d['price_top'];
+if (!t || t.length === 0) return;
+let last = -Infinity;
+for (let i = 0; i < t.length; i++) last = Math.max(last, t[i]);
+const x0 = xr.start, x1 = xr.end;
+if (cb_obj === wicks && last > x1 - 2.5 * tf && last < x1 + 4 * tf) {
+  const shift = last + 3 * tf - x1;  // the live bar stays clear of the volume profile
+  xr.setv({start: x0 + shift, end: x1 + shift});
+  // A range set here is not a user's pan: tell the server, as a pan would (RangesUpdate).
+  const find = (v) => {
+    if (v.model === fig) return v;
+    for (const c of (v.child_views || [])) { const f = find(c); if (f) return f; }
+    return null;
+  };
+  for (const root of Object.values(Bokeh.index)) {
+    const view = find(root);
+    if (view) { view.trigger_ranges_update_event(); break; }
+  }
+  return;
 }
-
-
-def _concat(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
-    if len(a) == 0:
-        return b
-    if len(b) == 0:
-        return a
-    return pd.concat([a, b], ignore_index=True)
+let y0 = Infinity, y1 = -Infinity;
+for (let i = 0; i < t.length; i++) {
+  if (t[i] + tf >= xr.start && t[i] - tf <= xr.end) {
+    y0 = Math.min(y0, lo[i]); y1 = Math.max(y1, hi[i]);
+  }
+}
+if (y0 < y1) {
+  const pad = Math.max((y1 - y0) * 0.04, level);
+  yr.setv({start: y0 - pad, end: y1 + pad});
+}
+"""
 
 
 class FootprintView(LiveView):
-    """Footprint candles of one contract, live; embeddable: `FootprintView(symbol="BTCUSDT")`."""
+    """Footprint candles of one contract, live."""
 
+    source = param.ClassSelector(class_=FootprintSource, doc="What is drawn (default: new).")
     symbol = param.String(default="BTCUSDT", doc="Contract shown.")
     timeframe = param.Selector(default="1m", objects=list(TIMEFRAMES_MS), doc="Bar length.")
-    price_bin = param.Integer(
-        default=0, bounds=(0, None), doc="Level size in ticks; 0 = automatic."
-    )
-    imbalance_ratio = param.Number(default=3.0, bounds=(1.0, 20.0), doc="Diagonal imbalance ratio.")
-    mode = param.Selector(default="bid × ask", objects=list(fg.MODES), doc="What each level shows.")
-    history_bars = param.Integer(
-        default=120, bounds=(10, 2000), doc="Bars loaded behind the live bar."
-    )
+    price_bin = param.Integer(default=0, bounds=(0, None), doc="Level in ticks; 0 = automatic.")
+    imbalance_ratio = param.Number(default=3.0, bounds=(1.0, 20.0), doc="Diagonal ratio.")
+    mode = param.Selector(default="bid × ask", objects=list(fg.MODES), doc="What a level shows.")
+    shading = param.Selector(default="volume", objects=list(SHADINGS), doc="Image shading.")
+
+    redraws = param.Integer(default=0, precedence=-1, doc="Bumped when the chart is redrawn.")
 
     _schedules = (("refresh", 700),)
 
     def __init__(self, **params: object) -> None:
+        if params.get("source") is not None and params.get("engine") is None:
+            params["engine"] = params["source"].engine
         super().__init__(**params)
-        self._rules: FootprintRules | None = None
-        self._done = _Layer()
-        self._live = _Layer()
-        self._done_levels = pd.DataFrame()
-        self._done_bars = pd.DataFrame()
-        self._live_fp: Footprint | None = None
-        self._window_start = 0
-        self._live_start = 0
-        self._scale = 1.0
-        self._dirty = True
-        self._backfills_seen = -1
-        self._label_key: tuple = ()
-        self._symbols_seen = 0
-        self._x_range_kept = False
-        self._held_from = 0  # oldest trade time the loaded window saw (older arrivals reload)
-        self._bin_auto = self.price_bin == 0
-        self._busy = False
+        if self.source is None:
+            self.source = FootprintSource(engine=self.engine, symbol=self.symbol)
+        else:
+            self.symbol = self.source.symbol
+        for name in ("symbol", "timeframe", "price_bin", "imbalance_ratio"):
+            if name != "symbol" or self.source.symbol != self.symbol:
+                setattr(self.source, name, getattr(self, name))
+        self.param.watch(self._to_source, ["symbol", "timeframe", "price_bin", "imbalance_ratio"])
+        self._pane: pn.pane.HoloViews | None = None
+        self._chart_key: tuple = ()
+        self._frame_cache: tuple[tuple, Frame | None] = ((), None)
+        self._pending = False  # the source changed since the last redraw
+        self._structural = False  # ... in more than its live bar
+        self._drawn_at = 0.0
+        self._x_seen = (-float("inf"), float("inf"))  # the time range last drawn
+        self.source.param.watch(self._source_changed, "version")
 
     # ------------------------------------------------------------------ layout
 
@@ -173,404 +120,223 @@ class FootprintView(LiveView):
             value=self.symbol, options=[self.symbol], case_sensitive=False, search_strategy="includes",
             restrict=True, min_characters=1, placeholder="symbol", width=150, margin=(2, 6),
         )  # fmt: skip
-        self._tf_input = pn.widgets.RadioButtonGroup(
+        self._symbol_input.link(self, value="symbol", bidirectional=True)
+        tf_input = pn.widgets.RadioButtonGroup(
             options=list(TIMEFRAMES_MS), value=self.timeframe, margin=(2, 6)
         )
+        tf_input.link(self, value="timeframe", bidirectional=True)
         self._bin_input = pn.widgets.Select(options={"auto": 0}, value=0, width=130, margin=(2, 6))
-        self._ratio_input = pn.widgets.Select(
+        self._bin_input.link(self, value="price_bin", bidirectional=True)
+        ratio_input = pn.widgets.Select(
             options=RATIOS, value=self.imbalance_ratio if self.imbalance_ratio in RATIOS.values() else 3.0,
             width=90, margin=(2, 6),
         )  # fmt: skip
-        self._mode_input = pn.widgets.RadioButtonGroup(
+        ratio_input.link(self, value="imbalance_ratio", bidirectional=True)
+        mode_input = pn.widgets.RadioButtonGroup(
             options=list(fg.MODES), value=self.mode, margin=(2, 6)
         )
-        self._symbol_input.link(self, value="symbol", bidirectional=True)
-        self._tf_input.link(self, value="timeframe", bidirectional=True)
-        self._ratio_input.link(self, value="imbalance_ratio", bidirectional=True)
-        self._mode_input.link(self, value="mode", bidirectional=True)
-        self._bin_input.param.watch(self._bin_chosen, "value")
-        self._info = pn.pane.HTML(
-            "", margin=(6, 8), styles={"color": MUTED, "font-family": MONO, "font-size": "12px"}
+        mode_input.link(self, value="mode", bidirectional=True)
+        shading_input = pn.widgets.Select(
+            options=list(SHADINGS), value=self.shading, width=80, margin=(2, 6)
         )
+        shading_input.link(self, value="shading", bidirectional=True)
+        style = {"color": MUTED, "font-family": MONO, "font-size": "12px"}
+        self._info = pn.pane.HTML("", margin=(6, 8), styles=style)
         self._progress = pn.indicators.Progress(
-            value=0,
-            max=100,
-            width=90,
-            height=10,
-            visible=False,
-            bar_color="warning",
+            value=0, max=100, width=90, height=10, visible=False, bar_color="warning",
             margin=(10, 6),
-        )
+        )  # fmt: skip
         self._progress_text = pn.pane.HTML(
             "", visible=False, margin=(6, 4), styles={"color": NEUTRAL, "font-size": "12px"}
         )
         controls = pn.Row(
-            self._symbol_input, self._tf_input, self._bin_input, self._ratio_input,
-            self._mode_input, self._progress, self._progress_text, pn.layout.HSpacer(), self._info,
+            self._symbol_input, tf_input, self._bin_input, ratio_input, mode_input,
+            shading_input, self._progress, self._progress_text, pn.layout.HSpacer(), self._info,
             sizing_mode="stretch_width", styles={"border-bottom": f"1px solid {BORDER}"},
         )  # fmt: skip
-        self._figures = self._build_figures()
-        chart = pn.pane.Bokeh(self._figures, sizing_mode="stretch_both", min_height=560)
-        return pn.Column(controls, chart, sizing_mode="stretch_both", margin=0)
-
-    def _build_figures(self):
-        self._x_range = Range1d(0, 1)
-        self._y_range = Range1d(0, 1)
-        main = _figure(self._x_range, self._y_range, min_height=380, height=520)
-        main.yaxis.formatter = NumeralTickFormatter(format="0,0.[00000000]")
-        main.xaxis.visible = False
-        stats = _figure(self._x_range, Range1d(-0.6, 2.6), height=64)
-        stats.yaxis.ticker = FixedTicker(ticks=[0, 1, 2])
-        stats.yaxis.major_label_overrides = {0: "trades", 1: "delta", 2: "volume"}
-        stats.ygrid.visible = False
-        stats.xaxis.visible = False
-        stats.toolbar_location = None
-        cvd = _figure(self._x_range, Range1d(-1, 1), height=130)
-        cvd.xaxis.formatter = utc_time_formatter()
-        cvd.yaxis.formatter = NumeralTickFormatter(format="0,0.[00]a")
-        cvd.toolbar_location = None
-        cvd.add_layout(Span(location=0, dimension="width", line_color=MUTED, line_dash="dotted"))
-        self._cvd_range = cvd.y_range
-        hover_cells = []
-        for layer in (self._done, self._live):
-            main.vbar(
-                x="x",
-                bottom="low",
-                top="high",
-                width=1,
-                source=layer.candles,
-                color="#b0b0b0",
-                line_width=1,
-            )
-            hover_cells.append(
-                main.quad(left="left", right="right", bottom="bottom", top="top", source=layer.cells,
-                          fill_color="color", fill_alpha="alpha", line_width=0)
-            )  # fmt: skip
-            main.quad(left="left", right="right", bottom="bottom", top="top", source=layer.candles,
-                      fill_color="color", line_color="color")  # fmt: skip
-            main.quad(left="poc_left", right="poc_right", bottom="poc_bottom", top="poc_top",
-                      source=layer.profile, fill_alpha=0, line_color=NEUTRAL, line_width=1.2)  # fmt: skip
-            main.segment(x0="va_x", x1="va_x", y0="va_low", y1="va_high", source=layer.profile,
-                         line_color=NEUTRAL, line_alpha=0.55, line_width=2)  # fmt: skip
-            main.segment(x0="x", x1="x", y0="bottom", y1="top", source=layer.stacked,
-                         line_color="line", line_width=3)  # fmt: skip
-            for src, align in ((layer.left_text, "right"), (layer.right_text, "left")):
-                main.text(x="x", y="y", text="text", source=src, text_align=align,
-                          text_baseline="middle", text_font_size="9pt", text_color=TEXT,
-                          text_font=value(MONO))  # fmt: skip
-            stats.text(x="x", y="y", text="text", source=layer.stats, text_align="center",
-                       text_baseline="middle", text_font_size="8pt", text_color="color",
-                       text_font=value(MONO))  # fmt: skip
-            cvd.line(x="x", y="y", source=layer.cvd, line_color=NEUTRAL, line_width=1.6)
-        main.add_tools(
-            HoverTool(
-                renderers=hover_cells,
-                tooltips=[
-                    ("price", "@price{0,0.[00000000]}"),
-                    ("sells", "@bid{0,0.[000]}"),
-                    ("buys", "@ask{0,0.[000]}"),
-                    ("delta", "@delta{+0,0.[000]}"),
-                ],
-            )
+        self._pane = pn.pane.HoloViews(
+            sizing_mode="stretch_both", min_height=560, linked_axes=True, margin=0
         )
-        return column(main, stats, cvd, sizing_mode="stretch_both")
+        return pn.Column(controls, self._pane, sizing_mode="stretch_both", margin=0)
 
     # ------------------------------------------------------------------ parameters
 
-    def _bin_chosen(self, event: param.parameterized.Event) -> None:
-        if event.new and event.new != self.price_bin and not self._busy:
-            self.price_bin = int(event.new)
-
-    @param.depends("symbol", watch=True)
-    def _symbol_changed(self) -> None:
-        self._x_range_kept = False
-        self._bin_auto = True  # a new contract gets a bin that suits its prices
-        self._dirty = True
-        if not self._busy:
+    def _to_source(self, *events: param.parameterized.Event) -> None:
+        # One update: the source rebuilds once, with every value given (a choice made while
+        # it rebuilds is applied right after it, see FootprintSource.refresh).
+        self.source.param.update({e.name: e.new for e in events})
+        if self._pane is not None:
             self._run("refresh")
-
-    @param.depends("timeframe", "price_bin", "imbalance_ratio", watch=True)
-    def _rules_changed(self) -> None:
-        self._dirty = True
-        if not self._busy:  # a change made by the refresh itself is picked up by it
-            self._bin_auto = self.price_bin == 0
-            self._run("refresh")
-
-    @param.depends("mode", watch=True)
-    def _mode_changed(self) -> None:
-        self._scale = fg.volume_scale(self.levels(), self.mode)
-        self._render_done()
-        self._render_live()
-
-    # ------------------------------------------------------------------ data
-
-    def levels(self) -> pd.DataFrame:
-        """Levels of the loaded window (closed bars and the live bar)."""
-        live = self._live_fp.levels if self._live_fp is not None else pd.DataFrame()
-        return _concat(self._done_levels, live)
-
-    def bars(self) -> pd.DataFrame:
-        """Bars of the loaded window; `cvd` restarts at zero at the window's first bar."""
-        live = self._live_fp.bars if self._live_fp is not None else pd.DataFrame()
-        out = _concat(self._done_bars, live)
-        if len(out):
-            out = out.assign(cvd=np.cumsum(out["delta"].to_numpy()))
-        return out
-
-    def _sym(self) -> int | None:
-        return self.engine.registry.index(self.symbol)
-
-    def _backfills(self) -> int:
-        stats = self.engine.sequencer.stats
-        return stats.gaps_filled + stats.gaps_abandoned
-
-    def _load(self) -> None:
-        """Rebuild the window from the raw trades with the current rules."""
-        spec = self.engine.registry.spec(self.symbol)
-        tf = TIMEFRAMES_MS[self.timeframe]
-        newest = self._newest_time()
-        now_bar = newest // tf * tf
-        start = now_bar - self.history_bars * tf
-        if self._x_range_kept:
-            start = min(start, int(self._x_range.start) // tf * tf)
-        if self.price_bin == 0 or self._bin_auto:
-            probe = self.engine.trades(self.symbol, max(start, now_bar - 30 * tf), None)
-            self._bin_auto = True
-            self.price_bin = self._auto_bin(probe, tf)
-        self._rules = FootprintRules.make(
-            spec, price_bin_ticks=self.price_bin, timeframe=self.timeframe,
-            imbalance_ratio=self.imbalance_ratio,
-        )  # fmt: skip
-        # From the raw trades, reaching into the store's tick-level minutes for older bars.
-        done = self.engine.footprint(self.symbol, start, now_bar, self._rules)
-        self._done_levels, self._done_bars = done.levels, done.bars
-        self._window_start = start
-        self._live_start = now_bar
-        self._live_fp = None
-        self._backfills_seen = self._backfills()
-        coverage = self.engine.buffer.coverage(self._sym())
-        self._held_from = coverage[0] if coverage else now_bar
-        self._update_live()
-        self._scale = fg.volume_scale(self.levels(), self.mode)
-        self._update_bin_options(spec)
-        self._render_done()
-        self._dirty = False
-
-    def _auto_bin(self, trades: np.ndarray, tf: int) -> int:
-        if len(trades) == 0:
-            return 1
-        bars = trades["time"] // tf
-        edges = np.flatnonzero(np.diff(bars)) + 1
-        ranges = [int(p.max() - p.min()) for p in np.split(trades["price"], edges)]
-        return auto_bin(np.asarray(ranges))
-
-    def _newest_time(self) -> int:
-        sym = self._sym()
-        coverage = self.engine.buffer.coverage(sym) if sym is not None else None
-        return max(coverage[1] if coverage else 0, int(time.time() * 1000))
-
-    def _update_live(self) -> bool:
-        """Close finished bars and rebuild the live bar from its trades; True if bars closed."""
-        spec = self.engine.registry.spec(self.symbol)
-        tf = self._rules.tf_ms
-        now_bar = self._newest_time() // tf * tf
-        closed = False
-        if now_bar > self._live_start:
-            trades = self.engine.trades(self.symbol, self._live_start, now_bar)
-            done = footprint_from_records(trades, spec, self._rules)
-            self._done_levels = _concat(self._done_levels, done.levels)
-            self._done_bars = _concat(self._done_bars, done.bars)
-            self._live_start = now_bar
-            closed = True
-        live = self.engine.trades(self.symbol, self._live_start, None)
-        self._live_fp = footprint_from_records(live, spec, self._rules)
-        return closed
 
     # ------------------------------------------------------------------ refresh
 
     def refresh(self) -> None:
-        self._busy = True
-        try:
-            self._refresh()
-        finally:
-            self._busy = False
-
-    def _refresh(self) -> None:
         registry = self.engine.registry
-        if len(registry.active) != self._symbols_seen and hasattr(self, "_symbol_input"):
-            self._symbols_seen = len(registry.active)
+        if self._pane is not None and len(self._symbol_input.options) != len(registry.active):
             self._symbol_input.options = sorted(registry.active)
-        if self._sym() is None:
+        if not self.source.known:
             self._info.object = f"{self.symbol}: waiting for the contract list"
             return
-        if self._dirty or self._older_trades_arrived() or self._backfills() != self._backfills_seen:
-            self._load()  # an automatic bin is chosen again: it may have seen too little data
-            self._place_ranges(reset=not self._x_range_kept)
-            self._x_range_kept = True
-        else:
-            follow = self._following()
-            if self._update_live():
-                self._scale = fg.volume_scale(self.levels(), self.mode)
-                self._render_done()
-                if follow:
-                    self._place_ranges(reset=False, shift=True)
-        self._render_live()
-        self._render_labels()
+        self.source.refresh()
+        self._redraw_if_due()
+        if self.price_bin == 0 or self.price_bin != self.source.bin_ticks:
+            self._update_bin_options()
+        key = (self.source.symbol, self.source.timeframe)
+        if self._pane is not None and key != self._chart_key and self.source.rules is not None:
+            self._chart_key = key
+            self._pane.object = self._chart()
         self._render_status()
 
-    def _older_trades_arrived(self) -> bool:
-        coverage = self.engine.buffer.coverage(self._sym())
-        return (
-            coverage is not None
-            and coverage[0] < self._held_from
-            and coverage[0] >= self._window_start
-        )
+    def _source_changed(self, event: param.parameterized.Event) -> None:
+        self._pending = True
+        self._structural = self._structural or self.source.change != "live"
 
-    def _following(self) -> bool:
-        tf = self._rules.tf_ms
-        return self._x_range.end >= self._live_start + 0.5 * tf
-
-    def _place_ranges(self, *, reset: bool, shift: bool = False) -> None:
-        """Show the newest bars on open; keep the time range on a change; follow the live bar."""
-        tf = self._rules.tf_ms
-        end = self._live_start + 2 * tf
-        if reset:
-            self._x_range.start, self._x_range.end = end - (VISIBLE_BARS + 2) * tf, end
-        elif shift:
-            width = self._x_range.end - self._x_range.start
-            self._x_range.start, self._x_range.end = end - width, end
-        bars = self.bars()
-        visible = bars[
-            (bars["bar_time"] + tf >= self._x_range.start) & (bars["bar_time"] <= self._x_range.end)
-        ]
-        if len(visible):
-            level = self._level_size()
-            lo, hi = float(visible["low"].min()), float(visible["high"].max()) + level
-            pad = max((hi - lo) * 0.04, level)
-            self._y_range.start, self._y_range.end = lo - pad, hi + pad
-
-    def _level_size(self) -> float:
-        spec = self.engine.registry.spec(self.symbol)
-        return float(spec.ticks_to_price(self._rules.price_bin_ticks))
-
-    def _fill(self, layer: _Layer, levels: pd.DataFrame, bars: pd.DataFrame, cvd0: float) -> None:
-        tf, level = self._rules.tf_ms, self._level_size()
-        if len(bars) == 0:
-            layer.clear()
+    def _redraw_if_due(self) -> None:
+        """Redraw for any change of what is drawn; a live bar out of view, or redrawn less than
+        LIVE_REDRAW_S ago, waits (a redraw costs the server tens of milliseconds a session)."""
+        if not self._pending:
             return
-        layer.cells.data = fg.cell_columns(levels, tf, level, self._scale, self.mode)
-        layer.candles.data = fg.candle_columns(bars, tf, level)
-        layer.profile.data = fg.profile_columns(bars, tf, level)
-        layer.stacked.data = fg.stacked_columns(levels, tf, level)
-        layer.stats.data = fg.stats_columns(bars, tf)
-        layer.cvd.data = fg.cvd_columns(bars, tf, cvd0)
+        now = time.monotonic()
+        if not self._structural:
+            if now - self._drawn_at < LIVE_REDRAW_S:
+                return
+            x0, x1 = self._x_seen
+            live = self.source.live_start
+            if live + self.source.tf_ms < x0 or live > x1:
+                return  # the user looks elsewhere; a pan back redraws anyway
+        self._pending = self._structural = False
+        self._drawn_at = now
+        self.redraws += 1
 
-    def _render_done(self) -> None:
-        self._fill(self._done, self._done_levels, self._done_bars, 0.0)
-        self._label_key = ()
-
-    def _render_live(self) -> None:
-        if self._live_fp is None:
+    def _update_bin_options(self) -> None:
+        if self._pane is None:
             return
-        cvd0 = float(self._done_bars["delta"].sum()) if len(self._done_bars) else 0.0
-        self._fill(self._live, self._live_fp.levels, self._live_fp.bars, cvd0)
-        cvd = self.bars()["cvd"].to_numpy()
-        if len(cvd):
-            span = max(float(np.abs(cvd).max()), 1e-9) * 1.15
-            if (
-                not (-span <= self._cvd_range.start <= self._cvd_range.end <= span)
-                or self._cvd_range.end < span / 1.5
-            ):
-                self._cvd_range.start, self._cvd_range.end = -span, span
-
-    def _render_labels(self) -> None:
-        """Numbers in the cells, only when few enough cells are visible to read them."""
-        tf, level = self._rules.tf_ms, self._level_size()
-        x0, x1 = self._x_range.start, self._x_range.end
-        rows = (self._y_range.end - self._y_range.start) / level
-        show = (x1 - x0) / tf <= LABEL_MAX_BARS and rows <= LABEL_MAX_ROWS
-        key = (show, x0 // tf, x1 // tf, self.mode, len(self._done_levels))
-        if key != self._label_key:
-            self._label_key = key
-            levels = self._done_levels
-            if show and len(levels):
-                inside = (levels["bar_time"] + tf >= x0) & (levels["bar_time"] <= x1)
-                levels = levels[inside.to_numpy()]
-            else:
-                levels = levels.iloc[:0] if len(levels) else levels
-            self._set_labels(self._done, levels, show)
-        live = self._live_fp.levels if self._live_fp is not None else pd.DataFrame()
-        self._set_labels(self._live, live, show)
-
-    def _set_labels(self, layer: _Layer, levels: pd.DataFrame, show: bool) -> None:
-        if not show or len(levels) == 0:
-            layer.left_text.data = _EMPTY["left_text"]
-            layer.right_text.data = _EMPTY["right_text"]
-            return
-        left, right = fg.label_columns(levels, self._rules.tf_ms, self._level_size(), self.mode)
-        layer.left_text.data = left
-        layer.right_text.data = right
-
-    def _update_bin_options(self, spec) -> None:
-        options = {f"{spec.format_price(m)} ({m}×)": m for m in BIN_MULTIPLES}
-        if self.price_bin not in options.values():
-            options[f"{spec.format_price(self.price_bin)} ({self.price_bin}×)"] = self.price_bin
-        if hasattr(self, "_bin_input"):
+        spec = self.source.spec
+        bins = sorted({*BIN_MULTIPLES, self.source.bin_ticks})
+        options = {"auto": 0} | {f"{spec.format_price(m)} ({m}×)": m for m in bins}
+        if options != self._bin_input.options:  # reassigning would reset a choice in flight
             self._bin_input.options = options
-            self._bin_input.value = self.price_bin
 
     def _render_status(self) -> None:
-        bars = self.bars()
-        tf = self._rules.tf_ms
-        level = self._level_size()
+        _, bars = self.source.frames()
+        level = self.source.level_size
         self._info.object = (
             f"{len(bars):,} bars · {int(bars['trades'].sum()):,} trades · bin {level:,.8g}"
             if len(bars)
             else "no trades yet"
         )
-        fraction, text = self._history_progress(tf)
+        fraction, text = self.source.progress()
         self._progress.visible = self._progress_text.visible = fraction < 1.0
         self._progress.value = int(fraction * 100)
         self._progress_text.object = text
 
-    def _history_progress(self, tf: int) -> tuple[float, str]:
-        """How much of the loaded window the engine and its store hold, and any backfill."""
-        sym = self._sym()
-        gap = self.engine.sequencer.gaps.get(sym)
-        if gap is not None:
-            last = int(self.engine.sequencer.last_id[sym])
-            total = gap.to_id - gap.from_id + 1
-            done = max(0, min(total, last - gap.from_id + 1))
-            return done / total if total else 1.0, f"backfilling {total - done:,} trades"
-        first = self.engine.history_start(self.symbol)
-        end = self._live_start + tf
-        if first is None:
-            return 0.0, "waiting for trades"
-        held = end - max(first, self._window_start)
-        fraction = min(1.0, held / max(1, end - self._window_start))
-        since = time.strftime("%H:%M", time.gmtime(first / 1000))
-        return fraction, f"history {fraction:.0%} · since {since}"
+    # ------------------------------------------------------------------ chart
+
+    def frame(self, x_range=None, y_range=None, width=None, height=None) -> Frame:
+        """What the chart draws for this range (the opening view when no range is known yet)."""
+        key = (self.source.version, x_range, y_range, width, height, self.mode, self.shading)
+        if self._frame_cache[0] != key:  # the three charts of one update share one frame
+            self._frame_cache = (key, self._frame(x_range, y_range, width, height))
+        return self._frame_cache[1]
+
+    def _frame(self, x_range, y_range, width, height) -> Frame:
+        source = self.source
+        tf = source.tf_ms
+        levels, bars = source.frames()
+        if x_range is None or None in x_range:
+            # Room right of the live bar for the visible range's volume profile.
+            end = source.live_start + 3 * tf
+            x_range = (end - (VISIBLE_BARS + 3) * tf, end)
+        x0, x1 = float(x_range[0]), float(x_range[1])
+        self._x_seen = (x0, x1)
+        if x0 < source.start_ms and source.load_before(x0):
+            levels, bars = source.frames()
+        span = x1 - x0
+        near_levels, near_bars = in_view(levels, bars, tf, x0 - span, x1 + span)
+        seen_levels, seen = in_view(levels, bars, tf, x0, x1)
+        level = source.level_size
+        if y_range is None or None in y_range:
+            y_range = price_span(seen, level) or (0.0, 1.0)
+        return Frame(
+            levels=near_levels, bars=near_bars, tf_ms=tf, level_size=level,
+            x_range=(x0, x1), y_range=(float(y_range[0]), float(y_range[1])), mode=self.mode,
+            shading=self.shading, width_px=int(width or _PLOT_WIDTH),
+            height_px=int(height or _PLOT_HEIGHT), studies=source.studies(near_levels, seen_levels),
+        )  # fmt: skip
+
+    def _chart(self) -> hv.Layout:
+        source = self.source
+        first = self.frame()
+        ranges = hv.streams.RangeXY()
+        size = hv.streams.PlotSize()
+        version = hv.streams.Params(self, ["redraws"], rename={"redraws": "version"})
+        look = hv.streams.Params(self, ["mode", "shading"])
+
+        def main(x_range, y_range, width, height, scale, version, mode, shading):
+            frame = self.frame(x_range, y_range, width, height)
+            orders = source.big_orders(frame.x_range[0] - frame.tf_ms, frame.x_range[1])
+            return main_overlay(frame, orders)
+
+        def stats(x_range, version):
+            return stats_overlay(self.frame(x_range))
+
+        def cvd(x_range, version):
+            return cvd_curve(self.frame(x_range).bars, source.tf_ms)
+
+        level, tf = source.level_size, source.tf_ms
+        main_map = hv.DynamicMap(main, streams=[ranges, size, version, look]).opts(
+            *chart_options(),
+            hv.opts.Overlay(
+                **plot_opts(
+                    min_height=380, height=_PLOT_HEIGHT, xaxis=None, ylabel="",
+                    default_tools=["xpan", "xwheel_zoom", "box_zoom", "reset", "hover"],
+                    active_tools=["xpan", "xwheel_zoom"],
+                ),
+                xlim=first.x_range, ylim=first.y_range, framewise=False,
+                yformatter=NumeralTickFormatter(format="0,0.[00000000]"),
+                hooks=[lambda plot, element: self._follow_hook(plot, level, tf)],
+            )
+        )  # fmt: skip
+        x_stream = hv.streams.RangeX(source=main_map)
+        stats_map = hv.DynamicMap(stats, streams=[x_stream, version]).opts(
+            **plot_opts(height=64, xaxis=None, ylabel="", yticks=[(0, "trades"), (1, "delta"),
+                        (2, "volume")], ylim=(-0.6, 2.6), toolbar=None, default_tools=[],
+                        active_tools=[], xlim=first.x_range),
+        )  # fmt: skip
+        cvd_map = hv.DynamicMap(cvd, streams=[x_stream, version]).opts(
+            **plot_opts(height=130, ylabel="CVD", xlabel="", xformatter=utc_time_formatter(),
+                        framewise=True, toolbar=None, default_tools=[], active_tools=[],
+                        xlim=first.x_range),
+        )  # fmt: skip
+        return (main_map + stats_map + cvd_map).cols(1).opts(shared_axes=True)
+
+    def _follow_hook(self, plot, level: float, tf: int) -> None:
+        """Attach the y-follow / live-follow script once, to the wick source of this plot."""
+        fig = plot.state
+        if fig.tags and "follow" in fig.tags:
+            return
+        wicks = _wick_source(plot)
+        if wicks is None:
+            return
+        fig.tags = [*fig.tags, "follow"]
+        code = CustomJS(
+            args={
+                "wicks": wicks,
+                "fig": fig,
+                "xr": fig.x_range,
+                "yr": fig.y_range,
+                "tf": tf,
+                "level": level,
+            },
+            code=_FOLLOW_JS,
+        )
+        fig.x_range.js_on_change("end", code)
+        wicks.js_on_change("data", code)
 
 
-def _figure(x_range: Range1d, y_range: Range1d, **kwargs: object):
-    fig = figure(
-        x_range=x_range, y_range=y_range, x_axis_type="datetime", sizing_mode="stretch_width",
-        tools="xpan,ypan,xwheel_zoom,ywheel_zoom,wheel_zoom,box_zoom,reset",
-        active_drag="xpan", active_scroll="xwheel_zoom", background_fill_color=BACKGROUND,
-        border_fill_color=BACKGROUND, outline_line_color=BORDER, min_border_left=70,
-        min_border_right=10, min_border_top=4, min_border_bottom=4, **kwargs,
-    )  # fmt: skip
-    fig.toolbar.logo = None
-    fig.toolbar.autohide = True
-    for axis in (fig.xaxis, fig.yaxis):
-        axis.axis_line_color = BORDER
-        axis.major_tick_line_color = BORDER
-        axis.minor_tick_line_color = None
-        axis.major_label_text_color = MUTED
-        axis.major_label_text_font = MONO
-        axis.major_label_text_font_size = "8pt"
-    fig.xgrid.grid_line_color = GRID
-    fig.ygrid.grid_line_color = GRID
-    fig.xgrid.grid_line_alpha = fig.ygrid.grid_line_alpha = 0.5
-    fig.yaxis.major_label_standoff = 4
-    return fig
+def _wick_source(plot):
+    """The data source of the candle wicks: the first Segments plot of the overlay."""
+    for sub in getattr(plot, "subplots", {}).values():
+        if isinstance(sub.hmap.last, hv.Segments):
+            return sub.handles.get("source")
+    return None

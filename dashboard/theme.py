@@ -107,6 +107,7 @@ def plot_opts(**extra: object) -> dict:
             "plot.border_fill_color": BACKGROUND,
             "plot.outline_line_color": BORDER,
             "plot.toolbar.logo": None,
+            "plot.min_border_left": 64,  # stacked charts keep their plot areas aligned
         },
     )
     opts.update(extra)

@@ -20,6 +20,7 @@ _SUBCOMMAND_MODULES = (
     "pipelines.standin.cli",
     "pipelines.engine.cli",
     "pipelines.storage.cli",
+    "pipelines.research.cli",
     "dashboard.cli",
 )
 

@@ -62,8 +62,7 @@ from pipelines.analytics.footprint_kernels import (
     _profile_cells,
 )
 from pipelines.analytics.profile import MinuteProfile
-from pipelines.analytics.tradeframe import contract_spec
-from pipelines.binance.archive import trades_from_frame
+from pipelines.analytics.tradeframe import TradeColumns, frame_columns
 from pipelines.binance.contracts import ContractSpec
 from pipelines.records.timeunits import MINUTE_MS
 
@@ -212,7 +211,7 @@ def build_footprint(
     timeframe, a price bin that is not a positive whole number of ticks, or bad imbalance
     parameters.
     """
-    spec = contract_spec(trades, tick_size=tick_size, step_size=step_size)
+    spec, records = frame_columns(trades, tick_size=tick_size, step_size=step_size)
     rules = FootprintRules.make(
         spec,
         price_bin_ticks=price_bin_ticks,
@@ -221,11 +220,11 @@ def build_footprint(
         imbalance_min_volume=imbalance_min_volume,
         stacked_levels=stacked_levels,
     )
-    return footprint_from_records(trades_from_frame(trades, spec), spec, rules)
+    return footprint_from_records(records, spec, rules)
 
 
 def footprint_from_records(
-    records: np.ndarray, spec: ContractSpec, rules: FootprintRules
+    records: np.ndarray | TradeColumns, spec: ContractSpec, rules: FootprintRules
 ) -> Footprint:
     """Footprint of one contract's `TRADE_DTYPE` records (any order; sorted into trade order)."""
     if len(records) == 0:

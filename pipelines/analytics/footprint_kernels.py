@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from pipelines.analytics.tradeframe import in_trade_order
+from pipelines.analytics.tradeframe import TradeColumns, in_trade_order
 
 _BIG = np.iinfo(np.int64).max
 
@@ -284,7 +284,7 @@ def _finish(b0, lo, off, cells, bars, n_traded, tf, ratio, min_steps, stack_n, v
     return lv_time, lv_level, lv_cells, flags, bar_idx, profile
 
 
-def _cells_in_trade_order(records: np.ndarray, tf_ms: int, bin_ticks: int) -> tuple:
+def _cells_in_trade_order(records: np.ndarray | TradeColumns, tf_ms: int, bin_ticks: int) -> tuple:
     """Kernel sums of one contract's records, sorted into trade order first if they are not."""
     for attempt in range(2):
         ordered, *cells = _trade_cells(

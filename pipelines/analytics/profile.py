@@ -24,8 +24,7 @@ from pipelines.analytics.footprint_kernels import (
     _TRADES,
     _cells_in_trade_order,
 )
-from pipelines.analytics.tradeframe import contract_spec
-from pipelines.binance.archive import trades_from_frame
+from pipelines.analytics.tradeframe import TradeColumns, frame_columns
 from pipelines.binance.contracts import ContractSpec
 from pipelines.records.dtypes import PROFILE_LEVEL_DTYPE, PROFILE_MINUTE_DTYPE
 from pipelines.records.timeunits import MINUTE_MS
@@ -74,11 +73,11 @@ def minute_profile(
     trades: pd.DataFrame, *, tick_size: float | str, step_size: float | str | None = None
 ) -> MinuteProfile:
     """Minute profile of one contract's aggTrades frame (step inferred as in build_footprint)."""
-    spec = contract_spec(trades, tick_size=tick_size, step_size=step_size)
-    return profile_from_records(trades_from_frame(trades, spec), spec)
+    spec, records = frame_columns(trades, tick_size=tick_size, step_size=step_size)
+    return profile_from_records(records, spec)
 
 
-def profile_from_records(records: np.ndarray, spec: ContractSpec) -> MinuteProfile:
+def profile_from_records(records: np.ndarray | TradeColumns, spec: ContractSpec) -> MinuteProfile:
     """Minute profile of one contract's `TRADE_DTYPE` records (any order)."""
     return MinuteProfile(spec, *profile_rows(records))
 

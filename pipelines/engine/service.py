@@ -368,7 +368,7 @@ class Engine:
         stats = self.sequencer.stats
         lat = self.latency_samples()
         filled = len(lat)
-        now_ms = time.time() * 1000
+        now_ms = time.time() * 1000 + self.universe.clock_offset_ms  # the exchange's clock
         store_fault, store_waiting = self.store_health()
         return EngineStatus(
             running=self._running,

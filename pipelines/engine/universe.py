@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from pipelines.binance import endpoints as ep
 from pipelines.binance.contracts import parse_exchange_info
@@ -39,6 +40,9 @@ class Universe:
         self.depth_levels = depth_levels
         self.depth_speed_ms = depth_speed_ms
         self.last_error = ""
+        # The exchange's clock minus ours (exchangeInfo's serverTime): a replayed or skewed
+        # exchange clock would otherwise read as lag.
+        self.clock_offset_ms = 0
 
     def streams_for(self, symbol: str) -> list[str]:
         names = [ep.agg_trade_stream(symbol)]
@@ -49,6 +53,8 @@ class Universe:
     async def refresh(self) -> tuple[list[str], list[str]]:
         """Pick up listings and delistings from exchangeInfo; returns (added, removed)."""
         info = await self.rest.exchange_info()
+        if isinstance(info.get("serverTime"), int):
+            self.clock_offset_ms = info["serverTime"] - int(time.time() * 1000)
         specs = parse_exchange_info(info, contract_types=self.contract_types)
         if self.symbols is not None:
             wanted = set(self.symbols)

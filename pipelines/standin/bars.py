@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MINUTE_MS = 60_000
-DAY_MS = 86_400_000
+from pipelines.records.timeunits import DAY_MS, MINUTE_MS
+
 RING_MINUTES = 1440
 SYNTHETIC_DAYS = 60
 INTRADAY_INTERVALS = {
@@ -267,9 +267,30 @@ class DailyBars:
             **{name: np.array([r[name] for r in rows]) for name in _BAR_FIELDS},
         )
 
-    def pre_start(self) -> dict[str, np.ndarray]:
-        """The synthetic 24 h before the start (the last full synthetic day)."""
-        return {k: v[:, -2] for k, v in self._synth.items()}
+    def before_start(self, window_start_ms: int) -> dict[str, np.ndarray] | None:
+        """The synthetic past inside [window_start, start): the last synthetic day's share of it
+        and all of the start day's part before the start (None when the window starts later).
+
+        Volumes are pro rata; the extremes of every part that overlaps count in full.
+        """
+        if window_start_ms >= self.start_ms:
+            return None
+        day_start = self.start_day * DAY_MS
+        today = {k: v[:, -1] for k, v in self._synth.items()}
+        today_frac = (self.start_ms - max(window_start_ms, day_start)) / max(
+            self.start_ms - day_start, 1
+        )
+        out = {k: today[k] * today_frac for k in _SUM_FIELDS}
+        out.update(open=today["open"], high=today["high"], low=today["low"])
+        if window_start_ms < day_start:
+            yesterday = {k: v[:, -2] for k, v in self._synth.items()}
+            frac = (day_start - window_start_ms) / DAY_MS
+            for k in _SUM_FIELDS:
+                out[k] = out[k] + yesterday[k] * frac
+            out["open"] = yesterday["open"]
+            out["high"] = np.maximum(out["high"], yesterday["high"])
+            out["low"] = np.minimum(out["low"], yesterday["low"])
+        return out
 
 
 _PRICE_FIELDS = ("open", "high", "low", "close")
@@ -308,7 +329,7 @@ def intraday_bars(
 ) -> Bars:
     """Klines of `interval_min` minutes from the live minute ring, gaps carried at the last close."""
     last_minute = now_ms // MINUTE_MS
-    first_minute = max(first_ms // MINUTE_MS, last_minute - RING_MINUTES + 1)
+    first_minute = first_ms // MINUTE_MS
     first_minute -= first_minute % interval_min
     span = minutes.span(sym, first_minute, last_minute)
     valid = span["valid"]

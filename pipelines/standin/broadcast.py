@@ -8,6 +8,7 @@ needs that form) and framed once, except on connections with frame faults, which
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 import orjson
@@ -18,10 +19,11 @@ from pipelines.binance.endpoints import (
     ALL_TICKERS,
     stream_symbol,
 )
-from pipelines.standin.bars import MINUTE_MS
+from pipelines.records.timeunits import MINUTE_MS
 from pipelines.standin.connection import WsConnection
+from pipelines.standin.derivatives import Derivatives, next_funding_time
 from pipelines.standin.frames import Formats, coin_m_row, envelope, ws_frame
-from pipelines.standin.market import Market
+from pipelines.standin.market import Book, Market
 from pipelines.standin.replay import ReplayFrame
 
 COIN_M_EVERY_S = 10  # how often a COIN-M row rides along in the all-market ticker arrays
@@ -33,6 +35,7 @@ class Broadcaster:
         self.formats = formats
         self.agg_frames_sent = 0
         self._depth_u: dict[int, int] = {}
+        self._diff: dict[tuple[int, int], _DiffState] = {}  # (speed, sym) -> last event sent
         self._kline_minute = -1
 
     # -------------------------------------------------------------- aggTrade
@@ -73,6 +76,48 @@ class Broadcaster:
                     framed = [ws_frame(p) for p in faulty]
             conn.send(framed, now_ms)
             self.agg_frames_sent += len(framed)
+
+    def raw_trades(self, trades: np.ndarray, conns: list[WsConnection], now_ms: int) -> None:
+        """`<symbol>@trade`: the fills behind each aggTrade, one frame per raw trade."""
+        wants, subscribed = self._wanting(conns, lambda plan: plan.trade)
+        if not wants or len(trades) == 0:
+            return
+        mine = trades[subscribed[trades["sym"]]]
+        if len(mine) == 0:
+            return
+        events: dict[int, list[bytes]] = {}
+        for sym, payload in self.formats.raw_trades(
+            mine[np.argsort(mine["time"], kind="stable")], now_ms
+        ):
+            events.setdefault(sym, []).append(payload)
+        self._send_per_symbol(events, wants, "trade", now_ms)
+
+    # -------------------------------------------------------------- mark price
+
+    def mark_prices(
+        self, period_ms: int, deriv: Derivatives, conns: list[WsConnection], now_ms: int
+    ) -> None:
+        """`<symbol>@markPrice[@1s]` and `!markPrice@arr[@1s]` (every contract trading)."""
+        suffix = "@1s" if period_ms == 1000 else ""
+        wants, subscribed = self._wanting(conns, lambda plan: plan.mark.get(period_ms))
+        everyone = [c for c in conns if period_ms in c.subs.plan(self.market).mark_all]
+        if not wants and not everyone:
+            return
+        funding_at = next_funding_time(now_ms)
+        fmt = self.formats
+        if everyone:
+            rows = [
+                fmt.mark_price(deriv, s, now_ms, funding_at)
+                for s in np.flatnonzero(self.market.active).tolist()
+            ]
+            data = orjson.dumps(rows)
+            for conn in everyone:
+                conn.send_payloads([self._form(conn, f"!markPrice@arr{suffix}", data)], now_ms)
+        events = {
+            s: [orjson.dumps(fmt.mark_price(deriv, s, now_ms, funding_at))]
+            for s in np.flatnonzero(subscribed).tolist()
+        }
+        self._send_per_symbol(events, wants, f"markPrice{suffix}", now_ms)
 
     # -------------------------------------------------------------- liquidations
 
@@ -177,6 +222,40 @@ class Broadcaster:
             suffix = "" if speed_ms == 250 else f"@{speed_ms}ms"
             self._send_per_symbol(events, wants, f"depth{levels}{suffix}", now_ms)
 
+    def diff_depth(self, speed_ms: int, conns: list[WsConnection], now_ms: int) -> None:
+        """`<symbol>@depth[@100ms|@500ms]`: the levels that changed since the last event.
+
+        `U`/`u`/`pu` chain the events of a stream (pu = the previous event's u) and bracket the
+        book's update id, so a REST snapshot's lastUpdateId falls into one event's [U, u]. When
+        the touch moved every level of the window is sent (their sizes follow the touch), with
+        zero for the prices that left it; when only the touch traded, just the touch.
+        """
+        wants, subscribed = self._wanting(conns, lambda plan: plan.diff.get(speed_ms))
+        if not wants:
+            return
+        market = self.market
+        events = {}
+        for s in np.flatnonzero(subscribed).tolist():
+            state = self._diff.get((speed_ms, s))
+            moves, fills = int(market.book_moves[s]), int(market.book_fills[s])
+            if state is not None and (moves, fills) == (state.moves, state.fills):
+                continue
+            book = market.book(s, DIFF_DEPTH_LEVELS, now_ms)
+            if state is not None and moves == state.moves:
+                sent = Book(book.bid_price[:1], book.bid_qty[:1], book.ask_price[:1],
+                            book.ask_qty[:1], book.update_id, now_ms)  # fmt: skip
+            else:
+                sent = _with_removed(book, state)
+            # A stream's first event spans every update so far: it carries the whole window,
+            # and any snapshot the client took after subscribing falls inside it.
+            prev = state.update_id if state is not None else int(market.first_update_id[s])
+            events[s] = [self.formats.depth_event(s, sent, now_ms, prev)]
+            self._diff[(speed_ms, s)] = _DiffState(
+                book.update_id, moves, fills, book.bid_price, book.ask_price
+            )
+        suffix = "" if speed_ms == 250 else f"@{speed_ms}ms"
+        self._send_per_symbol(events, wants, f"depth{suffix}", now_ms)
+
     def book_tickers(self, changed: np.ndarray, conns: list[WsConnection], now_ms: int) -> None:
         wants, subscribed = self._wanting(conns, lambda plan: plan.book_ticker)
         if not wants:
@@ -189,7 +268,9 @@ class Broadcaster:
 
     # -------------------------------------------------------------- replay
 
-    def replay(self, frames: list[ReplayFrame], conns: list[WsConnection], now_ms: int) -> None:
+    def replay(self, frames: list[ReplayFrame], conns: list[WsConnection], now_ms: int) -> int:
+        """Send the due frames to their subscribers; returns how many frames went out."""
+        sent = 0
         for conn in conns:
             out = [
                 f.combined if conn.subs.combined else f.raw
@@ -197,6 +278,8 @@ class Broadcaster:
                 if conn.subs.delivers(f.stream)
             ]
             conn.send_payloads(out, now_ms)
+            sent += len(out)
+        return sent
 
     # -------------------------------------------------------------- helpers
 
@@ -217,3 +300,32 @@ class Broadcaster:
     @staticmethod
     def _form(conn: WsConnection, stream: str, data: bytes) -> bytes:
         return envelope(stream, data) if conn.subs.combined else data
+
+
+DIFF_DEPTH_LEVELS = 1000  # the deepest REST snapshot: a client's whole book
+
+
+@dataclass(slots=True)
+class _DiffState:
+    update_id: int
+    moves: int
+    fills: int
+    bid_price: np.ndarray
+    ask_price: np.ndarray
+
+
+def _with_removed(book: Book, state: _DiffState | None) -> Book:
+    """The whole window, plus zero-size levels for prices of the last event no longer in it."""
+    if state is None:
+        return book
+    gone_bids = np.setdiff1d(state.bid_price, book.bid_price)
+    gone_asks = np.setdiff1d(state.ask_price, book.ask_price)
+    zeros = np.zeros
+    return Book(
+        np.concatenate([book.bid_price, gone_bids[::-1]]),
+        np.concatenate([book.bid_qty, zeros(len(gone_bids), np.int64)]),
+        np.concatenate([book.ask_price, gone_asks]),
+        np.concatenate([book.ask_qty, zeros(len(gone_asks), np.int64)]),
+        book.update_id,
+        book.time,
+    )

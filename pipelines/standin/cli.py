@@ -63,6 +63,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "instead of generating a market",
     )
     parser.add_argument("--speed", type=float, default=1.0, help="replay speed factor")
+    parser.add_argument(
+        "--hold",
+        action="store_true",
+        help="start the replay's clock with the first subscription, not at start-up",
+    )
     parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     parser.add_argument(
         "--retention",
@@ -72,12 +77,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="keep trades for REST aggTrades this long (capped by --max-trades)",
     )
     parser.add_argument(
+        "--history",
+        type=duration,
+        default=0.0,
+        metavar="DURATION",
+        help="a generated past before the start (e.g. 90m, 6h, 3d) for REST and the archive",
+    )
+    parser.add_argument(
         "--max-trades",
         type=int,
         default=10_000_000,
         help="keep at most this many trades for REST aggTrades",
     )
     parser.set_defaults(func=run)
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+
+
+def duration(text: str) -> float:
+    """`90m`, `6h`, `3d` or plain seconds, in seconds."""
+    unit = _UNITS.get(text[-1:].lower())
+    number = text[:-1] if unit else text
+    try:
+        value = float(number) * (unit or 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 6h, 3d)") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"duration must not be negative: {text!r}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -100,8 +128,10 @@ def run(args: argparse.Namespace) -> int:
             pong_timeout_s=args.pong_timeout,
             replay=args.replay,
             speed=args.speed,
+            hold=args.hold,
             retention_s=args.retention,
             max_trades=args.max_trades,
+            history_s=args.history,
         )
     except (ValueError, OSError) as exc:  # bad replay file, bad sizes
         log.error("cannot start the stand-in: %s", exc)

@@ -13,6 +13,8 @@ import numpy as np
 import orjson
 
 from pipelines.binance.endpoints import agg_trade_stream
+from pipelines.records.timeunits import DAY_MS, MINUTE_MS
+from pipelines.standin.derivatives import INTEREST_PER_PERIOD, Derivatives
 from pipelines.standin.market import Book, Market
 
 _TEXT = 0x81  # FIN + text opcode
@@ -306,7 +308,7 @@ class Formats:
     def kline_event(self, sym: int, bar: dict, event_time: int, closed: bool) -> bytes:
         """A `<symbol>@kline_1m` payload from a `MinuteBars.current` row (no `st` on klines)."""
         self.refresh()
-        t = int(bar["minute"]) * 60_000
+        t = int(bar["minute"]) * MINUTE_MS
         k = {
             "t": t,
             "T": t + 59_999,
@@ -407,6 +409,85 @@ class Formats:
         ]
         return ("[" + ",".join(items) + "]").encode()
 
+    # -------------------------------------------------------------- raw trades
+
+    def raw_trades(self, trades: np.ndarray, event_time: int) -> list[tuple[int, bytes]]:
+        """`<s>@trade` payloads: each aggTrade's fills as raw trades, its quantity split evenly
+        (at least one step each), with the aggregate's price, side and time."""
+        self.refresh()
+        fills = (trades["last_id"] - trades["first_id"] + 1).astype(np.int64)
+        row = np.repeat(np.arange(len(trades)), fills)
+        k = np.arange(len(row)) - np.repeat(np.cumsum(fills) - fills, fills)
+        base, extra = trades["qty"][row] // fills[row], trades["qty"][row] % fills[row]
+        qty = base + (k < extra)
+        sym = trades["sym"][row]
+        prices = self.prices(trades["price"][row], sym)
+        qtys = self.qtys(qty, sym)
+        maker = ("false", "true")
+        out = []
+        for i, (s, t, tid, m) in enumerate(
+            zip(
+                sym.tolist(),
+                trades["time"][row].tolist(),
+                (trades["first_id"][row] + k).tolist(),
+                trades["buyer_maker"][row].tolist(),
+                strict=True,
+            )
+        ):
+            body = (
+                f'{{"e":"trade","E":{event_time},"T":{t},"s":{orjson.dumps(self.names[s]).decode()},'
+                f'"t":{tid},"p":"{prices[i]}","q":"{qtys[i]}","X":"MARKET","m":{maker[m]}}}'
+            )
+            out.append((s, body.encode()))
+        return out
+
+    # -------------------------------------------------------------- mark price and funding
+
+    def _unit_price(self, ticks: float, sym: int) -> str:
+        return f"{ticks * self.market.tick[sym]:.8f}"
+
+    def mark_price(self, deriv: Derivatives, sym: int, event_time: int, funding_at: int) -> dict:
+        """A `markPriceUpdate` (prices with 8 decimals, as Binance sends them)."""
+        mark = self._unit_price(deriv.mark[sym], sym)
+        return {
+            "e": "markPriceUpdate",
+            "E": event_time,
+            "s": self.names[sym],
+            "p": mark,
+            "ap": mark,
+            "P": self._unit_price(deriv.index[sym] * (1.0 + deriv.basis[sym] / 2), sym),
+            "i": self._unit_price(deriv.index[sym], sym),
+            "r": f"{deriv.funding_rate[sym]:.8f}",
+            "T": funding_at,
+            "st": 1,
+        }
+
+    def premium_index(self, deriv: Derivatives, sym: int, now_ms: int, funding_at: int) -> dict:
+        """`GET /fapi/v1/premiumIndex` row: the same values as the markPrice stream."""
+        event = self.mark_price(deriv, sym, now_ms, funding_at)
+        return {
+            "symbol": event["s"],
+            "markPrice": event["p"],
+            "indexPrice": event["i"],
+            "estimatedSettlePrice": event["P"],
+            "lastFundingRate": event["r"],
+            "interestRate": f"{INTEREST_PER_PERIOD:.8f}",
+            "nextFundingTime": funding_at,
+            "time": now_ms,
+        }
+
+    def book_ticker_rest(self, sym: int, book: Book, now_ms: int) -> dict:
+        self.refresh()
+        return {
+            "symbol": self.names[sym],
+            "bidPrice": self.price(int(book.bid_price[0]), sym),
+            "bidQty": self.qty(int(book.bid_qty[0]), sym),
+            "askPrice": self.price(int(book.ask_price[0]), sym),
+            "askQty": self.qty(int(book.ask_qty[0]), sym),
+            "time": now_ms,
+            "lastUpdateId": book.update_id,
+        }
+
 
 COIN_M_TICKER = {
     # All-market ticker arrays now carry COIN-M rows (st = 2); a screener must filter them.
@@ -433,6 +514,6 @@ def coin_m_row(event_time: int, *, mini: bool) -> dict:
     keys = ("s", "c", "o", "h", "l", "v", "q") if mini else tuple(COIN_M_TICKER)
     row |= {k: COIN_M_TICKER[k] for k in keys}
     if not mini:
-        row |= {"O": event_time - 86_400_000, "C": event_time}
+        row |= {"O": event_time - DAY_MS, "C": event_time}
     row["st"] = 2
     return row

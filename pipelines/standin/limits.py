@@ -18,6 +18,7 @@ from pipelines.binance.endpoints import (
     MAX_INCOMING_MESSAGES_PER_SECOND,
     REST_WEIGHT_LIMIT_PER_MINUTE,
 )
+from pipelines.records.timeunits import MINUTE_MS
 
 WS_MESSAGE_BURST = 15
 BAN_BASE_S = 120
@@ -48,12 +49,12 @@ class WeightLimiter:
 
     def used(self, ip: str, now_ms: int) -> int:
         state = self._ips.get(ip)
-        return state.used if state and state.minute == now_ms // 60_000 else 0
+        return state.used if state and state.minute == now_ms // MINUTE_MS else 0
 
     def charge(self, ip: str, weight: int, now_ms: int, *, force_429: bool = False) -> Verdict:
         """Account one request; the verdict says whether to serve it."""
         state = self._ips.setdefault(ip, _IpState())
-        minute = now_ms // 60_000
+        minute = now_ms // MINUTE_MS
         if state.minute != minute:
             state.minute, state.used = minute, 0
         if now_ms < state.banned_until:
@@ -69,7 +70,7 @@ class WeightLimiter:
             return Verdict(418, state.used, duration, state.banned_until)
         state.used += weight
         if state.used > self.limit:
-            state.retry_until = (minute + 1) * 60_000
+            state.retry_until = (minute + 1) * MINUTE_MS
             return Verdict(429, state.used, _seconds(state.retry_until - now_ms))
         if force_429:
             state.retry_until = now_ms + 1000

@@ -10,8 +10,11 @@ fixed grid of steps from the start, so a seed gives the same trades whatever the
 * taker orders: side from a slowly drifting imbalance, USD size lognormal with a Pareto tail;
   large orders sweep several consecutive price levels (several aggTrades with the same `T`,
   consecutive ids, monotone prices); some orders are liquidations;
-* prices: integer ticks; buys lift the ask, sells hit the bid, sweeps move the book, plus a
-  random walk scaled to a realistic daily volatility.
+* prices: integer ticks formed by the flow. Each contract has a book of `depth` steps per
+  level (DEPTH_MEDIANS median orders); a taker order consumes what is left at the touch and
+  then whole levels, so the price moves by the order's size over the depth, and the resting
+  liquidity's own lean (REST_LEAN) adds an independent move of the same size. The book served (REST
+  depth, depth streams, bookTicker) is that same book, so a sweep fills what the book showed.
 
 Every generated trade is kept (`TradeHistory`) and aggregated into minute bars (`MinuteBars`);
 liquidations are snapshot like `!forceOrder@arr` (the latest per contract per 1000 ms window).
@@ -26,8 +29,10 @@ import numpy as np
 
 from pipelines.binance.endpoints import stream_symbol
 from pipelines.records.dtypes import TRADE_DTYPE
-from pipelines.standin.bars import DAY_MS, MINUTE_MS, DailyBars, MinuteBars
-from pipelines.standin.history import TradeHistory
+from pipelines.records.timeunits import DAY_MS, MINUTE_MS
+from pipelines.standin.bars import RING_MINUTES, DailyBars, MinuteBars
+from pipelines.standin.history import STORED_DTYPE, TradeHistory
+from pipelines.standin.past import ContractPast, MinuteSpans, Past, tail_suffixes
 from pipelines.standin.universe import (
     SETTLING,
     TRADING,
@@ -43,14 +48,26 @@ SHOCK_RATE_PER_S = 1 / 60  # market-wide bursts (cascades)
 SHOCK_SHARE = 0.15  # share of all trades that shocks account for on average
 SIZE_SIGMA = 1.3  # lognormal sigma of order notionals
 TAIL_PROB, TAIL_ALPHA = 0.03, 1.3  # Pareto tail of order sizes
-SWEEP_FACTOR = 25.0  # orders above this multiple of the median notional sweep levels
-MAX_SWEEP_LEVELS = 12
+# Book: a level holds at least MIN_DEPTH_MEDIANS median orders, more where the flow would
+# otherwise move the price faster than the contract's daily volatility.
+MIN_DEPTH_MEDIANS = 50.0
+# Level j behind the touch holds (1 + DEPTH_GROWTH * j) times the touch's depth, as real books
+# thicken away from the touch: the impact of an order grows like the square root of its size.
+DEPTH_GROWTH = 0.05
+MAX_SWEEP_LEVELS = 1000  # an order walks at most this many levels; hidden liquidity fills the rest
+# Taker side: buy with probability logistic(imbalance), an AR(1) per step that drifts over
+# ~5 s. The resting liquidity leans too (quotes pulled or replenished on one side), an
+# independent AR(1) of the same kind moving the book by REST_LEAN times what the flow would:
+# tuned so 10 s flow share vs price change correlates like the real captures (about 0.5).
+IMBALANCE_AR, IMBALANCE_SD = 0.99, 0.09
+REST_LEAN = 1.6
 # Rare orders sized off the contract's daily turnover, what the screener exists to catch.
 WHALES_PER_S = 1 / 8  # across the whole market; not part of the synthetic daily history
 WHALE_ADV_SHARE = (0.004, 0.02)  # 0.4 % to 2 % of the contract's daily notional
 LIQUIDATION_PROB = 0.0015  # per order at the mean rate; scales with the burst intensity
 RPI_PROB = 0.02  # share of aggTrades with RPI fills (nq < q)
 _EVICT_EVERY_MS = 10_000
+MAX_HISTORY_MS = 30 * DAY_MS  # the generated past: start-up builds a skeleton per contract
 
 LIQUIDATION_DTYPE = np.dtype(
     [
@@ -100,6 +117,72 @@ def _activity_weights(n: int) -> np.ndarray:
     return w / w.sum()
 
 
+def _order_notional(
+    normal: np.ndarray,
+    uniform: np.ndarray,
+    pareto: np.ndarray,
+    median: np.ndarray,
+    whale: np.ndarray | None = None,
+) -> np.ndarray:
+    """Order notionals (USD): lognormal with a Pareto tail; `whale` (USD, 0 for ordinary
+    orders) overrides the drawn notional of the rare big ones."""
+    notional = median * np.exp(SIZE_SIGMA * normal)
+    notional = np.where(uniform < TAIL_PROB, notional * (1.0 + pareto), notional)
+    notional = np.minimum(notional, median * 1e5)
+    if whale is not None:
+        notional = np.where(whale > 0, whale, notional)
+    return notional
+
+
+def _walk(units: np.ndarray) -> np.ndarray:
+    """Levels an order of `units` touch-depths walks through the thickening book: the x with
+    x + DEPTH_GROWTH * x**2 / 2 = units, at most MAX_SWEEP_LEVELS - 1."""
+    x = (np.sqrt(1.0 + 2.0 * DEPTH_GROWTH * units) - 1.0) / DEPTH_GROWTH
+    return np.minimum(x, MAX_SWEEP_LEVELS - 1)
+
+
+def _lean(state: np.ndarray) -> np.ndarray:
+    """Expected net share (buy minus sell) of an imbalance or lean state."""
+    return np.tanh(state / 2.0)
+
+
+def _book_depth(
+    notional_in_medians: np.ndarray,
+    orders_per_step: np.ndarray,
+    whales_per_step: np.ndarray,
+    step_var: np.ndarray,
+    steps_per_day: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Touch depth (in median orders) per contract at which the price varies by `step_var`
+    levels² per step in the long run, and the mean walk of an order at that depth.
+
+    Long-run variance per step: the iid part n E[w²] plus the persistent part of the drifting
+    imbalance and lean, n² E[w]² Var(share) (1 + φ) / (1 - φ) (1 + REST_LEAN²), plus whales.
+    """
+    grid = np.geomspace(MIN_DEPTH_MEDIANS, 1e9, 400)
+    walk = _walk(notional_in_medians[None, :] / grid[:, None])
+    mean, second = walk.mean(axis=1), (walk**2).mean(axis=1)
+    states = np.random.default_rng(0).standard_normal(20_000) * IMBALANCE_SD
+    share_var = float(_lean(states / np.sqrt(1 - IMBALANCE_AR**2)).var())
+    persist = share_var * (1 + IMBALANCE_AR) / (1 - IMBALANCE_AR) * (1 + REST_LEAN**2)
+    n = orders_per_step[:, None]
+    var = n * second[None, :] + n**2 * mean[None, :] ** 2 * persist  # decreasing in the depth
+    whale_share = np.linspace(*WHALE_ADV_SHARE, 5)
+    day_medians = orders_per_step * steps_per_day * notional_in_medians.mean()
+    for share in whale_share:
+        whale = _walk((day_medians * share)[:, None] / grid[None, :])
+        var += whales_per_step[:, None] * whale**2 / len(whale_share)
+    pick = np.array([np.interp(-v, -row, grid) for v, row in zip(step_var, var, strict=True)])
+    return pick, np.interp(pick, grid, mean)
+
+
+_NO_ROWS = np.zeros(0, dtype=STORED_DTYPE)
+
+
+def _join(older: np.ndarray, newer: np.ndarray | None) -> np.ndarray:
+    return older if newer is None or len(newer) == 0 else np.concatenate([older, newer])
+
+
 def _segment_exclusive_cumsum(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Per-segment exclusive running sum; segments are consecutive runs of `counts` rows."""
     total = np.cumsum(values)
@@ -121,9 +204,12 @@ class Market:
         retention_s: float = 7200.0,
         max_trades: int = 10_000_000,
         whales_per_s: float = WHALES_PER_S,
+        history_ms: int = 0,
     ) -> None:
         if rate < 0:
             raise ValueError(f"rate must be >= 0, got {rate}")
+        if not 0 <= history_ms <= MAX_HISTORY_MS:
+            raise ValueError(f"history must be between 0 and 30 days, got {history_ms} ms")
         if step_ms <= 0 or MINUTE_MS % step_ms:
             raise ValueError(f"step_ms must divide a minute, got {step_ms}")
         self.seed = seed
@@ -138,16 +224,33 @@ class Market:
         self._index = {c.symbol: i for i, c in enumerate(self.contracts)}
         self._stream_index = {stream_symbol(c.symbol): i for i, c in enumerate(self.contracts)}
         self._rng = np.random.default_rng([seed, 1])
-        self._book_rng = np.random.default_rng([seed, 2])
         self._init_state()
+        self.past = self._build_past(history_ms)
+        # The generated past comes first: live ids continue where its ids end.
+        past_agg, past_raw = self.past.totals()
+        self.next_agg += past_agg
+        self.next_raw += past_raw
+        self.live_first_agg = self.next_agg.copy()
+        self.first_ms = self.past.start_ms if self.past else self.start_ms
         setup_rng = np.random.default_rng([seed, 3])
         self.history = TradeHistory(
             len(self.contracts), retention_s=retention_s, max_trades=max_trades
         )
         self.minutes = MinuteBars(len(self.contracts))
+        self.spans = MinuteSpans(self.past, self.minutes)
+        first_price = (
+            np.array([self.past.skeleton(s).open[0] for s in range(len(self.contracts))])
+            if self.past
+            else self.bid.copy()
+        )
+        self._past_tail = (
+            tail_suffixes(self.past, len(self.contracts), min(self.past.minutes, RING_MINUTES))
+            if self.past
+            else None
+        )
         self.daily = DailyBars(
-            self.start_ms,
-            self.bid.copy(),
+            self.first_ms,
+            first_price,
             self.daily_vol,
             self.agg_rate * 86_400 * self.mean_notional,
             self.agg_rate * 86_400 * self.mean_fills,
@@ -157,6 +260,24 @@ class Market:
         )
         self._liq_pending: list[np.ndarray] = []
         self._last_evict = self.start_ms
+
+    def _build_past(self, history_ms: int) -> Past:
+        contracts = [
+            ContractPast(
+                start_price=int(self.bid[s]),
+                agg_rate=float(self.agg_rate[s]),
+                fills_per_trade=float(self.mean_fills[s]),
+                qty_per_trade=float(
+                    self.mean_notional[s] / (self.bid[s] * self.tick[s] * self.step[s])
+                ),
+                minute_vol=float(self.daily_vol[s] / np.sqrt(DAY_MS / MINUTE_MS)),
+                first_agg=int(self.next_agg[s]),
+                first_raw=int(self.next_raw[s]),
+                unit=float(self.tick[s] * self.step[s]),
+            )
+            for s in range(len(self.contracts))
+        ]
+        return Past(self.seed, self.start_ms, history_ms, contracts)
 
     # ------------------------------------------------------------------ universe
 
@@ -178,10 +299,15 @@ class Market:
         self.spread = np.where(np.arange(n) < 50, 1, 1 + rng.poisson(0.7, n)).astype(np.int64)
         self.daily_vol = np.where(np.arange(n) < 2, 0.025, rng.uniform(0.03, 0.08, n))
         self.imbalance = np.zeros(n)
+        self.lean = np.zeros(n)
         self.excitation = np.zeros(n)
         self.next_agg = rng.integers(10**6, 10**9, n).astype(np.int64)
         self.next_raw = self.next_agg * 2 + rng.integers(0, 10**6, n)
         self.update_id = rng.integers(10**9, 10**12, n).astype(np.int64)
+        self.first_update_id = self.update_id.copy()
+        self.book_moves = np.zeros(n, np.int64)  # steps in which the best bid moved
+        self.book_fills = np.zeros(n, np.int64)  # steps in which the touch traded
+        self.pos = self.bid + rng.random(n)  # bid plus the part of the touch left on the bid
         self.last_price = self.bid.copy()
         self.last_qty = np.ones(n, dtype=np.int64)
         for name in (
@@ -189,7 +315,8 @@ class Market:
             "order_rate",
             "mean_notional",
             "mean_fills",
-            "sigma_ticks",
+            "depth",
+            "mean_walk",
             "jump",
             "mu",
         ):
@@ -202,11 +329,25 @@ class Market:
         """Per-contract order rate, tick volatility and expected volumes for the target rate."""
         rng = np.random.default_rng([self.seed, 5])
         size = 20_000
-        mc = self._order_shape(
+        notional = _order_notional(
             rng.standard_normal(size), rng.random(size), rng.pareto(TAIL_ALPHA, size), np.ones(size)
         )
-        levels_per_order = float(mc["levels"].mean())
-        per_row = mc["notional"] / mc["levels"]
+        # Depth from the daily volatility, guessing rows per order first (it depends on it).
+        steps_per_day = DAY_MS / self.step_ms
+        orders_per_step = self.rate * self.weight[syms] / 1.3 * self.step_ms / 1000
+        daily_levels = self.daily_vol[syms] * self.anchor[syms]
+        whales_per_step = self.whales_per_s * self.weight[syms] * self.step_ms / 1000
+        depth, self.mean_walk[syms] = _book_depth(
+            notional,
+            orders_per_step,
+            whales_per_step,
+            daily_levels**2 / steps_per_day,
+            steps_per_day,
+        )
+        walk = _walk(notional[None, :] / depth[:, None])
+        rows = np.floor(rng.random(size) + walk) + 1
+        levels_per_order = rows.mean(axis=1)
+        per_row = (notional / rows).mean(axis=1)
         self.agg_rate[syms] = self.rate * self.weight[syms]
         self.order_rate[syms] = self.agg_rate[syms] / levels_per_order
         self.mu[syms] = self.order_rate[syms] * (1 - ETA) * (1 - SHOCK_SHARE)
@@ -214,27 +355,11 @@ class Market:
         self.jump[syms] = (
             self.order_rate[syms] * (1 - ETA) * SHOCK_SHARE / (SHOCK_RATE_PER_S * TAU_S)
         )
-        self.mean_notional[syms] = self.median_notional[syms] * per_row.mean()
+        self.mean_notional[syms] = self.median_notional[syms] * per_row
         # Raw fills per aggTrade, as drawn in `_step` (median-relative notional).
-        self.mean_fills[syms] = 1.3 + 0.4 * np.log1p(per_row).mean()
-        orders_per_day = np.maximum(self.order_rate[syms] * 86_400, 1.0)
-        self.sigma_ticks[syms] = self.daily_vol[syms] / np.sqrt(orders_per_day) * self.bid[syms]
-
-    @staticmethod
-    def _order_shape(normal, uniform, pareto, median, whale=None) -> dict[str, np.ndarray]:
-        """Order notional (USD) and the number of price levels it sweeps.
-
-        `whale` (USD, 0 for ordinary orders) overrides the drawn notional of the rare big ones.
-        """
-        notional = median * np.exp(SIZE_SIGMA * normal)
-        notional = np.where(uniform < TAIL_PROB, notional * (1.0 + pareto), notional)
-        notional = np.minimum(notional, median * 1e5)
-        if whale is not None:
-            notional = np.where(whale > 0, whale, notional)
-        ratio = notional / (SWEEP_FACTOR * median)
-        extra = np.where(ratio > 1, 1 + np.floor(np.log2(np.maximum(ratio, 1))), 0)
-        levels = 1 + np.minimum(extra, MAX_SWEEP_LEVELS - 1).astype(np.int64)
-        return {"notional": notional, "levels": levels}
+        self.mean_fills[syms] = 1.3 + 0.4 * np.log1p(per_row)
+        unit = self.anchor[syms] * self.tick[syms] * self.step[syms]
+        self.depth[syms] = np.maximum(depth * self.median_notional[syms] / unit, 1.0)
 
     def index(self, symbol: str) -> int | None:
         return self._index.get(symbol)
@@ -276,20 +401,27 @@ class Market:
             ("median_notional", 40.0),
             ("bid", bid),
             ("anchor", bid),
+            ("pos", bid + 0.5),
             ("spread", 1),
             ("daily_vol", 0.06),
             ("imbalance", 0.0),
+            ("lean", 0.0),
             ("excitation", 0.0),
             ("next_agg", 1),
+            ("live_first_agg", 1),
             ("next_raw", 1),
             ("update_id", int(rng.integers(10**9, 10**12))),
+            ("first_update_id", 0),
+            ("book_moves", 0),
+            ("book_fills", 0),
             ("last_price", bid),
             ("last_qty", 1),
             ("agg_rate", 0.0),
             ("order_rate", 0.0),
             ("mean_notional", 0.0),
             ("mean_fills", 1.0),
-            ("sigma_ticks", 0.0),
+            ("depth", 1.0),
+            ("mean_walk", 0.0),
             ("jump", 0.0),
             ("mu", 0.0),
         ):
@@ -340,10 +472,11 @@ class Market:
         self.excitation += ETA / TAU_S * counts
         if rng.random() < SHOCK_RATE_PER_S * dt:
             self.excitation += self.jump * rng.exponential(1.0)
-        self.imbalance = self.imbalance * 0.998 + rng.normal(0.0, 0.04, n)
+        self.imbalance = self.imbalance * IMBALANCE_AR + rng.normal(0.0, IMBALANCE_SD, n)
+        self.lean = self.lean * IMBALANCE_AR + rng.normal(0.0, IMBALANCE_SD, n)
         m = int(counts.sum())
         if (t1 // DAY_MS) != (t0 // DAY_MS):
-            self.daily.close_day(t0 // DAY_MS, self.minutes)
+            self.daily.close_day(t0 // DAY_MS, self.spans)
         if m == 0:
             return Step(
                 t0,
@@ -365,7 +498,7 @@ class Market:
             daily_notional * rng.uniform(*WHALE_ADV_SHARE, m),
             0.0,
         )
-        shape = self._order_shape(
+        notional = _order_notional(
             rng.standard_normal(m),
             rng.random(m),
             rng.pareto(TAIL_ALPHA, m),
@@ -373,37 +506,56 @@ class Market:
             whale,
         )
         liquidation = rng.random(m) < np.minimum(LIQUIDATION_PROB * burst, 0.05)
-        notional = np.where(liquidation, shape["notional"] * 3.0, shape["notional"])
-        levels = shape["levels"] + (liquidation & (shape["levels"] == 1))
-        direction = np.where(buy, 1, -1)
+        notional = np.where(liquidation, notional * 3.0, notional)
+        # Price formation: each contract's book is a position `pos` in ticks whose integer part
+        # is the best bid; the fraction says how much of the touch is left (bid queue
+        # frac*depth, ask queue (1-frac)*depth), deeper levels hold `depth` steps. A taker order
+        # walks `pos` by its size over the depth, so prices are the result of the flow; the
+        # resting liquidity's own moves (quotes pulled/replenished) add a small independent walk.
+        bid_before = self.bid.copy()
+        # The book leans first, in proportion to this step's activity.
+        self.pos += REST_LEAN * _lean(self.lean) * counts * self.mean_walk
+        pos0 = self.pos[osym]
+        unit = pos0 * self.tick[osym] * self.step[osym]
+        want = np.maximum(np.rint(notional / np.maximum(unit, 1e-300)), 1.0)
+        depth = self.depth[osym]
+        walk = _walk(want / depth)  # beyond the cap: hidden liquidity
+        signed = np.where(buy, walk, -walk)
+        pos_b = pos0 + _segment_exclusive_cumsum(signed, counts)
+        pos_a = pos_b + signed
+        lb = np.floor(pos_b)
+        levels = (np.abs(np.floor(pos_a) - lb) + 1).astype(np.int64)
+        net = np.bincount(osym, weights=signed, minlength=n)
+        self.pos += net
+        floor = np.maximum(self.anchor // 3, MAX_SWEEP_LEVELS + 2).astype(np.float64)
+        self.pos = np.clip(self.pos, floor, self.anchor * 3.0)
+        self.bid = np.floor(self.pos).astype(np.int64)
 
-        # Book path per contract: the quote drifts (noise), then the order trades at it and a
-        # sweep leaves the book where it stopped, so the last trade is always at the touch.
-        noise = np.rint(rng.standard_normal(m) * self.sigma_ticks[osym]).astype(np.int64)
-        move = direction * (levels - 1) + noise
-        bid_at = self.bid[osym] + _segment_exclusive_cumsum(move, counts) + noise
-        floor = np.maximum(self.anchor // 3, MAX_SWEEP_LEVELS + 2)
-        bid_at = np.clip(bid_at, floor[osym], self.anchor[osym] * 3)
-        self.bid = np.clip(
-            self.bid + np.bincount(osym, weights=move, minlength=n).astype(np.int64),
-            floor,
-            self.anchor * 3,
-        )
-
-        # Expand orders into one row per swept level.
+        # Expand orders into one row per level they reach.
         rows = int(levels.sum())
         order_of = np.repeat(np.arange(m), levels)
         level = np.arange(rows) - np.repeat(np.cumsum(levels) - levels, levels)
         rsym = osym[order_of]
-        first_price = np.where(buy, bid_at + self.spread[osym], bid_at)
-        price = first_price[order_of] + direction[order_of] * level
-        unit_price = bid_at * self.tick[osym]
-        total_steps = np.maximum(np.rint(notional / (unit_price * self.step[osym])), levels)
-        share = rng.exponential(1.0, rows)
-        share /= np.bincount(order_of, weights=share, minlength=m)[order_of]
-        qty = np.maximum(np.rint(share * total_steps[order_of]), 1).astype(np.int64)
+        sign = np.where(buy, 1, -1)[order_of]
+        row_level = lb[order_of] + sign * level  # bid-level index the row's queue sits at
+        price = (row_level + np.where(buy, self.spread[osym], 0)[order_of]).astype(np.int64)
+        price = np.maximum(price, 1)
+        # The part of the order's walk inside the row's level, in steps: the integral of the
+        # thickening depth d * (1 + DEPTH_GROWTH * distance walked) over it.
+        lo_edge = np.maximum(np.minimum(pos_b, pos_a)[order_of], row_level)
+        hi_edge = np.minimum(np.maximum(pos_b, pos_a)[order_of], row_level + 1)
+        start = pos_b[order_of]
+        walked_hi = np.abs(np.where(sign > 0, hi_edge, lo_edge) - start)
+        walked_lo = np.abs(np.where(sign > 0, lo_edge, hi_edge) - start)
+        cum = lambda x: x + DEPTH_GROWTH * x * x / 2  # noqa: E731
+        qty = np.maximum(np.rint((cum(walked_hi) - cum(walked_lo)) * depth[order_of]), 1)
+        last_row = np.cumsum(levels) - 1
+        filled = np.bincount(order_of, weights=qty, minlength=m)
+        qty[last_row] += np.maximum(want - filled, 0)  # the rest fills at the last level
+        qty = qty.astype(np.int64)
         row_notional = price * self.tick[rsym] * qty * self.step[rsym]
         fills = 1 + rng.poisson(0.3 + 0.4 * np.log1p(row_notional / self.median_notional[rsym]))
+        fills = np.minimum(fills, qty)  # every raw trade holds at least one step
         rows_per_sym = np.bincount(rsym, minlength=n)
         position = np.arange(rows) - np.repeat(np.cumsum(rows_per_sym) - rows_per_sym, rows_per_sym)
         first_raw = self.next_raw[rsym] + _segment_exclusive_cumsum(fills, rows_per_sym)
@@ -426,6 +578,9 @@ class Market:
         self.update_id += rows_per_sym * 3 + active
         last_row = np.cumsum(rows_per_sym) - 1
         traded = rows_per_sym > 0
+        # What changed in the book, for diff depth: the touch moved, or its queue was hit.
+        self.book_moves += self.bid != bid_before
+        self.book_fills += traded
         self.last_price[traded] = price[last_row[traded]]
         self.last_qty[traded] = qty[last_row[traded]]
 
@@ -487,39 +642,89 @@ class Market:
         )
         return liqs[last]
 
+    def agg_trades(
+        self,
+        sym: int,
+        *,
+        from_id: int | None = None,
+        start_time: int | None = None,
+        end_time: int | None = None,
+        limit: int = 500,
+    ) -> np.ndarray:
+        """REST aggTrades over the generated past and the live history (`STORED_DTYPE`)."""
+        live = self.history
+        past = self.past if self.past.has(sym) else None
+        if past is None:
+            return live.query(
+                sym, from_id=from_id, start_time=start_time, end_time=end_time, limit=limit
+            )
+        first_live = int(self.live_first_agg[sym])
+        if from_id is not None:
+            older = past.by_id(sym, from_id, limit) if from_id < first_live else _NO_ROWS
+            rest = limit - len(older)
+            newer = live.query(sym, from_id=max(from_id, first_live), limit=rest) if rest else None
+            return _join(older, newer)
+        if start_time is not None:
+            older = _NO_ROWS
+            if start_time < self.start_ms:
+                end = self.start_ms - 1 if end_time is None else min(end_time, self.start_ms - 1)
+                older = past.by_time(sym, start_time, end, limit)
+            rest = limit - len(older)
+            newer = None
+            if rest and (end_time is None or end_time >= self.start_ms):
+                newer = live.query(
+                    sym, start_time=max(start_time, self.start_ms), end_time=end_time, limit=rest
+                )
+            return _join(older, newer)
+        newer = live.query(sym, end_time=end_time, limit=limit)
+        if len(newer) == limit:
+            return newer
+        end = self.start_ms - 1 if end_time is None else min(end_time, self.start_ms - 1)
+        return _join(past.by_time(sym, None, end, limit - len(newer)), newer)
+
     # ------------------------------------------------------------------ books
 
     def book(self, sym: int, levels: int, now_ms: int) -> Book:
-        """A partial book consistent with the last trade: best bid < last <= best ask, roughly."""
-        rng = self._book_rng
+        """The book the trades walk through: what is left of the touch, then full levels."""
         bid = int(self.bid[sym])
         ask = bid + int(self.spread[sym])
-        gaps = 1 + (rng.random((2, levels)) < (0.0 if sym < 50 else 0.3))
-        offsets = np.cumsum(gaps, axis=1) - gaps[:, :1]
-        unit = self.tick[sym] * self.step[sym]
-        depth = self.median_notional[sym] * 4.0 / max(bid * unit, 1e-12)
-        qty = np.maximum(np.rint(depth * rng.lognormal(0.0, 1.0, (2, levels))), 1).astype(np.int64)
-        bid_price = np.maximum(bid - offsets[0], 1)
-        return Book(bid_price, qty[0], ask + offsets[1], qty[1], int(self.update_id[sym]), now_ms)
+        depth = float(self.depth[sym])
+        frac = float(self.pos[sym]) - bid
+        full = np.rint(depth * (1.0 + DEPTH_GROWTH * np.arange(levels)))
+        qty = np.maximum(np.vstack([full, full]), 1).astype(np.int64)
+        qty[0, 0] = max(round(frac * depth), 1)
+        qty[1, 0] = max(round((1.0 - frac) * depth), 1)
+        offsets = np.arange(levels)
+        bid_price = np.maximum(bid - offsets, 1)
+        return Book(bid_price, qty[0], ask + offsets, qty[1], int(self.update_id[sym]), now_ms)
 
     # ------------------------------------------------------------------ statistics
 
     def ticker_24h(self, now_ms: int) -> dict[str, np.ndarray]:
-        """Rolling 24 h statistics of every contract (prices in ticks, volumes in steps)."""
+        """Rolling 24 h statistics of every contract (prices in ticks, volumes in steps): the
+        live minutes, the generated past and the synthetic days before it, oldest first."""
+        n = len(self.contracts)
         win = self.minutes.window(now_ms // MINUTE_MS)
-        pre = self.daily.pre_start()
-        # Part of the window that lies before the start is covered by the synthetic past.
-        pre_frac = np.clip((self.start_ms - (now_ms - DAY_MS)) / DAY_MS, 0.0, 1.0)
-        any_live = win["any"]
-        open_ = np.where(
-            pre_frac > 0, pre["open"], np.where(any_live, win["open"], self.last_price)
-        )
-        high = np.where(any_live, win["high"], self.last_price)
-        low = np.where(any_live, win["low"], self.last_price)
-        if pre_frac > 0:
-            high = np.maximum(high, pre["high"])
-            low = np.minimum(low, pre["low"])
-        count = win["trades"] + np.rint(pre["trades"] * pre_frac).astype(np.int64)
+        parts = [self._past_part(now_ms, n), win]
+        pre = self.daily.before_start(now_ms - DAY_MS)
+        if pre is not None:
+            parts.insert(0, {**pre, "any": np.ones(n, bool)})
+        big = np.iinfo(np.int64).max
+        open_ = self.last_price.copy()
+        for part in parts[::-1]:  # the oldest part with trades sets the open
+            open_ = np.where(part["any"], part["open"], open_)
+        high, low = self.last_price.copy(), self.last_price.copy()
+        out = {
+            "volume": np.zeros(n, np.int64),
+            "quote": np.zeros(n),
+            "trades": np.zeros(n, np.int64),
+        }
+        for part in parts:
+            high = np.maximum(high, np.where(part["any"], part["high"], -big))
+            low = np.minimum(low, np.where(part["any"], part["low"], big))
+            for name, total in out.items():
+                value = part[name] if total.dtype.kind == "f" else np.rint(part[name])
+                out[name] = total + value.astype(total.dtype)
         last_id = self.next_raw - 1
         return {
             "open": open_,
@@ -527,10 +732,25 @@ class Market:
             "low": low,
             "last": self.last_price,
             "last_qty": self.last_qty,
-            "volume": win["volume"] + np.rint(pre["volume"] * pre_frac).astype(np.int64),
-            "quote": win["quote"] + pre["quote"] * pre_frac,
-            "trades": count,
-            "first_id": last_id - np.maximum(count, 1) + 1,
+            **out,
+            "first_id": last_id - np.maximum(out["trades"], 1) + 1,
             "last_id": last_id,
-            "open_time": np.full(len(self.contracts), now_ms - DAY_MS),
+            "open_time": np.full(n, now_ms - DAY_MS),
         }
+
+    def _past_part(self, now_ms: int, n: int) -> dict[str, np.ndarray]:
+        """The generated past's share of the rolling 24 h window ending now."""
+        tail = self._past_tail
+        none = {k: np.zeros(n, np.int64) for k in ("open", "high", "low", "volume", "trades")}
+        none.update(quote=np.zeros(n), any=np.zeros(n, bool))
+        if tail is None:
+            return none
+        width = tail["open"].shape[1]
+        j = now_ms // MINUTE_MS - (RING_MINUTES - 1) - int(tail["first_minute"])
+        if j >= width:
+            return none
+        j = max(j, 0)
+        known = tail["open"].shape[0]  # contracts listed later have no past
+        for name in none:
+            none[name][:known] = tail[name][:, j]
+        return none

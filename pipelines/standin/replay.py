@@ -6,6 +6,12 @@ Accepted line formats (gzip or plain, detected per file):
 * JSONL: one frame per line, timed by its event time `E` (or `T`).
 Combined frames keep their stream name and their exact bytes; raw frames (no envelope) get the
 stream name Binance would give them. REST lines (depth snapshots) are skipped.
+
+A capture of raw trades (`<s>@trade`) is also served as `<s>@aggTrade`, because that is what
+clients consume: consecutive trades of a symbol with the same transact time, price and side
+form one aggregate, as Binance aggregates the fills of one taker order. Aggregate ids count
+from 1 per symbol. Every aggTrade frame, recorded or aggregated, also carries its values
+(`ReplayFrame.agg`) so that REST aggTrades can answer from the capture.
 """
 
 from __future__ import annotations
@@ -14,12 +20,31 @@ import gzip
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+import numpy as np
 import orjson
 
 from pipelines.binance.endpoints import ALL_FORCE_ORDERS, ALL_TICKERS, stream_symbol
+from pipelines.records.dtypes import TRADE_DTYPE
+from pipelines.standin.clock import Clock
 from pipelines.standin.frames import envelope
+from pipelines.standin.market import Market
+
+
+@dataclass(frozen=True, slots=True)
+class AggTrade:
+    """An aggTrade's values as sent (prices and quantities as wire text)."""
+
+    symbol: str
+    agg_id: int
+    first_id: int
+    last_id: int
+    time: int
+    price: str
+    qty: str
+    buyer_maker: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +54,7 @@ class ReplayFrame:
     combined: bytes  # `{"stream":..,"data":..}`
     raw: bytes  # the `data` payload alone
     message: dict | list  # the parsed data, to derive contract grids
+    agg: AggTrade | None = None  # set on aggTrade frames
 
 
 def _lines(path: Path) -> Iterator[str]:
@@ -120,10 +146,116 @@ def load_replay(path: str | Path) -> list[ReplayFrame]:
             event = data if isinstance(data, dict) else (data[0] if data else {})
             time_ms = float(event.get("E") or event.get("T") or last_time)
         last_time = time_ms
-        frames.append(ReplayFrame(time_ms, stream, combined, raw, data))
+        frames.append(ReplayFrame(time_ms, stream, combined, raw, data, _agg_of(data)))
     if not frames:
         raise ValueError(f"{path} holds no replayable websocket frame")
-    return frames
+    return with_aggregates(frames)
+
+
+def _agg_of(data: object) -> AggTrade | None:
+    if not isinstance(data, dict) or data.get("e") != "aggTrade":
+        return None
+    try:
+        return AggTrade(
+            data["s"],
+            int(data["a"]),
+            int(data["f"]),
+            int(data["l"]),
+            int(data["T"]),
+            str(data["p"]),
+            str(data["q"]),
+            bool(data["m"]),
+        )
+    except (KeyError, TypeError, ValueError):  # a malformed recorded frame stays as it is
+        return None
+
+
+def _trade_key(data: dict) -> tuple | None:
+    """(symbol, T, price, side) of a well-formed raw trade frame."""
+    try:
+        Decimal(data["p"]), Decimal(data["q"]), int(data["t"]), int(data["T"])
+        return data["s"], data["T"], data["p"], bool(data["m"])
+    except (KeyError, TypeError, ValueError, InvalidOperation):
+        return None
+
+
+def with_aggregates(frames: list[ReplayFrame]) -> list[ReplayFrame]:
+    """The frames, plus an `<s>@aggTrade` frame after the last trade of each aggregate, for
+    symbols whose capture has raw trades but no aggTrades."""
+    has_agg = {f.agg.symbol for f in frames if f.agg is not None}
+    out: list[ReplayFrame] = []
+    open_: dict[str, tuple[tuple, list[dict], int]] = {}  # symbol -> (key, trades, position)
+    next_id: dict[str, int] = {}
+    pending: list[tuple[int, ReplayFrame]] = []  # (insert after this output index, frame)
+
+    def close(symbol: str) -> None:
+        _, trades, position = open_.pop(symbol)
+        agg_id = next_id.get(symbol, 1)
+        next_id[symbol] = agg_id + 1
+        pending.append((position, _aggregate(trades, agg_id, out[position].time_ms)))
+
+    for frame in frames:
+        data = frame.message
+        key = None
+        if isinstance(data, dict) and data.get("e") == "trade" and data.get("s") not in has_agg:
+            key = _trade_key(data)
+        out.append(frame)
+        if key is None:
+            continue
+        symbol = key[0]
+        if symbol in open_ and open_[symbol][0] != key:
+            close(symbol)
+        if symbol in open_:
+            open_[symbol][1].append(data)
+            open_[symbol] = (key, open_[symbol][1], len(out) - 1)
+        else:
+            open_[symbol] = (key, [data], len(out) - 1)
+    for symbol in list(open_):
+        close(symbol)
+    if not pending:
+        return out
+    # Each aggregate goes right after its last trade (stable for several at one position).
+    pending.sort(key=lambda item: item[0])
+    merged: list[ReplayFrame] = []
+    it = iter(pending)
+    nxt = next(it, None)
+    for i, frame in enumerate(out):
+        merged.append(frame)
+        while nxt is not None and nxt[0] == i:
+            merged.append(nxt[1])
+            nxt = next(it, None)
+    return merged
+
+
+def _aggregate(trades: list[dict], agg_id: int, time_ms: float) -> ReplayFrame:
+    first, last = trades[0], trades[-1]
+    decimals = max(len(str(t["q"]).partition(".")[2]) for t in trades)
+    qty = f"{sum(Decimal(t['q']) for t in trades):.{decimals}f}"
+    agg = AggTrade(
+        first["s"],
+        agg_id,
+        int(first["t"]),
+        int(last["t"]),
+        int(first["T"]),
+        first["p"],
+        qty,
+        bool(first["m"]),
+    )
+    data = {
+        "e": "aggTrade",
+        "E": last.get("E", last["T"]),
+        "a": agg_id,
+        "s": agg.symbol,
+        "p": agg.price,
+        "q": qty,
+        "f": agg.first_id,
+        "l": agg.last_id,
+        "T": agg.time,
+        "m": agg.buyer_maker,
+    }
+    raw = orjson.dumps(data)
+    stream = f"{stream_symbol(agg.symbol)}@aggTrade"
+    return ReplayFrame(time_ms, stream, envelope(stream, raw), raw, data, agg)
 
 
 def _is_number(value: object) -> bool:
@@ -196,15 +328,17 @@ class ReplaySchedule:
     """Releases frames at their original pace (times `speed`) from a start time.
 
     Pauses longer than MAX_GAP_MS are shortened to it: a JSONL of frames picked over years
-    (timed by their event times) replays in seconds, not years.
+    (timed by their event times) replays in seconds, not years. With `start_ms=None` the
+    schedule waits for `start` (a held replay starts with its first subscriber).
     """
 
-    def __init__(self, frames: list[ReplayFrame], start_ms: int, speed: float = 1.0) -> None:
+    def __init__(self, frames: list[ReplayFrame], start_ms: int | None, speed: float = 1.0) -> None:
         if speed <= 0:
             raise ValueError(f"replay speed must be positive, got {speed}")
         self.frames = frames
         self.start_ms = start_ms
         self.speed = speed
+        self.origin_ms = int(frames[0].time_ms)
         self._times = [0.0]
         for prev, frame in itertools.pairwise(frames):
             gap = min(max(frame.time_ms - prev.time_ms, 0.0), MAX_GAP_MS)
@@ -215,9 +349,66 @@ class ReplaySchedule:
     def done(self) -> bool:
         return self._next >= len(self.frames)
 
+    @property
+    def released(self) -> int:
+        return self._next
+
+    def start(self, now_ms: int) -> None:
+        if self.start_ms is None:
+            self.start_ms = now_ms
+
+    def capture_time(self, now_ms: int) -> int:
+        """The capture's clock now: its first frame's time plus the (shortened) time played."""
+        if self.start_ms is None:
+            return self.origin_ms
+        return self.origin_ms + int((now_ms - self.start_ms) * self.speed)
+
     def due(self, now_ms: int) -> list[ReplayFrame]:
+        if self.start_ms is None:
+            return []
         horizon = (now_ms - self.start_ms) * self.speed
         start = self._next
         while self._next < len(self.frames) and self._times[self._next] <= horizon:
             self._next += 1
         return self.frames[start : self._next]
+
+
+class ReplayClock:
+    """Server time during a replay (REST time, exchangeInfo, windows): the capture's clock,
+    frozen until the replay starts, so event times and server time stay comparable."""
+
+    def __init__(self, schedule: ReplaySchedule, inner: Clock) -> None:
+        self.schedule = schedule
+        self.inner = inner
+
+    def now_ms(self) -> int:
+        return self.schedule.capture_time(self.inner.now_ms())
+
+
+def record_replayed(market: Market, frames: list[ReplayFrame]) -> None:
+    """Keep the aggTrades of the frames just released, so REST aggTrades and klines answer
+    from the capture (what was replayed so far, nothing ahead of it)."""
+    aggs = [f.agg for f in frames if f.agg is not None]
+    syms = [market.index(a.symbol) for a in aggs]
+    aggs = [a for a, s in zip(aggs, syms, strict=True) if s is not None]
+    if not aggs:
+        return
+    sym = np.array([s for s in syms if s is not None])
+    trades = np.zeros(len(aggs), dtype=TRADE_DTYPE)
+    trades["sym"] = sym
+    trades["agg_id"] = [a.agg_id for a in aggs]
+    trades["first_id"] = [a.first_id for a in aggs]
+    trades["last_id"] = [a.last_id for a in aggs]
+    trades["time"] = [a.time for a in aggs]
+    trades["buyer_maker"] = [a.buyer_maker for a in aggs]
+    prices = np.array([float(a.price) for a in aggs])
+    qtys = np.array([float(a.qty) for a in aggs])
+    for s in np.unique(sym).tolist():
+        mine = sym == s
+        spec = market.contracts[s].spec
+        trades["price"][mine] = spec.price_to_ticks(prices[mine])
+        trades["qty"][mine] = spec.qty_to_steps(qtys[mine])
+    order = np.lexsort((trades["agg_id"], trades["sym"]))
+    trades = trades[order]
+    market.history.append(trades, trades["qty"].copy())
+    market.minutes.update(trades, (prices * qtys)[order])

@@ -8,9 +8,10 @@ keeps sending inside that period. Admin endpoints (`/admin/...`) are the stand-i
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import orjson
@@ -28,6 +29,8 @@ from pipelines.binance.endpoints import (
     WEIGHT_HEADER,
     rest_weight,
 )
+from pipelines.records.timeunits import MINUTE_MS
+from pipelines.standin.archive import ARCHIVE_PREFIX, Archive, checksum, parse_name
 from pipelines.standin.bars import (
     DAILY_INTERVALS,
     DAY_MS,
@@ -35,10 +38,11 @@ from pipelines.standin.bars import (
     intraday_bars,
     regroup_days,
 )
+from pipelines.standin.derivatives import FUNDING_PERIOD_MS, Derivatives, next_funding_time
+from pipelines.standin.frames import Formats
+from pipelines.standin.limits import WeightLimiter
+from pipelines.standin.market import Market
 from pipelines.standin.universe import TRADING
-
-if TYPE_CHECKING:
-    from pipelines.standin.server import StandIn
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +74,44 @@ def _int_param(query, name: str, default: int | None = None) -> int | None:
     return int(text)
 
 
+class ServerTime(Protocol):
+    """What the REST layer reads the time from: the stand-in's clock, or a replay's."""
+
+    def now_ms(self) -> int: ...
+
+
+class Admin(Protocol):
+    """The stand-in's own controls, as the REST layer needs them."""
+
+    def list_symbol(self, symbol: str) -> None: ...
+    def delist_symbol(self, symbol: str) -> None: ...
+    def set_faults(self, spec: str) -> str: ...
+    def stats(self) -> dict: ...
+    def draw_rest429(self) -> bool: ...
+
+
 class RestApi:
-    def __init__(self, standin: StandIn) -> None:
-        self.standin = standin
+    """The REST endpoints over explicit collaborators: the market (trades, books, bars), its
+    wire formats, the clock, the weight limiter, the archive, mark prices and funding, and
+    the admin controls."""
+
+    def __init__(
+        self,
+        market: Market,
+        formats: Formats,
+        clock: ServerTime,
+        limiter: WeightLimiter,
+        archive: Archive,
+        derivatives: Derivatives,
+        admin: Admin,
+    ) -> None:
+        self.market = market
+        self.derivatives = derivatives
+        self.formats = formats
+        self.clock = clock
+        self.limiter = limiter
+        self.archive = archive
+        self.admin = admin
 
     def add_routes(self, app: web.Application) -> None:
         app.middlewares.append(self._weights)
@@ -81,12 +120,19 @@ class RestApi:
         app.router.add_get(AGG_TRADES_PATH, self.agg_trades)
         app.router.add_get(DEPTH_PATH, self.depth)
         app.router.add_get(TICKER_24H_PATH, self.ticker_24h)
+        app.router.add_get("/fapi/v1/premiumIndex", self.premium_index)
+        app.router.add_get("/fapi/v1/fundingRate", self.funding_rate)
+        app.router.add_get("/fapi/v1/openInterest", self.open_interest)
+        app.router.add_get("/fapi/v1/ticker/bookTicker", self.book_ticker)
+        app.router.add_get("/fapi/v1/ticker/price", self.ticker_price)
+        app.router.add_get("/fapi/v2/ticker/price", self.ticker_price)
         app.router.add_get("/fapi/v1/ping", self.ping)
         app.router.add_get("/fapi/v1/time", self.time)
         app.router.add_post("/admin/list", self.admin_list)
         app.router.add_post("/admin/delist", self.admin_delist)
         app.router.add_post("/admin/faults", self.admin_faults)
         app.router.add_get("/admin/stats", self.admin_stats)
+        app.router.add_get(ARCHIVE_PREFIX + "{symbol}/{name}", self.archive_file)
 
     @web.middleware
     async def _weights(
@@ -94,21 +140,20 @@ class RestApi:
     ) -> web.StreamResponse:
         if not request.path.startswith("/fapi/"):
             return await handler(request)
-        standin = self.standin
-        now = standin.clock.now_ms()
+        now = self.clock.now_ms()
         try:
             weight = rest_weight(request.path, dict(request.query))
         except ValueError:
             weight = 1  # an unparsable limit is refused below, and still costs weight
         ip = request.remote or "unknown"
-        verdict = standin.limiter.charge(ip, weight, now, force_429=standin.draw_rest429())
+        verdict = self.limiter.charge(ip, weight, now, force_429=self.admin.draw_rest429())
         if verdict.status == 429:
             response = _json(
                 {
                     "code": -1003,
                     "msg": (
                         f"Too many requests; current limit of IP({ip}) request weight is "
-                        f"{standin.limiter.limit} request weight per 1 MINUTE. Please use WebSocket "
+                        f"{self.limiter.limit} request weight per 1 MINUTE. Please use WebSocket "
                         "Streams for live updates to avoid polling the API."
                     ),
                 },
@@ -157,7 +202,7 @@ class RestApi:
                     "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.",
                 )
             return None
-        sym = self.standin.market.index(symbol)
+        sym = self.market.index(symbol)
         if sym is None:
             raise BinanceError(-1121, "Invalid symbol.")
         return sym
@@ -168,10 +213,10 @@ class RestApi:
         return _json({})
 
     async def time(self, request: web.Request) -> web.Response:
-        return _json({"serverTime": self.standin.clock.now_ms()})
+        return _json({"serverTime": self.clock.now_ms()})
 
     async def exchange_info(self, request: web.Request) -> web.Response:
-        return _json(self.standin.market.exchange_info(self.standin.clock.now_ms()))
+        return _json(self.market.exchange_info(self.clock.now_ms()))
 
     async def klines(self, request: web.Request) -> web.Response:
         sym = self._symbol(request)
@@ -187,21 +232,21 @@ class RestApi:
             raise BinanceError(-1130, "Data sent for parameter 'limit' is not valid.")
         start = _int_param(request.query, "startTime")
         end = _int_param(request.query, "endTime")
-        market = self.standin.market
-        now = self.standin.clock.now_ms()
+        market = self.market
+        now = self.clock.now_ms()
         if interval in INTRADAY_INTERVALS:
-            width = INTRADAY_INTERVALS[interval] * 60_000
+            width = INTRADAY_INTERVALS[interval] * MINUTE_MS
             first = start if start is not None else (end or now) - limit * width
             bars = intraday_bars(
-                market.minutes,
+                market.spans,
                 sym,
                 INTRADAY_INTERVALS[interval],
-                max(first, market.start_ms),
+                max(first, market.first_ms),
                 now,
                 int(market.anchor[sym]),
             )
         else:
-            days = market.daily.day_bars(sym, now // DAY_MS, market.minutes)
+            days = market.daily.day_bars(sym, now // DAY_MS, market.spans)
             bars = regroup_days(days, interval)
         keep = np.ones(len(bars), bool)
         if start is not None:
@@ -210,7 +255,7 @@ class RestApi:
             keep &= bars.open_time <= end
         idx = np.flatnonzero(keep)
         idx = idx[:limit] if start is not None else idx[-limit:]
-        return _json(self.standin.formats.kline_rows(sym, bars.select(idx)))
+        return _json(self.formats.kline_rows(sym, bars.select(idx)))
 
     async def agg_trades(self, request: web.Request) -> web.Response:
         sym = self._symbol(request)
@@ -222,31 +267,31 @@ class RestApi:
         end = _int_param(request.query, "endTime")
         if from_id is not None and (start is not None or end is not None):
             raise BinanceError(-1128, "Combination of optional parameters invalid.")
-        now = self.standin.clock.now_ms()
+        now = self.clock.now_ms()
         if start is not None and start < now - AGG_TRADES_WINDOW_MS:
             raise BinanceError(-4166, "Search window is restricted to recent 2 days only.")
         if start is not None and end is not None and end < start:
             raise BinanceError(-1128, "Combination of optional parameters invalid.")
-        rows = self.standin.market.history.query(
+        rows = self.market.agg_trades(
             sym, from_id=from_id, start_time=start, end_time=end, limit=limit
         )
-        return _json(self.standin.formats.rest_agg_trades(rows, sym))
+        return _json(self.formats.rest_agg_trades(rows, sym))
 
     async def depth(self, request: web.Request) -> web.Response:
         sym = self._symbol(request)
         limit = _int_param(request.query, "limit", 500)
         if limit not in DEPTH_LIMITS:
             raise BinanceError(-4021, "Invalid depth limit.")
-        now = self.standin.clock.now_ms()
-        book = self.standin.market.book(sym, limit, now)
-        return _json(self.standin.formats.depth_rest(sym, book, now))
+        now = self.clock.now_ms()
+        book = self.market.book(sym, limit, now)
+        return _json(self.formats.depth_rest(sym, book, now))
 
     async def ticker_24h(self, request: web.Request) -> web.Response:
         sym = self._symbol(request, required=False)
-        market = self.standin.market
-        now = self.standin.clock.now_ms()
+        market = self.market
+        now = self.clock.now_ms()
         stats = market.ticker_24h(now)
-        formats = self.standin.formats
+        formats = self.formats
         if sym is not None:
             return _json(formats.rest_ticker(stats, sym, now))
         return _json(
@@ -256,6 +301,98 @@ class RestApi:
                 if status == TRADING
             ]
         )
+
+    def _trading(self, sym: int | None) -> list[int]:
+        """One contract, or every TRADING one."""
+        if sym is not None:
+            return [sym]
+        return [s for s, status in enumerate(self.market.status) if status == TRADING]
+
+    def _one_or_all(self, sym: int | None, rows: list[dict]) -> web.Response:
+        return _json(rows[0] if sym is not None else rows)
+
+    async def premium_index(self, request: web.Request) -> web.Response:
+        sym = self._symbol(request, required=False)
+        now = self.clock.now_ms()
+        funding_at = next_funding_time(now)
+        rows = [
+            self.formats.premium_index(self.derivatives, s, now, funding_at)
+            for s in self._trading(sym)
+        ]
+        return self._one_or_all(sym, rows)
+
+    async def funding_rate(self, request: web.Request) -> web.Response:
+        """Settled funding, oldest first: the last `limit` (default 100, at most 1000)."""
+        sym = self._symbol(request, required=False)
+        limit = _int_param(request.query, "limit", 100)
+        if not 1 <= limit <= 1000:
+            raise BinanceError(-1130, "Data sent for parameter 'limit' is not valid.")
+        now = self.clock.now_ms()
+        start = _int_param(request.query, "startTime")
+        end = min(_int_param(request.query, "endTime", now), now)
+        last = end // FUNDING_PERIOD_MS * FUNDING_PERIOD_MS
+        times = np.arange(last - (limit - 1) * FUNDING_PERIOD_MS, last + 1, FUNDING_PERIOD_MS)
+        if start is not None:
+            first = -(-start // FUNDING_PERIOD_MS) * FUNDING_PERIOD_MS
+            times = np.arange(first, min(last, first + (limit - 1) * FUNDING_PERIOD_MS) + 1,
+                              FUNDING_PERIOD_MS)  # fmt: skip
+        rows = []
+        for s in self._trading(sym):
+            rates = self.derivatives.past_funding(s, times)
+            marks = self._close_at(s, times)
+            for t, rate, mark in zip(times.tolist(), rates.tolist(), marks, strict=True):
+                rows.append(
+                    {
+                        "symbol": self.formats.names[s],
+                        "fundingTime": t,
+                        "fundingRate": f"{rate:.8f}",
+                        "markPrice": f"{mark * self.market.tick[s]:.8f}",
+                    }
+                )
+        return _json(rows)
+
+    def _close_at(self, sym: int, times: np.ndarray) -> list[float]:
+        """The last price before each time, from the minute bars (or the last price)."""
+        out = []
+        for t in times.tolist():
+            minute = t // MINUTE_MS - 1
+            bar = self.market.spans.span(sym, minute, minute)
+            valid = bool(bar["valid"][0])
+            out.append(float(bar["close"][0]) if valid else float(self.market.last_price[sym]))
+        return out
+
+    async def open_interest(self, request: web.Request) -> web.Response:
+        sym = self._symbol(request)
+        steps = round(float(self.derivatives.open_interest[sym]))
+        return _json(
+            {
+                "openInterest": self.formats.qty(steps, sym),
+                "symbol": self.formats.names[sym],
+                "time": self.clock.now_ms(),
+            }
+        )
+
+    async def book_ticker(self, request: web.Request) -> web.Response:
+        sym = self._symbol(request, required=False)
+        now = self.clock.now_ms()
+        rows = [
+            self.formats.book_ticker_rest(s, self.market.book(s, 1, now), now)
+            for s in self._trading(sym)
+        ]
+        return self._one_or_all(sym, rows)
+
+    async def ticker_price(self, request: web.Request) -> web.Response:
+        sym = self._symbol(request, required=False)
+        now = self.clock.now_ms()
+        rows = [
+            {
+                "symbol": self.formats.names[s],
+                "price": self.formats.price(int(self.market.last_price[s]), s),
+                "time": now,
+            }
+            for s in self._trading(sym)
+        ]
+        return self._one_or_all(sym, rows)
 
     # -------------------------------------------------------------- admin
 
@@ -267,23 +404,45 @@ class RestApi:
 
     async def admin_list(self, request: web.Request) -> web.Response:
         symbol = self._admin_symbol(request)
-        self.standin.list_symbol(symbol)
+        self.admin.list_symbol(symbol)
         return _json({"symbol": symbol, "status": TRADING})
 
     async def admin_delist(self, request: web.Request) -> web.Response:
         symbol = self._admin_symbol(request)
         try:
-            self.standin.delist_symbol(symbol)
+            self.admin.delist_symbol(symbol)
         except KeyError as exc:
             raise web.HTTPNotFound(text=str(exc)) from None
         return _json({"symbol": symbol, "status": "SETTLING"})
 
     async def admin_faults(self, request: web.Request) -> web.Response:
         try:
-            self.standin.set_faults(request.query.get("spec", ""))
+            faults = self.admin.set_faults(request.query.get("spec", ""))
         except ValueError as exc:
             raise web.HTTPBadRequest(text=str(exc)) from None
-        return _json({"faults": str(self.standin.faults)})
+        return _json({"faults": faults})
 
     async def admin_stats(self, request: web.Request) -> web.Response:
-        return _json(self.standin.stats())
+        return _json(self.admin.stats())
+
+    # -------------------------------------------------------------- archive
+
+    async def archive_file(self, request: web.Request) -> web.Response:
+        """A daily aggTrades zip of the generated past, or its `.CHECKSUM`."""
+        symbol, name = request.match_info["symbol"], request.match_info["name"]
+        want_checksum = name.endswith(".CHECKSUM")
+        zip_file = name[: -len(".CHECKSUM")] if want_checksum else name
+        parsed = parse_name(zip_file)
+        sym = self.market.index(symbol)
+        if parsed is None or parsed[0] != symbol or sym is None:
+            raise web.HTTPNotFound()
+        day = parsed[1]
+        if not self.archive.has_day(sym, day):
+            raise web.HTTPNotFound()
+        # A busy contract's day takes seconds to build: off the loop that drives the market.
+        data = await asyncio.get_running_loop().run_in_executor(
+            None, self.archive.zip, sym, symbol, day
+        )
+        if want_checksum:
+            return web.Response(body=checksum(data, zip_file), content_type="text/plain")
+        return web.Response(body=data, content_type="application/zip")

@@ -31,15 +31,23 @@ from pipelines.binance.endpoints import (
     REST_WEIGHT_LIMIT_PER_MINUTE,
     SERVER_PING_INTERVAL_S,
 )
+from pipelines.standin.archive import Archive
 from pipelines.standin.broadcast import Broadcaster
 from pipelines.standin.clock import Clock
 from pipelines.standin.connection import CLOSE_GOING_AWAY, CLOSE_POLICY, WsConnection
+from pipelines.standin.derivatives import Derivatives
 from pipelines.standin.faults import ConnectionFaults, FaultSpec
 from pipelines.standin.frames import Formats
 from pipelines.standin.history import to_trade_records
 from pipelines.standin.limits import WeightLimiter
 from pipelines.standin.market import Market
-from pipelines.standin.replay import ReplaySchedule, load_replay, observed_grids
+from pipelines.standin.replay import (
+    ReplayClock,
+    ReplaySchedule,
+    load_replay,
+    observed_grids,
+    record_replayed,
+)
 from pipelines.standin.rest import RestApi
 from pipelines.standin.subscriptions import Subscriptions, TooManySubscriptions
 from pipelines.standin.truth import TruthRecorder, truth_frame
@@ -48,6 +56,7 @@ from pipelines.standin.universe import replay_contract
 log = logging.getLogger(__name__)
 
 PONG_TIMEOUT_S = 600
+PRIVATE_ROUTE = "/private"  # user data streams: no stream of the stand-in is routed here
 MAX_SEND_BUFFER = 32 * 1024 * 1024
 _KEPT_FORCE_ORDERS = 100_000
 
@@ -70,6 +79,7 @@ class StandIn:
         pong_timeout_s: float = PONG_TIMEOUT_S,
         replay: str | Path | None = None,
         speed: float = 1.0,
+        hold: bool = False,
         clock: Clock | None = None,
         step_ms: int = 50,
         retention_s: float = 7200.0,
@@ -77,6 +87,7 @@ class StandIn:
         rest_weight_limit: int = REST_WEIGHT_LIMIT_PER_MINUTE,
         max_streams: int = MAX_STREAMS_PER_CONNECTION,
         max_send_buffer: int = MAX_SEND_BUFFER,
+        history_s: float = 0.0,
     ) -> None:
         self.clock = clock or Clock()
         self.seed = seed
@@ -88,24 +99,38 @@ class StandIn:
         self.pong_timeout_ms = int(pong_timeout_s * 1000)
         self.max_streams = max_streams
         self.max_send_buffer = max_send_buffer
-        self.speed = speed
-        self._replay_frames = load_replay(replay) if replay else None
+        self.hold = hold
+        frames = load_replay(replay) if replay else None
         contracts = None
-        if self._replay_frames is not None:
-            contracts = [
-                replay_contract(s, *grid) for s, grid in observed_grids(self._replay_frames).items()
-            ]
+        self._replay: ReplaySchedule | None = None
+        # What clients see as server time: the capture's clock during a replay.
+        self.server_time: Clock | ReplayClock = self.clock
+        if frames is not None:
+            contracts = [replay_contract(s, *grid) for s, grid in observed_grids(frames).items()]
             rate = 0.0
+            self._replay = ReplaySchedule(frames, None, speed)
+            self.server_time = ReplayClock(self._replay, self.clock)
         self.market = Market(
             symbols,
             rate,
             seed,
-            start_ms=self.clock.now_ms(),
+            start_ms=self.server_time.now_ms(),
             step_ms=step_ms,
             contracts=contracts,
             retention_s=retention_s,
             max_trades=max_trades,
+            history_ms=int(history_s * 1000),
         )
+        market = self.market
+        self.derivatives = Derivatives(
+            seed,
+            market.last_price.astype(np.float64),
+            market.agg_rate
+            * 86_400
+            * market.mean_notional
+            / (market.bid * market.tick * market.step),
+        )
+        self._second_volume = np.zeros(len(market.contracts))
         self.formats = Formats(self.market)
         self.broadcaster = Broadcaster(self.market, self.formats)
         self.limiter = WeightLimiter(rest_weight_limit)
@@ -118,7 +143,7 @@ class StandIn:
         self._serial = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._loop_task: asyncio.Task | None = None
-        self._replay: ReplaySchedule | None = None
+        self.replay_frames_sent = 0
         self._changed = {p: np.zeros(0, bool) for p in (250, 1000)}
         self._paused = False
 
@@ -128,8 +153,8 @@ class StandIn:
         if self.truth_path:
             self.truth = TruthRecorder(self.truth_path, self.market)
         await self._serve()
-        if self._replay_frames is not None:
-            self._replay = ReplaySchedule(self._replay_frames, self.clock.now_ms(), self.speed)
+        if self._replay is not None and not self.hold:
+            self._replay.start(self.clock.now_ms())
         self._loop_task = asyncio.create_task(self._run(), name="standin-loop")
         log.info("stand-in up: rest %s  ws %s", self.rest_url, self.ws_url)
         return self
@@ -137,8 +162,18 @@ class StandIn:
     async def _serve(self) -> None:
         # Long combined-stream URLs (hundreds of streams) must reach the 1024-stream check.
         app = web.Application(handler_args={"max_line_size": 1 << 20})
-        RestApi(self).add_routes(app)
-        for route in ("/market", "/public", ""):
+        archive = Archive(self.market.past, self.formats.prices, self.formats.qtys)
+        RestApi(
+            self.market,
+            self.formats,
+            self.server_time,
+            self.limiter,
+            archive,
+            self.derivatives,
+            self,
+        ).add_routes(app)
+        # /private carries user data: accepted, and silent without a listen key's events.
+        for route in ("/market", "/public", "/private", ""):
             app.router.add_get(f"{route}/stream", self._ws_handler)
             app.router.add_get(f"{route}/ws", self._ws_handler)
             app.router.add_get(f"{route}/ws/{{tail:.*}}", self._ws_handler)
@@ -199,16 +234,21 @@ class StandIn:
     # -------------------------------------------------------------- control
 
     def list_symbol(self, symbol: str) -> None:
+        known = len(self.market.contracts)
         self.market.list_symbol(symbol)
+        if len(self.market.contracts) > known:  # a new contract, not a re-listing
+            self.derivatives.add_symbol(float(self.market.last_price[-1]))
+            self._second_volume = np.append(self._second_volume, 0.0)
 
     def delist_symbol(self, symbol: str) -> None:
         self.market.delist_symbol(symbol)
 
-    def set_faults(self, spec: str | FaultSpec) -> None:
-        """Change the faults of every connection, current and future."""
+    def set_faults(self, spec: str | FaultSpec) -> str:
+        """Change the faults of every connection, current and future; returns the new spec."""
         self.faults = spec if isinstance(spec, FaultSpec) else FaultSpec.parse(spec)
         for conn in self.connections:
             conn.faults.spec = self.faults
+        return str(self.faults)
 
     def pause(self) -> None:
         """Stop generating trades (time still runs; streams other than trades keep going)."""
@@ -246,6 +286,20 @@ class StandIn:
             "frame_faults_open_connections": faults,
             "frames_lost_while_stalled": sum(c.frames_lost_stalled for c in self.connections),
             "symbols": len(self.market.contracts),
+            "replay": self._replay_stats(),
+        }
+
+    def _replay_stats(self) -> dict | None:
+        replay = self._replay
+        if replay is None:
+            return None
+        return {
+            "frames": len(replay.frames),
+            "released": replay.released,
+            "frames_sent": self.replay_frames_sent,
+            "started": replay.start_ms is not None,
+            "done": replay.done,
+            "server_time": self.server_time.now_ms(),
         }
 
     # -------------------------------------------------------------- main loop
@@ -264,7 +318,7 @@ class StandIn:
 
     def _tick(self, prev: int, now: int) -> None:
         market = self.market
-        if self._paused:
+        if self._paused or self._replay is not None:  # a replay generates nothing
             market.time_ms = now // market.step_ms * market.step_ms
             steps = []
         else:
@@ -286,9 +340,15 @@ class StandIn:
             for changed in self._changed.values():
                 changed |= traded
             self.broadcaster.trades(trades, nq, conns, now)
+            self.broadcaster.raw_trades(trades, conns, now)
             self.broadcaster.book_tickers(traded, conns, now)
+            self._second_volume += np.bincount(trades["sym"], weights=trades["qty"], minlength=n)
         if self._replay is not None:
-            self.broadcaster.replay(self._replay.due(now), conns, now)
+            if self._replay.start_ms is None and any(c.subs.streams for c in conns):
+                self._replay.start(now)  # --hold: the clock starts with the first subscriber
+            due = self._replay.due(now)
+            record_replayed(market, due)
+            self.replay_frames_sent += self.broadcaster.replay(due, conns, now)
 
         def crossed(period: int) -> bool:
             return now // period != prev // period
@@ -296,6 +356,7 @@ class StandIn:
         for speed in (100, 250, 500):
             if crossed(speed):
                 self.broadcaster.depth(speed, conns, now)
+                self.broadcaster.diff_depth(speed, conns, now)
         if crossed(250):
             self.broadcaster.klines(self._changed[250], conns, now)
             self._changed[250][:] = False
@@ -306,6 +367,11 @@ class StandIn:
                 self.force_orders.append(liqs)
                 self.broadcaster.force_orders(liqs, conns, now)
             self.broadcaster.tickers(self._changed[1000], conns, now)
+            self.derivatives.second(market.last_price.astype(np.float64), self._second_volume, now)
+            self._second_volume[:] = 0.0
+            self.broadcaster.mark_prices(1000, self.derivatives, conns, now)
+            if crossed(3000):
+                self.broadcaster.mark_prices(3000, self.derivatives, conns, now)
             self._changed[1000][:] = False
             if self.truth is not None:
                 self.truth.flush()
@@ -336,7 +402,8 @@ class StandIn:
 
     async def _ws_handler(self, request: web.Request) -> web.StreamResponse:
         path = request.path
-        route = next((r for r in (MARKET_ROUTE, PUBLIC_ROUTE) if path.startswith(r + "/")), "")
+        routes = (MARKET_ROUTE, PUBLIC_ROUTE, PRIVATE_ROUTE)
+        route = next((r for r in routes if path.startswith(r + "/")), "")
         rest = path[len(route) :]
         combined = rest == "/stream"
         if combined:

@@ -25,6 +25,8 @@ from pipelines.standin.market import Market
 
 # Partial depth speeds: unsuffixed is 250 ms; an explicit "@250ms" is acknowledged and silent.
 _DEPTH_SPEEDS = {"": 250, "@100ms": 100, "@500ms": 500}
+_MARK_PERIODS = {"markPrice": 3000, "markPrice@1s": 1000}
+_ALL_MARK = {"!markPrice@arr": 3000, "!markPrice@arr@1s": 1000}
 
 
 @dataclass(slots=True)
@@ -35,7 +37,11 @@ class Plan:
     kline: np.ndarray
     force: np.ndarray
     book_ticker: np.ndarray
+    trade: np.ndarray | None = None  # raw trades
     depth: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)  # (levels, ms)
+    diff: dict[int, np.ndarray] = field(default_factory=dict)  # diff depth, by speed (ms)
+    mark: dict[int, np.ndarray] = field(default_factory=dict)  # markPrice, by period (ms)
+    mark_all: set[int] = field(default_factory=set)  # !markPrice@arr periods (ms)
     force_all: bool = False
     tickers: bool = False
     mini_tickers: bool = False
@@ -100,6 +106,8 @@ class Subscriptions:
                 plan.tickers = True
             elif stream == ALL_MINI_TICKERS:
                 plan.mini_tickers = True
+            elif stream in _ALL_MARK:
+                plan.mark_all.add(_ALL_MARK[stream])
             else:
                 self._symbol_stream(stream, market, plan)
         self._plan = (key, plan)
@@ -111,8 +119,15 @@ class Subscriptions:
         sym = market.stream_index(name)
         if sym is None:
             return
+        n = len(market.contracts)
         if kind == "aggTrade":
             plan.agg[sym] = True
+        elif kind == "trade":
+            if plan.trade is None:
+                plan.trade = np.zeros(n, bool)
+            plan.trade[sym] = True
+        elif kind in _MARK_PERIODS:
+            plan.mark.setdefault(_MARK_PERIODS[kind], np.zeros(n, bool))[sym] = True
         elif kind == "kline_1m":
             plan.kline[sym] = True
         elif kind == "forceOrder":
@@ -122,7 +137,9 @@ class Subscriptions:
         elif kind.startswith("depth"):
             levels, _, speed = kind[5:].partition("@")
             speed_ms = _DEPTH_SPEEDS.get(f"@{speed}" if speed else "")
-            if levels in ("5", "10", "20") and speed_ms:
+            if levels == "" and speed_ms:  # diff depth `<s>@depth[@100ms|@500ms]`
+                plan.diff.setdefault(speed_ms, np.zeros(n, bool))[sym] = True
+            elif levels in ("5", "10", "20") and speed_ms:
                 key = (int(levels), speed_ms)
                 if key not in plan.depth:
                     plan.depth[key] = np.zeros(len(market.contracts), bool)
@@ -139,7 +156,10 @@ class Subscriptions:
         if not isinstance(request, dict):
             return _error(None, 2, "Invalid request: expected a JSON object")
         rid = request.get("id")
-        if isinstance(rid, bool) or not isinstance(rid, int) or rid < 0:
+        # Binance's own SDK sends string ids (uuid hex); numbers must be unsigned integers.
+        if not isinstance(rid, str) and (
+            isinstance(rid, bool) or not isinstance(rid, int) or rid < 0
+        ):
             return _error(None, 2, "Invalid request: request ID must be an unsigned integer")
         try:
             return _result(rid, self._dispatch(request))
@@ -182,9 +202,9 @@ class Subscriptions:
         return _error(rid, 4, "Too many subscriptions")
 
 
-def _result(rid: int, result: object) -> bytes:
+def _result(rid: int | str, result: object) -> bytes:
     return orjson.dumps({"result": result, "id": rid})
 
 
-def _error(rid: int | None, code: int, msg: str) -> bytes:
+def _error(rid: int | str | None, code: int, msg: str) -> bytes:
     return orjson.dumps({"error": {"code": code, "msg": msg}, "id": rid})

@@ -18,6 +18,7 @@ import numpy as np
 
 from pipelines.binance.contracts import PERPETUAL, TRADIFI_PERPETUAL, ContractSpec
 from pipelines.binance.endpoints import REST_WEIGHT_LIMIT_PER_MINUTE
+from pipelines.records.timeunits import DAY_MS
 
 TRADING = "TRADING"
 SETTLING = "SETTLING"
@@ -59,7 +60,7 @@ class Contract:
         spec = self.spec
         tick = _decimal_text(spec.tick_size, self.wire_price_decimals)
         step = _decimal_text(spec.step_size, spec.qty_decimals)
-        min_price = _decimal_text(str(Decimal(spec.tick_size) * 10), self.wire_price_decimals)
+        limits = _filter_values(spec, self.price, self.wire_price_decimals)
         return {
             "symbol": spec.symbol,
             "pair": self.pair,
@@ -85,26 +86,32 @@ class Contract:
             # Key order inside filters differs between filters, as on Binance.
             "filters": [
                 {
-                    "maxPrice": "4529764",
+                    "maxPrice": limits["max_price"],
                     "tickSize": tick,
                     "filterType": "PRICE_FILTER",
-                    "minPrice": min_price,
+                    "minPrice": limits["min_price"],
                 },
-                {"stepSize": step, "minQty": step, "maxQty": "1000000", "filterType": "LOT_SIZE"},
+                {
+                    "stepSize": step,
+                    "minQty": step,
+                    "maxQty": limits["max_qty"],
+                    "filterType": "LOT_SIZE",
+                },
                 {
                     "minQty": step,
-                    "maxQty": "120000",
+                    "maxQty": limits["max_market_qty"],
                     "filterType": "MARKET_LOT_SIZE",
                     "stepSize": step,
                 },
                 {"filterType": "MAX_NUM_ORDERS", "limit": 200},
-                {"notional": "5", "filterType": "MIN_NOTIONAL"},
+                {"notional": limits["min_notional"], "filterType": "MIN_NOTIONAL"},
                 {
                     "multiplierDown": "0.9500",
                     "multiplierUp": "1.0500",
                     "multiplierDecimal": "4",
                     "filterType": "PERCENT_PRICE",
                 },
+                {"filterType": "POSITION_RISK_CONTROL", "positionControlSide": "NONE"},
             ],
             "orderTypes": [
                 "LIMIT",
@@ -116,7 +123,43 @@ class Contract:
                 "TRAILING_STOP_MARKET",
             ],
             "timeInForce": ["GTC", "IOC", "FOK", "GTX", "GTD"],
+            "permissionSets": ["GRID", "COPY", "DCA", "PSB"],
         }
+
+
+# BTCUSDT's real filters (exchangeInfo 2026-10-07); other contracts scale them by price.
+_BTC_FILTERS = {
+    "min_price": "556.80",
+    "max_price": "4529764",
+    "max_qty": "1000",
+    "max_market_qty": "120",
+    "min_notional": "50",
+}
+_MIN_NOTIONAL = {"BTCUSDT": "50", "ETHUSDT": "20"}  # 5 on the rest
+
+
+def _filter_values(spec: ContractSpec, price: float, price_decimals: int) -> dict[str, str]:
+    """Price band and size limits as Binance sets them: about 1/140 to 55 times the price,
+    at most ~80 M USD per limit order and ~10 M USD per market order."""
+    if spec.symbol == "BTCUSDT":
+        return _BTC_FILTERS
+    tick, step = Decimal(spec.tick_size), Decimal(spec.step_size)
+    min_price = max((Decimal(price / 140) / tick).to_integral_value() * tick, tick)
+    return {
+        "min_price": _decimal_text(str(min_price), price_decimals),
+        "max_price": _round_number(price * 55),
+        "max_qty": _round_number(max(80e6 / price, float(step) * 1000), step),
+        "max_market_qty": _round_number(max(10e6 / price, float(step) * 100), step),
+        "min_notional": _MIN_NOTIONAL.get(spec.symbol, "5"),
+    }
+
+
+def _round_number(value: float, step: Decimal = Decimal(1)) -> str:
+    """A round limit (two significant digits), on the step grid and at least one step."""
+    exponent = math.floor(math.log10(value)) - 1
+    rounded = Decimal(round(value / 10**exponent)).scaleb(exponent)
+    on_grid = max((rounded / step).to_integral_value() * step, step)
+    return f"{on_grid.normalize():f}"
 
 
 def _decimal_text(value: str, decimals: int) -> str:
@@ -234,7 +277,7 @@ def generated_contract(symbol: str, rng: np.random.Generator) -> Contract:
     step_exp = int(np.clip(math.floor(math.log10(10.0 / price)), -3, 0))
     tick = _grid_text(tick_exp, tick_units)
     price_precision = -tick_exp + (int(rng.integers(1, 3)) if rng.random() < 0.15 else 0)
-    onboard = _ONBOARD_BASE + int(rng.integers(0, 2_000)) * 86_400_000
+    onboard = _ONBOARD_BASE + int(rng.integers(0, 2_000)) * DAY_MS
     return _contract(
         symbol, price, tick, _grid_text(step_exp), price_precision=price_precision, onboard=onboard
     )

@@ -1,28 +1,26 @@
-"""FootprintView: what it sends to Bokeh equals a footprint built independently from the trades."""
+"""FootprintView: what it hands HoloViews equals a footprint built independently from the trades."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
+import holoviews as hv
 import numpy as np
 import pandas as pd
 import pytest
 
 from dashboard import footprint_glyphs as fg
-from dashboard.footprint import FootprintView, auto_bin
+from dashboard.footprint import FootprintView
+from dashboard.footprint_chart import CELL_MAX_BARS, main_overlay, raster
 from pipelines.analytics.footprint import FootprintRules, footprint_from_records
+from pipelines.engine.footprint_source import auto_bin
+from pipelines.engine.service import Engine
+from tests.dashboard.feed import Feed
 
 MINUTE = 60_000
-
-
-def reference(
-    engine, symbol: str, start: int, bin_ticks: int, timeframe: str = "1m", ratio: float = 3.0
-):
-    spec = engine.registry.spec(symbol)
-    rules = FootprintRules.make(
-        spec, price_bin_ticks=bin_ticks, timeframe=timeframe, imbalance_ratio=ratio
-    )
-    return footprint_from_records(engine.trades(symbol, start, None), spec, rules)
+# Positions of the elements in `main_overlay`.
+IMAGE, CELLS, LEFT_NUMBERS, RIGHT_NUMBERS = 0, 1, 7, 8
 
 
 def naive_levels(engine, symbol: str, start: int, bin_ticks: int, tf: int) -> pd.DataFrame:
@@ -44,48 +42,56 @@ def naive_levels(engine, symbol: str, start: int, bin_ticks: int, tf: int) -> pd
     )
 
 
-def shown_cells(view: FootprintView) -> pd.DataFrame:
-    """Bid/ask per (bar, price) as the Bokeh cell sources hold them (closed and live layers)."""
-    parts = [pd.DataFrame(layer.cells.data) for layer in (view._done, view._live)]
-    cells = pd.concat([p for p in parts if len(p)], ignore_index=True)
-    return cells.groupby(["bar_time", "price"], as_index=False)[["bid", "ask"]].first()
+def reference(view: FootprintView, bin_ticks: int, timeframe: str = "1m", ratio: float = 3.0):
+    engine, symbol = view.engine, view.symbol
+    spec = engine.registry.spec(symbol)
+    rules = FootprintRules.make(
+        spec, price_bin_ticks=bin_ticks, timeframe=timeframe, imbalance_ratio=ratio
+    )
+    return footprint_from_records(engine.trades(symbol, view.source.start_ms, None), spec, rules)
+
+
+def drawn(view: FootprintView, x_range=None) -> tuple[hv.Overlay, object]:
+    frame = view.frame(x_range)
+    return main_overlay(frame, view.source.big_orders(0, 2**62)), frame
 
 
 def test_bin_change_reaggregates_from_trades(fed) -> None:
     engine, _, _ = fed
     view = FootprintView(engine=engine, symbol="BTCUSDT", price_bin=5)
     view.__panel__()
-    start = view._window_start
+    start = view.source.start_ms
     for bin_ticks in (5, 20, 5):
         view.price_bin = bin_ticks
         expected = naive_levels(engine, "BTCUSDT", start, bin_ticks, MINUTE)
-        got = view.levels().sort_values(["bar_time", "price"]).reset_index(drop=True)
+        levels, _ = view.source.frames()
+        got = levels.sort_values(["bar_time", "price"]).reset_index(drop=True)
         np.testing.assert_array_equal(got["bar_time"], expected["bar_time"])
         np.testing.assert_allclose(got["price"], expected["price"])
         np.testing.assert_allclose(got["bid_volume"], expected["bid_volume"])
         np.testing.assert_allclose(got["ask_volume"], expected["ask_volume"])
-        # What the chart holds: one quad per non-empty side, at the level's price.
-        cells = shown_cells(view).sort_values(["bar_time", "price"]).reset_index(drop=True)
-        np.testing.assert_allclose(cells["price"], expected["price"])
-        np.testing.assert_allclose(cells["bid"], expected["bid_volume"])
-        sides = int((expected["bid_volume"] > 0).sum() + (expected["ask_volume"] > 0).sum())
-        assert sum(len(layer.cells.data["left"]) for layer in (view._done, view._live)) == sides
+        # What the chart holds: one rectangle per non-empty side of every level near the view.
+        overlay, frame = drawn(view)
+        cells = overlay.get(CELLS).dframe()
+        near = expected.merge(frame.levels[["bar_time", "price"]], on=["bar_time", "price"])
+        sides = int((near["bid_volume"] > 0).sum() + (near["ask_volume"] > 0).sum())
+        assert len(cells) == sides > 0
+        bids = cells.groupby(["bar_time", "level"])["bid"].first().sort_index()
+        np.testing.assert_allclose(bids.to_numpy(), near["bid_volume"].to_numpy())
 
 
-def test_bars_and_candles_match_reference(fed) -> None:
+def test_bars_match_reference(fed) -> None:
     engine, _, _ = fed
     view = FootprintView(engine=engine, symbol="ETHUSDT", price_bin=10, timeframe="5m")
     view.__panel__()
-    ref = reference(engine, "ETHUSDT", view._window_start, 10, "5m")
-    bars = view.bars()
+    ref = reference(view, 10, "5m")
+    _, bars = view.source.frames()
     for col in ("bar_time", "open", "high", "low", "close", "volume", "delta", "trades", "poc",
-                "value_area_low", "value_area_high", "max_delta", "min_delta", "cvd"):  # fmt: skip
+                "value_area_low", "value_area_high", "max_delta", "min_delta"):  # fmt: skip
         np.testing.assert_allclose(
             bars[col].to_numpy(dtype=float), ref.bars[col].to_numpy(dtype=float), err_msg=col
         )
-    candles = pd.concat([pd.DataFrame(layer.candles.data) for layer in (view._done, view._live)])
-    np.testing.assert_allclose(np.sort(candles["low"]), np.sort(ref.bars["low"]))
-    np.testing.assert_allclose(np.sort(candles["high"]), np.sort(ref.bars["high"]))
+    np.testing.assert_allclose(bars["cvd"], np.cumsum(ref.bars["delta"]))
 
 
 def test_imbalance_flags_follow_ratio(fed) -> None:
@@ -94,87 +100,123 @@ def test_imbalance_flags_follow_ratio(fed) -> None:
     view.__panel__()
     for ratio in (1.5, 4.0):
         view.imbalance_ratio = ratio
-        ref = reference(engine, "SOLUSDT", view._window_start, 2, ratio=ratio)
-        got = view.levels().sort_values(["bar_time", "price"]).reset_index(drop=True)
+        ref = reference(view, 2, ratio=ratio)
+        levels, _ = view.source.frames()
+        got = levels.sort_values(["bar_time", "price"]).reset_index(drop=True)
         exp = ref.levels.sort_values(["bar_time", "price"]).reset_index(drop=True)
         for col in ("buy_imbalance", "sell_imbalance", "stacked_buy", "stacked_sell"):
             np.testing.assert_array_equal(got[col], exp[col], err_msg=col)
 
 
-def test_live_bar_updates_and_closes(fed) -> None:
+def test_opens_on_the_last_bars_with_their_numbers(fed) -> None:
+    engine, _, _ = fed
+    view = FootprintView(engine=engine, symbol="BTCUSDT")
+    view.__panel__()
+    overlay, frame = drawn(view)
+    assert frame.draws_numbers
+    bars_in_view = (frame.x_range[1] - frame.x_range[0]) / frame.tf_ms
+    assert 14 <= bars_in_view <= 18
+    expected = frame.levels.sort_values(["bar_time", "price"])
+    for position, column in ((LEFT_NUMBERS, "bid_volume"), (RIGHT_NUMBERS, "ask_volume")):
+        texts = overlay.get(position).dframe()
+        # A number sits mid-level, inside its bar.
+        texts = texts.assign(
+            bar_time=texts["time"] // MINUTE * MINUTE, level=texts["price"] - frame.level_size / 2
+        ).sort_values(["bar_time", "level"])
+        assert texts["text"].tolist() == fg.compact(expected[column].to_numpy())
+        np.testing.assert_allclose(texts["level"], expected["price"])
+
+
+def test_live_trades_reach_the_chart(fed) -> None:
     engine, feed, _ = fed
     view = FootprintView(engine=engine, symbol="BTCUSDT", price_bin=5)
     view.__panel__()
-    live_start = view._live_start
-    asyncio.run(feed.push(feed.trades(live_start + 100, live_start + MINUTE - 1, 600)))
+    live = view.source.live_start
+    version = view.source.version
+    asyncio.run(
+        feed.push(feed.trades(max(live, int(time.time() * 1000) - 500), live + MINUTE - 1, 300))
+    )
     view.refresh()
-    ref = reference(engine, "BTCUSDT", view._window_start, 5)
-    assert float(view.bars()["volume"].sum()) == pytest.approx(float(ref.bars["volume"].sum()))
-    live = pd.DataFrame(view._live.cells.data)
-    assert set(live["bar_time"]) == {live_start}
-    # Trades of the next minute close the live bar: it moves to the closed layer unchanged.
-    closed_volume = float(view._live_fp.bars["volume"].sum())
-    asyncio.run(feed.push(feed.trades(live_start + MINUTE, live_start + MINUTE + 500, 30)))
-    view.refresh()
-    assert view._live_start == live_start + MINUTE
-    done = view._done_bars.set_index("bar_time")
-    assert float(done.loc[live_start, "volume"]) == pytest.approx(closed_volume)
-
-
-def test_timeframe_change_keeps_time_range(fed) -> None:
-    engine, _, _ = fed
-    view = FootprintView(engine=engine, symbol="BTCUSDT", price_bin=5)
-    view.__panel__()
-    kept = view._live_start
-    view._x_range.start, view._x_range.end = kept - 20 * MINUTE, kept - 10 * MINUTE
-    view.timeframe = "3m"
-    assert (view._x_range.start, view._x_range.end) == (kept - 20 * MINUTE, kept - 10 * MINUTE)
-    assert set(view.bars()["bar_time"] % (3 * MINUTE)) == {0}
+    assert view.source.version > version
+    overlay, _ = drawn(view)
+    cells = overlay.get(CELLS).dframe()
+    ref = reference(view, 5)
+    live_ref = ref.levels[ref.levels["bar_time"] == live]
+    live_cells = cells[cells["bar_time"] == live].groupby("level")["ask"].first()
+    np.testing.assert_allclose(live_cells.to_numpy(), live_ref["ask_volume"].to_numpy())
 
 
 def test_mode_changes_cell_geometry(fed) -> None:
     engine, _, _ = fed
     view = FootprintView(engine=engine, symbol="BTCUSDT", price_bin=5)
     view.__panel__()
-    levels = view.levels()
     view.mode = "delta"
-    cells = pd.concat([pd.DataFrame(layer.cells.data) for layer in (view._done, view._live)])
-    assert len(cells) == len(levels)  # one quad per level
+    overlay, frame = drawn(view)
+    cells = overlay.get(CELLS).dframe()
+    assert len(cells) == len(frame.levels)  # one rectangle per level
     centre = cells["bar_time"] + MINUTE / 2
-    buy_side = cells["left"] >= centre
+    buy_side = cells["time"] >= centre
     np.testing.assert_array_equal(buy_side.to_numpy(), (cells["delta"] >= 0).to_numpy())
 
 
-def test_labels_only_when_zoomed_in(fed) -> None:
-    engine, _, _ = fed
-    view = FootprintView(engine=engine, symbol="BTCUSDT", price_bin=5)
+@pytest.fixture
+def three_hours():
+    """An unstarted engine with 3 h of BTCUSDT-like trades: more bars than cells can show."""
+    engine = Engine()
+    feed = Feed(engine)
+    now = int(time.time() * 1000)
+    asyncio.run(feed.push(feed.trades(now - 180 * MINUTE, now - 1000, 60_000)))
+    return engine
+
+
+def test_many_bars_render_one_image_of_volume_at_price(three_hours) -> None:
+    view = FootprintView(engine=three_hours, symbol="BTCUSDT", price_bin=1)
+    view.source.history_bars = 200
     view.__panel__()
-    assert len(view._done.left_text.data["x"]) == 0  # 24 bars in view: too many to read
-    tf = MINUTE
-    bars = view._done_bars.tail(4)
-    view._x_range.start, view._x_range.end = (
-        float(bars["bar_time"].iloc[0]),
-        float(bars["bar_time"].iloc[-1] + tf),
-    )
-    view._y_range.start, view._y_range.end = (
-        float(bars["low"].min()),
-        float(bars["low"].min()) + 20 * 0.5,
-    )
-    view.refresh()
-    texts = view._done.left_text.data["text"]
-    assert len(texts) > 0
-    inside = view._done_levels[
-        view._done_levels["bar_time"].between(
-            bars["bar_time"].iloc[0] - tf, bars["bar_time"].iloc[-1]
+    view.source.load_before(0)
+    levels, bars = view.source.frames()
+    x_range = (float(bars["bar_time"].min()), float(bars["bar_time"].max() + MINUTE))
+    assert len(bars) > CELL_MAX_BARS
+    for shading, column in (("ask", "ask_volume"), ("delta", None)):
+        view.shading = shading
+        overlay, frame = drawn(view, x_range)
+        assert not frame.draws_cells
+        assert len(overlay.get(CELLS).dframe()) == 0 and len(overlay.get(LEFT_NUMBERS)) == 0
+        image = overlay.get(IMAGE)
+        # One pixel per bar at most (x_sampling): each column of the image is whole bars.
+        height, width = image.data[image.vdims[0].name].shape
+        assert width <= frame.width_px and height <= frame.height_px
+        assert width >= min(len(bars), frame.width_px) - 1
+        values = np.nan_to_num(image.dimension_values(2))
+        want = (
+            levels[column].sum() if column else (levels["ask_volume"] - levels["bid_volume"]).sum()
         )
-    ]
-    assert sorted(texts) == sorted(fg.compact(inside["bid_volume"].to_numpy()))
+        assert values.sum() == pytest.approx(float(want), rel=1e-9)
+    # Zoomed back in, cells return (numbers too, at a bin that gives readable rows).
+    overlay, frame = drawn(view)
+    assert frame.draws_cells and len(overlay.get(CELLS).dframe()) > 0
+    view.price_bin = 0
+    overlay, frame = drawn(view)
+    assert frame.draws_numbers and len(overlay.get(LEFT_NUMBERS)) > 0
 
 
-def test_auto_bin_targets_level_count() -> None:
-    assert auto_bin(np.array([140, 140, 140])) == 10
-    assert auto_bin(np.array([])) == 1
-    assert auto_bin(np.array([3, 5])) == 1
+def test_empty_data_draws_an_empty_chart() -> None:
+    engine = Engine()
+    Feed(engine)  # contracts listed, no trade yet
+    view = FootprintView(engine=engine, symbol="BTCUSDT")
+    view.__panel__()
+    overlay, frame = drawn(view, (0.0, 3_600_000.0))
+    assert len(frame.bars) == 0
+    assert all(len(element) == 0 for element in list(overlay)[1:])
+    assert raster(frame).data is not None
+    assert "no trades yet" in view._info.object
+
+
+def test_auto_bin_fits_the_span_in_readable_rows() -> None:
+    assert auto_bin(0) == auto_bin(39) == 1
+    assert auto_bin(40) == 2  # 41 rows at one tick
+    assert auto_bin(399) == 10 and auto_bin(400) == 20
+    assert auto_bin(10**9) == 10_000
 
 
 def test_unknown_symbol_waits(fed) -> None:
@@ -182,3 +224,34 @@ def test_unknown_symbol_waits(fed) -> None:
     view = FootprintView(engine=engine, symbol="NOPEUSDT")
     view.__panel__()
     assert "waiting" in view._info.object
+
+
+def test_live_changes_redraw_at_most_every_interval_and_rule_changes_at_once(fed, monkeypatch):
+    from dashboard import footprint as module
+
+    engine, feed, _ = fed
+    view = FootprintView(engine=engine, symbol="BTCUSDT", price_bin=5)
+    view.__panel__()
+    clock = [module.time.monotonic() + 100.0]  # long after the first draw
+    monkeypatch.setattr(module.time, "monotonic", lambda: clock[0])
+    view.refresh()
+    drawn = view.redraws
+    live = view.source.live_start
+    now = int(time.time() * 1000)
+
+    def trade() -> None:
+        asyncio.run(feed.push(feed.trades(max(live, now - 500), live + MINUTE - 1, 30)))
+
+    trade()
+    view.refresh()  # long since the last redraw: drawn at once
+    first = view.redraws
+    assert first == drawn + 1
+    trade()
+    clock[0] += module.LIVE_REDRAW_S / 2
+    view.refresh()
+    assert view.redraws == first  # too soon
+    clock[0] += module.LIVE_REDRAW_S
+    view.refresh()
+    assert view.redraws == first + 1  # the pending live change is drawn
+    view.price_bin = 10  # a rule change is drawn at once, however recent the last redraw
+    assert view.redraws == first + 2

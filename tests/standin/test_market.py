@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from pipelines.binance.contracts import PERPETUAL, parse_exchange_info
-from pipelines.standin.bars import DAY_MS, SYNTHETIC_DAYS, intraday_bars
+from pipelines.records.timeunits import DAY_MS
+from pipelines.standin.bars import SYNTHETIC_DAYS, intraday_bars
 from pipelines.standin.frames import Formats
 from pipelines.standin.market import Market
 

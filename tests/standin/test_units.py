@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import math
+from decimal import Decimal
 
 import numpy as np
 import orjson
@@ -138,7 +140,12 @@ def test_replay_reads_the_three_capture_formats() -> None:
     assert len(cryptofeed) == len(raw_lines) - 1
     assert cryptofeed[0].combined == raw_lines[1].split(": ", 1)[1].encode()
     hft = load_replay(sample("hftbacktest_usdm_btcusdt_20240808.gz"))
-    assert {f.stream for f in hft} == {"btcusdt@trade", "btcusdt@depth@0ms", "btcusdt@bookTicker"}
+    assert {f.stream for f in hft} == {
+        "btcusdt@trade",
+        "btcusdt@aggTrade",  # aggregated from the trades, see test_replay_aggregates_trades...
+        "btcusdt@depth@0ms",
+        "btcusdt@bookTicker",
+    }
     raw = load_replay(sample("forceOrder_real_frames.jsonl"))
     assert [f.stream for f in raw] == ["btcusdt@forceOrder"] + ["!forceOrder@arr"] * 3
     lines = jsonl_lines("forceOrder_real_frames.jsonl")
@@ -157,3 +164,30 @@ def test_replay_schedule_keeps_pace_and_caps_long_pauses() -> None:
     assert 0 < len(fast.due(1000)) < 91
     fast.due(10_000)
     assert fast.done
+
+
+def test_replay_aggregates_trades_like_binance_aggregates_one_takers_fills() -> None:
+    frames = load_replay(sample("hftbacktest_usdm_btcusdt_20240808.gz"))
+    aggs = [orjson.loads(f.raw) for f in frames if f.stream == "btcusdt@aggTrade"]
+    # Independent reference: the same trades merged by SOURCES.md's rule (same T, price, side).
+    with sample(
+        "DERIVED_APPROX_BTCUSDT-aggTrades-2024-08-08_2354-0000UTC_from_ws_trade.csv"
+    ).open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(aggs) == len(rows) == 10_447
+    for agg, row in zip(aggs, rows, strict=True):
+        assert agg["a"] == int(row["agg_trade_id"])
+        assert Decimal(agg["p"]) == Decimal(row["price"])
+        assert Decimal(agg["q"]) == Decimal(row["quantity"])
+        assert (agg["f"], agg["l"]) == (int(row["first_trade_id"]), int(row["last_trade_id"]))
+        assert agg["T"] == int(row["transact_time"])
+        assert agg["m"] == (row["is_buyer_maker"] == "true")
+    # Each aggregate follows its last trade and precedes the next trade.
+    last_trade = {}
+    for i, frame in enumerate(frames):
+        if frame.stream == "btcusdt@trade":
+            last_trade[orjson.loads(frame.raw)["t"]] = i
+        elif frame.stream == "btcusdt@aggTrade":
+            data = orjson.loads(frame.raw)
+            assert last_trade[data["l"]] < i
+            assert data["l"] + 1 not in last_trade

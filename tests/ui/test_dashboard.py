@@ -11,46 +11,11 @@ import pytest
 from playwright.sync_api import expect
 
 from pipelines.analytics.footprint import TIMEFRAMES_MS, FootprintRules, footprint_from_records
+from tests.ui.footprint_js import SOURCES_JS, ZOOM_JS, frames
 
 pytestmark = pytest.mark.ui
 
 IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
-
-# Reads the cell sources of the footprint chart out of the page's Bokeh document.
-CELLS_JS = """
-() => {
-  const out = [];
-  for (const doc of Bokeh.documents) {
-    for (const m of doc._all_models.values()) {
-      const d = m.data;
-      if (d && d.bar_time !== undefined && d.bid !== undefined && d.price !== undefined) {
-        out.push({bar_time: Array.from(d.bar_time), price: Array.from(d.price),
-                  bid: Array.from(d.bid), ask: Array.from(d.ask)});
-      }
-    }
-  }
-  return out;
-}
-"""
-
-
-# Zooms the footprint's shared time axis to the last four bars.
-ZOOM_JS = """
-() => {
-  for (const doc of Bokeh.documents) {
-    for (const m of doc._all_models.values()) {
-      if (m.x_range === undefined || m.renderers === undefined) continue;
-      const cells = m.renderers.some(r => r.data_source && r.data_source.data.bid !== undefined);
-      if (cells) {
-        m.x_range.setv({start: m.x_range.end - 5 * 60000});
-        return true;
-      }
-    }
-  }
-  return false;
-}
-"""
-
 
 # The heatmap's plot frame in page coordinates: the figure holding an image glyph.
 HEATMAP_FRAME_JS = """
@@ -138,11 +103,10 @@ def test_heatmap_hover_names_the_contract(page, served) -> None:
 
 
 def shown_cells(page) -> pd.DataFrame:
-    parts = [pd.DataFrame(p) for p in page.evaluate(CELLS_JS)]
-    parts = [p for p in parts if len(p)]
-    if not parts:
+    cells = frames(page.evaluate(SOURCES_JS), "cells")
+    if len(cells) == 0:
         return pd.DataFrame(columns=["bar_time", "price", "bid", "ask"])
-    return pd.concat(parts).groupby(["bar_time", "price"], as_index=False)[["bid", "ask"]].first()
+    return cells.groupby(["bar_time", "price"], as_index=False)[["bid", "ask"]].first()
 
 
 def test_bin_change_shows_the_reaggregation(page, served) -> None:
@@ -159,7 +123,7 @@ def test_bin_change_shows_the_reaggregation(page, served) -> None:
             .first
         )
         select.select_option(label=f"{spec.format_price(multiple)} ({multiple}×)")
-        expect(page.get_by_text(f"bin {multiple * tick:,.8g}")).to_be_visible(timeout=10_000)
+        expect(page.get_by_text(f"bin {multiple * tick:,.8g}")).to_be_visible(timeout=30_000)
         page.wait_for_timeout(1500)
         cells = shown_cells(page)
         assert len(cells) > 0

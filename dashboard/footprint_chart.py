@@ -1,0 +1,322 @@
+"""The footprint chart as HoloViews elements, for one x range: cells and numbers when they fit,
+one datashader image of volume at price when they do not.
+
+`main_overlay` always returns the same elements in the same order (empty where a mode does not
+draw them), as a DynamicMap requires. x is epoch ms (a UTC time axis), y is price.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import datashader as ds
+import holoviews as hv
+import numpy as np
+import pandas as pd
+from holoviews.operation.datashader import rasterize
+
+from dashboard import footprint_glyphs as fg
+from dashboard.theme import BUY, NEUTRAL, SELL, TEXT
+from pipelines.engine.footprint_source import Studies
+
+CELL_MAX_BARS = 60  # cells are drawn while at most this many bars ...
+CELL_MAX_CELLS = 8_000  # ... and (bar, level) cells are in view; beyond, an image
+LABEL_MAX_BARS = 18  # numbers are drawn while at most this many bars ...
+LABEL_MAX_ROWS = 48  # ... and price levels are in view
+SHADINGS = {"delta": "delta", "bid": "bid_volume", "ask": "ask_volume", "volume": "volume"}
+_SHADING_CMAPS = {
+    "delta": [SELL, "#7a2222", "#2b1f1f", "#1e1e1e", "#1f2f27", "#1a7a4c", BUY],
+    "bid": ["#1e1e1e", "#4a1f1f", "#a02828", SELL],
+    "ask": ["#1e1e1e", "#1f4a34", "#109a58", BUY],
+    "volume": ["#1e1e1e", "#3b3b55", "#7f6fd0", NEUTRAL],
+}
+PROFILE_SHARE = 0.12  # the visible-range profile takes this share of the plot's width
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """What one render draws: the footprint frames in view and how to lay them out."""
+
+    levels: pd.DataFrame  # levels of the bars in view
+    bars: pd.DataFrame  # bars in view
+    tf_ms: int
+    level_size: float
+    x_range: tuple[float, float]
+    y_range: tuple[float, float]
+    mode: str
+    shading: str
+    width_px: int
+    height_px: int
+    studies: Studies  # of the bars in view (the volume profile: of the visible range)
+
+    @property
+    def draws_cells(self) -> bool:
+        return len(self.bars) <= CELL_MAX_BARS and len(self.levels) <= CELL_MAX_CELLS
+
+    @property
+    def draws_numbers(self) -> bool:
+        rows = (self.y_range[1] - self.y_range[0]) / self.level_size
+        bars = (self.x_range[1] - self.x_range[0]) / self.tf_ms
+        return self.draws_cells and bars <= LABEL_MAX_BARS + 2 and rows <= LABEL_MAX_ROWS
+
+
+def in_view(levels: pd.DataFrame, bars: pd.DataFrame, tf_ms: int, x0: float, x1: float):
+    """The bars (and their levels) that overlap [x0, x1]."""
+    if len(bars) == 0:
+        return levels, bars
+    keep = (bars["bar_time"] + tf_ms > x0) & (bars["bar_time"] < x1)
+    bars = bars[keep.to_numpy()]
+    if len(levels):
+        inside = (levels["bar_time"] + tf_ms > x0) & (levels["bar_time"] < x1)
+        levels = levels[inside.to_numpy()]
+    return levels, bars
+
+
+def price_span(bars: pd.DataFrame, level_size: float) -> tuple[float, float] | None:
+    """A y range holding every visible bar, with a little room above and below."""
+    if len(bars) == 0:
+        return None
+    lo, hi = float(bars["low"].min()), float(bars["high"].max()) + level_size
+    pad = max((hi - lo) * 0.04, level_size)
+    return lo - pad, hi + pad
+
+
+# ------------------------------------------------------------------ elements
+
+_RECT_KDIMS = ["time", "price", "time_end", "price_top"]
+_RECT_NAMES = {"left": "time", "bottom": "price", "right": "time_end", "top": "price_top"}
+
+
+_COLOUR_COLUMNS = {"color", "fill", "line"}
+
+
+def _rects(data: dict, vdims: list[str], group: str) -> hv.Rectangles:
+    columns = {_RECT_NAMES.get(k, k): np.asarray(v) for k, v in data.items()}
+    for name in [*_RECT_KDIMS, *vdims]:
+        # An empty colour column must still be strings: BokehJS refuses a numeric one.
+        columns.setdefault(name, np.zeros(0, object if name in _COLOUR_COLUMNS else float))
+    return hv.Rectangles(columns, kdims=_RECT_KDIMS, vdims=vdims, group=group)
+
+
+def _segments(x0, y0, x1, y1, group: str, **extra: np.ndarray) -> hv.Segments:
+    columns = {"time": x0, "price": y0, "time_end": x1, "price_top": y1, **extra}
+    columns = {k: np.asarray(v) for k, v in columns.items()}
+    return hv.Segments(columns, kdims=_RECT_KDIMS, vdims=list(extra), group=group)
+
+
+def _labels(columns: dict, group: str) -> hv.Labels:
+    data = {"time": columns["x"], "price": columns["y"], "text": columns["text"]}
+    return hv.Labels(data, kdims=["time", "price"], vdims=["text"], group=group)
+
+
+def raster(frame: Frame) -> hv.Image:
+    """Volume at price over the visible range as one image (sum per pixel of the shading)."""
+    x0, x1 = frame.x_range
+    y0, y1 = frame.y_range
+    column = SHADINGS[frame.shading]
+    if frame.draws_cells or len(frame.levels) == 0:
+        empty = np.zeros((1, 1))  # drawn under everything, in the background colour
+        return hv.Image(
+            empty, bounds=(x0, y0, x1, y1), kdims=["time", "price"], vdims=[column], group="Volume"
+        )
+    levels = frame.levels
+    points = pd.DataFrame(
+        {
+            "time": levels["bar_time"].to_numpy(dtype=np.float64) + frame.tf_ms / 2,
+            "price": levels["price"].to_numpy(dtype=np.float64) + frame.level_size / 2,
+            "delta": (levels["ask_volume"] - levels["bid_volume"]).to_numpy(),
+            "bid_volume": levels["bid_volume"].to_numpy(),
+            "ask_volume": levels["ask_volume"].to_numpy(),
+            "volume": (levels["ask_volume"] + levels["bid_volume"]).to_numpy(),
+        }
+    )
+    # A pixel is never smaller than one bar by one level, so a zoomed image keeps its cells.
+    image = rasterize(
+        hv.Points(points, kdims=["time", "price"], vdims=[column]),
+        aggregator=ds.sum(column),
+        x_range=(x0, x1),
+        y_range=(y0, y1),
+        width=max(frame.width_px, 1),
+        height=max(frame.height_px, 1),
+        x_sampling=frame.tf_ms,
+        y_sampling=frame.level_size,
+        dynamic=False,
+    )
+    return image.relabel(group="Volume")
+
+
+def chart_options() -> list:
+    """Styles of the main chart's elements, set once on the DynamicMap (by element group)."""
+    return [
+        hv.opts.Image("Volume", colorbar=False, alpha=0.95, tools=["hover"]),
+        hv.opts.Rectangles(
+            "Cells", color="color", alpha="alpha", line_width=0, tools=["hover"],
+            hover_tooltips=[("price", "@level{0,0.[00000000]}"), ("sells", "@bid{0,0.[000]}"),
+                            ("buys", "@ask{0,0.[000]}"), ("delta", "@delta{+0,0.[000]}")],
+        ),
+        hv.opts.Rectangles(
+            "Marks", fill_color="fill", fill_alpha="fill_alpha", line_color="line",
+            line_width="line_width",
+        ),
+        hv.opts.Segments("Lines", color="color", alpha="alpha", line_width="width"),
+        hv.opts.Segments("Naked", color=NEUTRAL, line_dash="dashed", line_width=1, alpha=0.8),
+        hv.opts.Points("Auctions", color="#d0d0d0", marker="x", size=7),
+        hv.opts.Points(
+            "Orders", color="color", size="size", alpha=0.45, line_color=TEXT, tools=["hover"]
+        ),
+        hv.opts.Labels(
+            "Bid", text_align="right", text_baseline="middle", text_font_size="9pt",
+            text_color=TEXT,
+        ),
+        hv.opts.Labels(
+            "Ask", text_align="left", text_baseline="middle", text_font_size="9pt",
+            text_color=TEXT,
+        ),
+    ]  # fmt: skip
+
+
+def main_overlay(frame: Frame, big_orders: pd.DataFrame) -> hv.Overlay:
+    """Every element of the main chart for this frame (cells or image, candles, studies):
+    image, cells, marks (bodies, POC boxes, profile), lines (wicks, value areas, stacked
+    imbalances), naked POCs, unfinished auctions, big orders, bid numbers, ask numbers."""
+    tf, level = frame.tf_ms, frame.level_size
+    levels, bars = frame.levels, frame.bars
+    cells_on = frame.draws_cells and len(levels) > 0
+    cell_levels = levels if cells_on else levels.iloc[:0]
+    scale = fg.volume_scale(cell_levels, frame.mode)
+    cells = fg.cell_columns(cell_levels, tf, level, scale, frame.mode) if cells_on else {}
+    cells["level"] = cells.pop("price", np.zeros(0))
+    number_levels = cell_levels if frame.draws_numbers else cell_levels.iloc[:0]
+    left, right = fg.label_columns(number_levels, tf, level, frame.mode)
+    image = raster(frame).opts(
+        cmap=_SHADING_CMAPS[frame.shading], symmetric=frame.shading == "delta"
+    )
+    elements = [
+        image,
+        _rects(cells, ["color", "alpha", "bar_time", "level", "bid", "ask", "delta"], "Cells"),
+        _marks(bars, frame),
+        _lines(bars, cell_levels, tf, level),
+        _naked_segments(frame.studies.naked_pocs, tf, level, frame.x_range[1]),
+        _auction_points(frame.studies.auctions, tf, level),
+        _big_order_points(big_orders),
+        _labels(left, "Bid"),
+        _labels(right, "Ask"),
+    ]
+    return hv.Overlay(elements)
+
+
+def _marks(bars: pd.DataFrame, frame: Frame) -> hv.Rectangles:
+    """Candle bodies, POC boxes and the visible range's volume profile, as one glyph."""
+    tf, level = frame.tf_ms, frame.level_size
+    candles = fg.candle_columns(bars, tf, level)
+    poc = fg.profile_columns(bars, tf, level)
+    vol = _profile_columns(frame.studies.profile, frame)
+    n, m = len(candles["x"]), len(vol["left"])
+    return _rects(
+        {
+            "left": np.r_[candles["left"], poc["poc_left"], vol["left"]],
+            "bottom": np.r_[candles["bottom"], poc["poc_bottom"], vol["bottom"]],
+            "right": np.r_[candles["right"], poc["poc_right"], vol["right"]],
+            "top": np.r_[candles["top"], poc["poc_top"], vol["top"]],
+            "fill": np.r_[candles["color"], np.full(n, NEUTRAL), vol["color"]].astype(object),
+            "fill_alpha": np.r_[np.ones(n), np.zeros(n), np.full(m, 0.5)],
+            "line": np.r_[candles["color"], np.full(n, NEUTRAL), vol["color"]].astype(object),
+            "line_width": np.r_[np.ones(n), np.full(n, 1.2), np.zeros(m)],
+        },
+        ["fill", "fill_alpha", "line", "line_width"],
+        "Marks",
+    )
+
+
+def _lines(bars: pd.DataFrame, levels: pd.DataFrame, tf: int, level: float) -> hv.Segments:
+    """Wicks, value-area lines and stacked-imbalance edges, as one glyph (wicks first)."""
+    candles = fg.candle_columns(bars, tf, level)
+    va = fg.profile_columns(bars, tf, level)
+    stacked = fg.stacked_columns(levels, tf, level)
+    n, k = len(candles["x"]), len(stacked["x"])
+    return _segments(
+        np.r_[candles["x"], va["va_x"], stacked["x"]],
+        np.r_[candles["low"], va["va_low"], stacked["bottom"]],
+        np.r_[candles["x"], va["va_x"], stacked["x"]],
+        np.r_[candles["high"] + level, va["va_high"], stacked["top"]],
+        "Lines",
+        color=np.r_[np.full(n, "#b0b0b0"), np.full(n, NEUTRAL), stacked["color"]].astype(object),
+        alpha=np.r_[np.ones(n), np.full(n, 0.55), np.ones(k)],
+        width=np.r_[np.ones(n), np.full(n, 2.0), np.full(k, 3.0)],
+    )
+
+
+def _naked_segments(pocs: pd.DataFrame, tf: int, level: float, x_end: float) -> hv.Segments:
+    naked = pocs[pocs["revisited_at"].isna()]
+    start = naked["bar_time"].to_numpy(dtype=np.float64) + 0.94 * tf
+    y = naked["poc"].to_numpy(dtype=np.float64) + level / 2
+    return _segments(start, y, np.maximum(start, x_end), y, "Naked")
+
+
+def _auction_points(auctions: pd.DataFrame, tf: int, level: float) -> hv.Points:
+    high = auctions[auctions["unfinished_high"].astype(bool)]
+    low = auctions[auctions["unfinished_low"].astype(bool)]
+    x = np.r_[high["bar_time"], low["bar_time"]].astype(np.float64) + tf / 2
+    y = np.r_[high["high_level"] + 1.5 * level, low["low_level"] - 0.5 * level].astype(float)
+    return hv.Points({"time": x, "price": y}, kdims=["time", "price"], group="Auctions")
+
+
+def _big_order_points(orders: pd.DataFrame) -> hv.Points:
+    """Big orders as bubbles at their VWAP and time, area growing with their share of ADV."""
+    pct = orders["pct_adv"].to_numpy(dtype=np.float64)
+    data = {
+        "time": orders["time"].to_numpy(dtype=np.float64),
+        "price": orders["vwap"].to_numpy(dtype=np.float64),
+        "notional": orders["notional"].to_numpy(dtype=np.float64),
+        "size": 8 + 10 * np.sqrt(np.nan_to_num(pct, nan=0.5).clip(0, 4)),
+        "color": np.where(orders["side"].to_numpy() == "BUY", BUY, SELL).astype(object),
+    }
+    return hv.Points(
+        data, kdims=["time", "price"], vdims=["notional", "size", "color"], group="Orders"
+    )
+
+
+def _profile_columns(profile: pd.DataFrame, frame: Frame) -> dict[str, np.ndarray]:
+    """The visible range's volume at price, as bars growing left from the right edge."""
+    x0, x1 = frame.x_range
+    if len(profile) == 0:
+        empty = np.zeros(0)
+        return {"left": empty, "bottom": empty, "right": empty, "top": empty, "color": empty}
+    total = (profile["bid_volume"] + profile["ask_volume"]).to_numpy()
+    full = PROFILE_SHARE * (x1 - x0)
+    width = full * total / max(float(total.max()), 1e-12)
+    sell_w = width * profile["bid_volume"].to_numpy() / np.maximum(total, 1e-12)
+    price = profile["price"].to_numpy(dtype=np.float64)
+    edge = np.full(len(profile), x1)
+    return {
+        "left": np.r_[edge - width, edge - width + sell_w],
+        "bottom": np.r_[price, price],
+        "right": np.r_[edge - width + sell_w, edge],
+        "top": np.r_[price, price] + frame.level_size * 0.92,
+        "color": np.r_[np.full(len(price), SELL), np.full(len(price), BUY)].astype(object),
+    }
+
+
+def stats_overlay(frame: Frame) -> hv.Labels:
+    """The bar-statistics row: volume, delta and trade count under each bar (when readable)."""
+    bars = frame.bars if len(frame.bars) <= 2 * LABEL_MAX_BARS else frame.bars.iloc[:0]
+    columns = fg.stats_columns(bars, frame.tf_ms)
+    data = pd.DataFrame(
+        {
+            "time": columns["x"],
+            "row": columns["y"],
+            "text": columns["text"],
+            "color": columns["color"],
+        }
+    )
+    return hv.Labels(data, kdims=["time", "row"], vdims=["text", "color"]).opts(
+        text_color="color", text_font_size="8pt", text_baseline="middle"
+    )
+
+
+def cvd_curve(bars: pd.DataFrame, tf_ms: int) -> hv.Curve:
+    """Cumulative delta at each bar's close (`cvd` runs from the first loaded bar)."""
+    close = bars["bar_time"].to_numpy(dtype=np.float64) + tf_ms if len(bars) else np.zeros(0)
+    cvd = bars["cvd"].to_numpy(dtype=np.float64) if len(bars) else np.zeros(0)
+    data = pd.DataFrame({"time": close, "cvd": cvd})
+    return hv.Curve(data, kdims=["time"], vdims=["cvd"]).opts(color=NEUTRAL, line_width=1.6)

@@ -1,0 +1,315 @@
+"""The footprint of one contract, kept current for a view or a notebook: `FootprintSource`.
+
+It answers "the footprint of the loaded range at this resolution" from the engine (raw buffer
+and store, always from the original trades), and keeps it current at the least cost:
+
+* closed bars are built once, when they close, and kept;
+* the live bar is rebuilt from its own trades on each `refresh()`;
+* a change of symbol, timeframe, bin or ratio, or trades arriving for closed bars (a filled gap,
+  older history), rebuilds the loaded range from the trades, never from a previous aggregation;
+* `load_before(time)` extends the range back in time (store minutes) on demand.
+
+Every change bumps `version` and names itself in `change`, so subscribers (a HoloViews stream,
+`param.watch`) redraw only when something changed. A parameter set while a rebuild runs is
+applied by a rebuild right after it: no choice is lost.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import param
+
+from pipelines.analytics.footprint import (
+    BAR_COLUMNS,
+    LEVEL_COLUMNS,
+    TIMEFRAMES_MS,
+    Footprint,
+    FootprintRules,
+)
+from pipelines.analytics.footprint_studies import naked_pocs, unfinished_auctions, volume_profile
+from pipelines.binance.contracts import ContractSpec
+from pipelines.engine.service import Engine
+
+BIN_MULTIPLES = (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2500, 5000, 10000)
+# An automatic bin fits the price range of the last bars into rows that can carry numbers.
+_AUTO_BIN_BARS = 16
+_AUTO_BIN_ROWS = 40
+
+
+def auto_bin(span_ticks: int, max_rows: int = _AUTO_BIN_ROWS) -> int:
+    """The smallest bin multiple that shows a price span of `span_ticks` in `max_rows` levels."""
+    for multiple in BIN_MULTIPLES:
+        if span_ticks // multiple + 1 <= max_rows:
+            return multiple
+    return BIN_MULTIPLES[-1]
+
+
+def _concat(frames: list[pd.DataFrame], columns: tuple[str, ...]) -> pd.DataFrame:
+    full = [f for f in frames if len(f)]
+    if not full:  # empty, with the columns, so every reader can select them
+        return frames[0] if frames else pd.DataFrame({c: [] for c in columns})
+    return full[0] if len(full) == 1 else pd.concat(full, ignore_index=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Studies:
+    """What is drawn over the bars (pipelines/analytics/footprint_studies.py has definitions)."""
+
+    naked_pocs: pd.DataFrame
+    auctions: pd.DataFrame
+    profile: pd.DataFrame
+
+
+def _joined(parts: list[Footprint]) -> Footprint:
+    """Consecutive footprints of one contract and rules as one (bars never overlap)."""
+    first = parts[0]
+    return Footprint(
+        _concat([p.levels for p in parts], LEVEL_COLUMNS),
+        _concat([p.bars for p in parts], BAR_COLUMNS),
+        first.spec,
+        first.price_bin_ticks,
+        first.timeframe,
+    )
+
+
+class FootprintSource(param.Parameterized):
+    """One contract's footprint over a loaded range of bars, live."""
+
+    engine = param.ClassSelector(class_=Engine, doc="The engine whose trades are read.")
+    symbol = param.String(default="BTCUSDT", doc="Contract.")
+    timeframe = param.Selector(default="1m", objects=list(TIMEFRAMES_MS), doc="Bar length.")
+    price_bin = param.Integer(default=0, bounds=(0, None), doc="Level in ticks; 0 = automatic.")
+    imbalance_ratio = param.Number(default=3.0, bounds=(1.0, 20.0), doc="Diagonal ratio.")
+    history_bars = param.Integer(default=120, bounds=(1, None), doc="Bars loaded at first.")
+    clock = param.Callable(
+        default=None, doc="Now in epoch ms, which closes bars (default: the wall clock)."
+    )
+
+    version = param.Integer(default=0, doc="Bumped on every change of what `frames` returns.")
+    change = param.String(default="", doc="What the last change was: rebuild, closed, live, older.")
+    bin_ticks = param.Integer(default=1, doc="The bin in effect (the automatic one when 0).")
+
+    def __init__(self, **params: object) -> None:
+        super().__init__(**params)
+        self._dirty = True
+        self._rebuilding = False
+        self.rules: FootprintRules | None = None
+        self.start_ms = 0  # first bar loaded
+        self.live_start = 0  # open of the live bar
+        self._closed: list[Footprint] = []  # consecutive ranges, oldest first
+        self._live: Footprint | None = None
+        self._live_trades = -1
+        self._backfills_seen = -1
+        self._held_from = 0  # oldest buffered trade when the range was built
+        self._naked: tuple[int, pd.DataFrame] = (-1, pd.DataFrame())
+        self._frames: tuple[pd.DataFrame, pd.DataFrame] | None = None  # until parts change
+        self._orders: tuple[tuple, pd.DataFrame] = ((), pd.DataFrame())
+
+    @param.depends("symbol", "timeframe", "price_bin", "imbalance_ratio", watch=True)
+    def _rules_changed(self) -> None:
+        self._dirty = True
+        if not self._rebuilding:
+            self.refresh()
+
+    # ------------------------------------------------------------------ reading
+
+    @property
+    def known(self) -> bool:
+        return self.engine.registry.index(self.symbol) is not None
+
+    @property
+    def spec(self) -> ContractSpec:
+        return self.engine.registry.spec(self.symbol)
+
+    @property
+    def tf_ms(self) -> int:
+        return TIMEFRAMES_MS[self.timeframe]
+
+    @property
+    def level_size(self) -> float:
+        """The height of one level in price units."""
+        return float(self.spec.ticks_to_price(self.bin_ticks))
+
+    def frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(levels, bars) of the loaded range, live bar included; `cvd` starts at its first bar."""
+        if self._frames is None:
+            if len(self._closed) > 1:  # keep one closed part: later reads concatenate less
+                self._closed = [_joined(self._closed)]
+            parts = [*self._closed, *([self._live] if self._live is not None else [])]
+            levels = _concat([p.levels for p in parts], LEVEL_COLUMNS)
+            bars = _concat([p.bars for p in parts], BAR_COLUMNS)
+            if len(bars):
+                bars = bars.assign(cvd=np.cumsum(bars["delta"].to_numpy()))
+            self._frames = (levels, bars)
+        return self._frames
+
+    def studies(self, near_levels: pd.DataFrame, visible_levels: pd.DataFrame) -> Studies:
+        """Naked POCs of every loaded bar (a later bar anywhere may revisit one), unfinished
+        auctions of the bars near the view, and the visible range's volume profile."""
+        if self._naked[0] != self.version:
+            _, bars = self.frames()
+            self._naked = (self.version, naked_pocs(bars, self.level_size))
+        return Studies(
+            naked_pocs=self._naked[1],
+            auctions=unfinished_auctions(near_levels),
+            profile=volume_profile(visible_levels),
+        )
+
+    def big_orders(self, start_ms: float, end_ms: float) -> pd.DataFrame:
+        """The contract's big orders (the screener's rule) that started in the range."""
+        detector = self.engine.analytics.orders
+        key = (detector.last_seq, detector.threshold, detector.min_notional, self.symbol)
+        if self._orders[0] != key:  # read the detector's history once per change
+            everything = detector.big_since(0)
+            self._orders = (key, everything[everything["symbol"] == self.symbol])
+        orders = self._orders[1]
+        inside = (
+            (orders["symbol"] == self.symbol)
+            & (orders["time"] >= start_ms)
+            & (orders["time"] < end_ms)
+        )
+        return orders[inside.to_numpy()]
+
+    def progress(self) -> tuple[float, str]:
+        """How much of the loaded range the engine and its store hold, and any gap being filled."""
+        engine = self.engine
+        sym = engine.registry.index(self.symbol)
+        gap = engine.sequencer.gaps.get(sym) if sym is not None else None
+        if gap is not None:
+            last = int(engine.sequencer.last_id[sym])
+            total = gap.to_id - gap.from_id + 1
+            done = max(0, min(total, last - gap.from_id + 1))
+            return (done / total if total else 1.0), f"backfilling {total - done:,} trades"
+        first = engine.history_start(self.symbol)
+        end = self.live_start + self.tf_ms
+        if first is None:
+            return 0.0, "waiting for trades"
+        held = end - max(first, self.start_ms)
+        fraction = min(1.0, held / max(1, end - self.start_ms))
+        since = time.strftime("%H:%M", time.gmtime(first / 1000))
+        return fraction, f"history {fraction:.0%} · since {since}"
+
+    # ------------------------------------------------------------------ keeping current
+
+    def refresh(self) -> str:
+        """Bring the footprint up to date; returns what changed ("" for nothing)."""
+        if not self.known:
+            return ""
+        change = ""
+        self._rebuilding = True
+        try:
+            while self._dirty:  # a parameter set during the rebuild sets _dirty again
+                self._dirty = False
+                self._rebuild(self._first_bar() if change == "" else self.start_ms)
+                change = "rebuild"
+            if not change and (self._older_trades_arrived() or self._backfilled()):
+                self._rebuild(self.start_ms)
+                change = "rebuild"
+            if not change:
+                change = self._advance()
+            # An automatic bin follows the market: a range that widened gets a coarser one.
+            auto = change == "closed" and self.price_bin == 0
+            if auto and self._auto_bin(self.live_start) != self.bin_ticks:
+                self._rebuild(self.start_ms)
+                change = "rebuild"
+        finally:
+            self._rebuilding = False
+        if change:
+            self._announce(change)
+        return change
+
+    def load_before(self, time_ms: float) -> bool:
+        """Extend the loaded range back to the bar holding `time_ms` (within the history)."""
+        if self.rules is None or not self.known:
+            return False
+        first = self.engine.history_start(self.symbol)
+        if first is None:
+            return False
+        tf = self.tf_ms
+        start = max(int(time_ms) // tf * tf, first // tf * tf)
+        if start >= self.start_ms:
+            return False
+        older = self.engine.footprint(self.symbol, start, self.start_ms, self.rules)
+        self._closed.insert(0, older)
+        self.start_ms = start
+        self._announce("older")
+        return True
+
+    def _announce(self, change: str) -> None:
+        self._frames = None
+        self.param.update(change=change, version=self.version + 1)
+
+    def _first_bar(self) -> int:
+        tf = self.tf_ms
+        if self.start_ms and self.rules is not None:
+            return self.start_ms // tf * tf  # a rule change keeps the range that was in view
+        return self._newest() // tf * tf - self.history_bars * tf
+
+    def _newest(self) -> int:
+        sym = self.engine.registry.index(self.symbol)
+        coverage = self.engine.buffer.coverage(sym) if sym is not None else None
+        now = self.clock() if self.clock is not None else int(time.time() * 1000)
+        return max(coverage[1] if coverage else 0, int(now))
+
+    def _rebuild(self, start: int) -> None:
+        spec = self.spec
+        tf = self.tf_ms
+        now_bar = self._newest() // tf * tf
+        start = min(start // tf * tf, now_bar)
+        bin_ticks = self.price_bin or self._auto_bin(now_bar)
+        self.rules = FootprintRules.make(
+            spec, price_bin_ticks=bin_ticks, timeframe=self.timeframe,
+            imbalance_ratio=self.imbalance_ratio,
+        )  # fmt: skip
+        self.bin_ticks = bin_ticks
+        self._closed = [self.engine.footprint(self.symbol, start, now_bar, self.rules)]
+        self.start_ms, self.live_start = start, now_bar
+        self._live, self._live_trades = None, -1
+        self._backfills_seen = self._backfill_count()
+        sym = self.engine.registry.index(self.symbol)
+        coverage = self.engine.buffer.coverage(sym)
+        self._held_from = coverage[0] if coverage else now_bar
+        self._advance()
+
+    def _auto_bin(self, now_bar: int) -> int:
+        tf = self.tf_ms
+        trades = self.engine.trades(self.symbol, now_bar - _AUTO_BIN_BARS * tf, None)
+        if len(trades) == 0:
+            return 1
+        return auto_bin(int(trades["price"].max() - trades["price"].min()))
+
+    def _advance(self) -> str:
+        """Close finished bars and rebuild the live bar from its trades."""
+        tf = self.tf_ms
+        now_bar = self._newest() // tf * tf
+        change = ""
+        if now_bar > self.live_start:
+            closed = self.engine.footprint(self.symbol, self.live_start, now_bar, self.rules)
+            self._closed.append(closed)
+            self.live_start = now_bar
+            self._live, self._live_trades = None, -1
+            change = "closed"
+        trades = self.engine.trades(self.symbol, self.live_start, None)
+        if len(trades) != self._live_trades:
+            self._live_trades = len(trades)
+            self._live = self.engine.footprint(
+                self.symbol, self.live_start, now_bar + tf, self.rules
+            )
+            change = change or "live"
+        return change
+
+    def _backfill_count(self) -> int:
+        stats = self.engine.sequencer.stats
+        return stats.gaps_filled + stats.gaps_abandoned
+
+    def _backfilled(self) -> bool:
+        return self._backfill_count() != self._backfills_seen
+
+    def _older_trades_arrived(self) -> bool:
+        sym = self.engine.registry.index(self.symbol)
+        coverage = self.engine.buffer.coverage(sym)
+        return coverage is not None and self.start_ms <= coverage[0] < self._held_from

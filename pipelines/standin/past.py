@@ -1,0 +1,394 @@
+"""The stand-in's generated past (`--history`): trades and minute bars before the start.
+
+Generating days of trades for hundreds of contracts up front is too slow, so the past is a
+function of (seed, contract, minute), computed on demand and cached:
+
+* a per-contract *skeleton* of every minute (cheap, one vector per field): number of aggTrades
+  and raw trades, taker-buy count, open/high/low/close, volume and taker-buy volume. Closes walk
+  back from the live start price, so the past ends where the present begins; the minute's
+  taker share leans with its return, so price and flow agree as in the present;
+* the trades of one minute, drawn from a generator seeded by (seed, contract, minute) and forced
+  onto the skeleton: first and last trade at the open and close, the extremes at the high and
+  low, quantities summing to the volume and taker-buy volume exactly.
+
+Aggregate and raw ids run from the contract's first id up to the live market's first ids
+without a hole (`totals` tells the market how many the past used). Klines and the
+rolling 24 h ticker read the skeleton, REST aggTrades and the archive read the trades; both
+agree, except the quote volume, which the skeleton estimates from the bar's mean price.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipelines.records.timeunits import MINUTE_MS
+from pipelines.standin.bars import MinuteBars
+from pipelines.standin.history import STORED_DTYPE
+
+_SKELETON_CACHE = 64  # contracts
+_MINUTE_CACHE = 4096  # (contract, minute) trade blocks
+_ACTIVITY_AR, _ACTIVITY_SD = 0.97, 0.25  # minute-to-minute activity (log), bursts and lulls
+_RPI_PROB = 0.02
+
+
+@dataclass(frozen=True, slots=True)
+class ContractPast:
+    """What the past needs to know of one contract at the start."""
+
+    start_price: int  # ticks: the live market's first price
+    agg_rate: float  # aggTrades per second
+    fills_per_trade: float  # raw trades per aggTrade
+    qty_per_trade: float  # mean aggTrade quantity, steps
+    minute_vol: float  # sd of a minute's log return
+    first_agg: int  # id of the past's first aggTrade
+    first_raw: int  # and of its first raw trade
+    unit: float  # USD per tick and step (tick * step)
+
+
+@dataclass(slots=True)
+class Skeleton:
+    """Per-minute fields of one contract's past, minute index 0 = `Past.first_minute`."""
+
+    count: np.ndarray
+    fills: np.ndarray
+    buys: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    taker_volume: np.ndarray
+    first_agg: np.ndarray  # id of each minute's first aggTrade
+    first_raw: np.ndarray
+
+
+class Past:
+    """The generated past of every contract over [start - history, start)."""
+
+    def __init__(self, seed: int, start_ms: int, history_ms: int, contracts: list[ContractPast]):
+        self.seed = seed
+        self.end_ms = int(start_ms)
+        self.start_ms = max(self.end_ms - int(history_ms), 0)
+        self.first_minute = self.start_ms // MINUTE_MS
+        self.last_minute = (self.end_ms - 1) // MINUTE_MS  # may be partial
+        self.minutes = max(self.last_minute - self.first_minute + 1, 0) if history_ms > 0 else 0
+        self.contracts = contracts
+        self._skeletons: OrderedDict[int, Skeleton] = OrderedDict()
+        self._blocks: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
+        # The archive builds zips in a worker thread while the loop answers REST.
+        self._lock = threading.RLock()
+
+    def __bool__(self) -> bool:
+        return self.minutes > 0
+
+    def has(self, sym: int) -> bool:
+        """Whether a contract has a past (contracts listed at runtime have none)."""
+        return self.minutes > 0 and sym < len(self.contracts)
+
+    # -------------------------------------------------------------- skeleton
+
+    def _span(self, minute: np.ndarray) -> np.ndarray:
+        """Share of each minute inside the past (the first and last may be partial)."""
+        lo = np.maximum(minute * MINUTE_MS, self.start_ms)
+        hi = np.minimum((minute + 1) * MINUTE_MS, self.end_ms)
+        return np.clip(hi - lo, 0, MINUTE_MS) / MINUTE_MS
+
+    def counts(self, sym: int) -> tuple[np.ndarray, np.ndarray]:
+        """aggTrades and raw trades per minute: cheap, for the id chain at start-up."""
+        c = self.contracts[sym]
+        m = self.minutes
+        if m == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        rng = np.random.default_rng([self.seed, 0x9A57, sym])
+        shocks = rng.standard_normal(m) * _ACTIVITY_SD
+        # AR(1) over minutes, as a convolution with its (truncated) impulse response.
+        activity = np.convolve(shocks, _ACTIVITY_AR ** np.arange(200))[:m]
+        stationary = _ACTIVITY_SD**2 / (1 - _ACTIVITY_AR**2)
+        mean = c.agg_rate * 60.0 * self._span(self.first_minute + np.arange(m))
+        count = rng.poisson(mean * np.exp(activity - stationary / 2))
+        fills = count + rng.poisson(count * max(c.fills_per_trade - 1.0, 0.0))
+        return count.astype(np.int64), fills.astype(np.int64)
+
+    def totals(self) -> tuple[np.ndarray, np.ndarray]:
+        """aggTrades and raw trades of each contract's whole past."""
+        sums = [tuple(int(x.sum()) for x in self.counts(s)) for s in range(len(self.contracts))]
+        return (
+            np.array([a for a, _ in sums], dtype=np.int64),
+            np.array([r for _, r in sums], dtype=np.int64),
+        )
+
+    def skeleton(self, sym: int) -> Skeleton:
+        with self._lock:
+            cached = self._skeletons.get(sym)
+            if cached is not None:
+                self._skeletons.move_to_end(sym)
+                return cached
+            sk = self._build_skeleton(sym)
+            self._skeletons[sym] = sk
+            if len(self._skeletons) > _SKELETON_CACHE:
+                self._skeletons.popitem(last=False)
+            return sk
+
+    def _build_skeleton(self, sym: int) -> Skeleton:
+        c = self.contracts[sym]
+        count, fills = self.counts(sym)
+        m = self.minutes
+        rng = np.random.default_rng([self.seed, 0x9A58, sym])
+        ret = rng.standard_normal(m) * c.minute_vol
+        ret[count < 2] = 0.0  # one trade or none: open and close are the same price
+        # Walk back from the start price: close[k] = open[k + 1], the last close is it.
+        log_close = np.log(c.start_price) - np.concatenate([np.cumsum(ret[::-1])[::-1][1:], [0]])
+        close = np.maximum(np.rint(np.exp(log_close)), 1).astype(np.int64)
+        open_ = np.concatenate([[close[0]], close[:-1]]) if m else close
+        open_ = np.where(count < 2, close, open_)
+        close = np.where(count < 2, open_, close)
+        wide = count >= 4  # room for an extreme inside the minute
+        ext = np.abs(rng.standard_normal((2, m))) * c.minute_vol * 0.5 * open_
+        high = np.maximum(open_, close) + np.where(wide, np.rint(ext[0]), 0).astype(np.int64)
+        low = np.minimum(open_, close) - np.where(wide, np.rint(ext[1]), 0).astype(np.int64)
+        low = np.maximum(low, 1)
+        # Taker share leans with the minute's return, as the live flow moves the price.
+        share = 0.5 + 0.35 * np.tanh(ret / max(c.minute_vol, 1e-12))
+        buys = rng.binomial(count, np.clip(share, 0.02, 0.98))
+        size = np.exp(rng.standard_normal(m) * 0.3 - 0.045)
+        volume = np.maximum(np.rint(count * c.qty_per_trade * size), count).astype(np.int64)
+        taker = np.rint(volume * np.where(count > 0, buys / np.maximum(count, 1), 0))
+        taker = np.clip(taker, buys, volume - (count - buys)).astype(np.int64)
+        return Skeleton(
+            count=count,
+            fills=fills,
+            buys=buys.astype(np.int64),
+            open=open_,
+            high=high,
+            low=low,
+            close=close,
+            volume=volume,
+            taker_volume=taker,
+            first_agg=c.first_agg + np.cumsum(count) - count,
+            first_raw=c.first_raw + np.cumsum(fills) - fills,
+        )
+
+    # -------------------------------------------------------------- trades
+
+    def minute_trades(self, sym: int, minute: int) -> np.ndarray:
+        """The aggTrades of one past minute (`STORED_DTYPE`), forced onto its skeleton."""
+        key = (sym, minute)
+        with self._lock:
+            cached = self._blocks.get(key)
+            if cached is not None:
+                self._blocks.move_to_end(key)
+                return cached
+            rows = self._generate(sym, minute)
+            self._blocks[key] = rows
+            if len(self._blocks) > _MINUTE_CACHE:
+                self._blocks.popitem(last=False)
+            return rows
+
+    def _generate(self, sym: int, minute: int) -> np.ndarray:
+        sk = self.skeleton(sym)
+        k = minute - self.first_minute
+        n = int(sk.count[k])
+        out = np.zeros(n, dtype=STORED_DTYPE)
+        if n == 0:
+            return out
+        rng = np.random.default_rng([self.seed, 0x9A59, sym, minute])
+        lo = max(minute * MINUTE_MS, self.start_ms)
+        hi = min((minute + 1) * MINUTE_MS, self.end_ms)
+        out["time"] = np.sort(rng.integers(lo, hi, n))
+        buy = np.zeros(n, bool)
+        buy[rng.choice(n, int(sk.buys[k]), replace=False)] = True
+        out["buyer_maker"] = ~buy
+        out["price"] = self._path(sk, k, n, buy, rng)
+        out["qty"] = _split_total(rng, buy, int(sk.taker_volume[k]), int(sk.volume[k]))
+        extra = rng.multinomial(int(sk.fills[k] - n), np.full(n, 1.0 / n))
+        first = sk.first_raw[k] + np.concatenate([[0], np.cumsum(1 + extra)[:-1]])
+        out["first_id"] = first
+        out["last_id"] = first + extra
+        out["agg_id"] = sk.first_agg[k] + np.arange(n)
+        rpi = rng.random(n) < _RPI_PROB
+        out["nq"] = np.where(rpi, out["qty"] - out["qty"] // 3, out["qty"])
+        return out
+
+    @staticmethod
+    def _path(sk: Skeleton, k: int, n: int, buy: np.ndarray, rng: np.random.Generator):
+        """Prices from the open to the close through the high and the low, moved by the flow."""
+        o, c, h, lo = (int(sk.open[k]), int(sk.close[k]), int(sk.high[k]), int(sk.low[k]))
+        if n == 1:
+            return np.array([o])
+        walk = np.cumsum(np.where(buy, 1.0, -1.0) * rng.exponential(1.0, n))
+        t = np.arange(n) / (n - 1)
+        bridge = walk - walk[0] - t * (walk[-1] - walk[0])  # 0 at both ends
+        up = max(float(bridge.max()), 1e-12)
+        down = max(float(-bridge.min()), 1e-12)
+        line = o + (c - o) * t
+        room_up = np.maximum(h - line, 0)
+        room_down = np.maximum(line - lo, 0)
+        path = np.where(bridge > 0, line + bridge / up * room_up, line + bridge / down * room_down)
+        price = np.clip(np.rint(path), lo, h).astype(np.int64)
+        price[0], price[-1] = o, c
+        if n >= 4:  # the extremes are reached inside the minute
+            inner = price[1:-1]
+            inner[np.argmax(bridge[1:-1])] = h
+            inner[np.argmin(bridge[1:-1])] = lo
+        return price
+
+    # -------------------------------------------------------------- queries
+
+    def _minute_of_id(self, sk: Skeleton, agg_id: int) -> int:
+        return int(np.searchsorted(sk.first_agg, agg_id, side="right")) - 1
+
+    def by_id(self, sym: int, from_id: int, limit: int) -> np.ndarray:
+        """Up to `limit` past trades from `from_id` on (ids before the past start at it)."""
+        sk = self.skeleton(sym)
+        k = max(self._minute_of_id(sk, from_id), 0)
+        blocks, got = [], 0
+        while k < self.minutes and got < limit:
+            rows = self.minute_trades(sym, self.first_minute + k)
+            rows = rows[rows["agg_id"] >= from_id]
+            blocks.append(rows[: limit - got])
+            got += len(blocks[-1])
+            k += 1
+        return _concat(blocks)
+
+    def by_time(self, sym: int, start: int | None, end: int, limit: int) -> np.ndarray:
+        """Past trades with start <= T <= end: the first `limit` (or the last, without start)."""
+        lo_min = max(
+            (start if start is not None else self.start_ms) // MINUTE_MS, self.first_minute
+        )
+        hi_min = min(end // MINUTE_MS, self.last_minute)
+        blocks, got = [], 0
+        minutes = range(lo_min, hi_min + 1)
+        for minute in minutes if start is not None else reversed(minutes):
+            rows = self.minute_trades(sym, minute)
+            keep = rows["time"] <= end
+            if start is not None:
+                keep &= rows["time"] >= start
+            rows = rows[keep]
+            blocks.append(rows)
+            got += len(rows)
+            if got >= limit:
+                break
+        if start is None:
+            return _concat(blocks[::-1])[-limit:] if blocks else _concat([])
+        return _concat(blocks)[:limit]
+
+
+def _split_total(rng: np.random.Generator, buy: np.ndarray, taker: int, total: int) -> np.ndarray:
+    """Lognormal quantities (at least one step) summing to `taker` on buys, the rest on sells."""
+    qty = np.zeros(len(buy), np.int64)
+    for side, amount in ((buy, taker), (~buy, total - taker)):
+        idx = np.flatnonzero(side)
+        if len(idx) == 0:
+            continue
+        weight = rng.lognormal(0.0, 1.3, len(idx))
+        extra = amount - len(idx)  # every trade holds one step, the rest by weight
+        part = np.floor(weight / weight.sum() * extra).astype(np.int64)
+        part[np.argmax(weight)] += extra - part.sum()
+        qty[idx] = 1 + part
+    return qty
+
+
+def _concat(blocks: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(blocks) if blocks else np.zeros(0, dtype=STORED_DTYPE)
+
+
+def span(past: Past, sym: int, first_minute: int, last_minute: int) -> dict[str, np.ndarray]:
+    """Minute bars [first, last] of one contract's past, in `MinuteBars.span`'s layout."""
+    minutes = np.arange(first_minute, last_minute + 1)
+    k = minutes - past.first_minute
+    inside = (k >= 0) & (k < past.minutes) & (sym < len(past.contracts))
+    out = {"minute": minutes, "valid": np.zeros(len(minutes), bool)}
+    fields = ("open", "high", "low", "close", "volume", "taker_volume")
+    for name in (*fields, "trades", "first_raw", "last_raw"):
+        out[name] = np.zeros(len(minutes), np.int64)
+    out["quote"] = np.zeros(len(minutes))
+    out["taker_quote"] = np.zeros(len(minutes))
+    if not inside.any():
+        return out
+    sk = past.skeleton(sym)
+    ki = k[inside]
+    for name in fields:
+        out[name][inside] = getattr(sk, name)[ki]
+    out["trades"][inside] = sk.fills[ki]
+    out["first_raw"][inside] = sk.first_raw[ki]
+    out["last_raw"][inside] = sk.first_raw[ki] + sk.fills[ki] - 1
+    out["valid"][inside] = sk.count[ki] > 0
+    # Estimated from the bar's mean price (the trades' own sum differs by a little).
+    mean_price = (out["open"] + out["high"] + out["low"] + out["close"]) / 4
+    unit = past.contracts[sym].unit
+    out["quote"] = out["volume"] * mean_price * unit
+    out["taker_quote"] = out["taker_volume"] * mean_price * unit
+    return out
+
+
+class MinuteSpans:
+    """Minute bars of the past and then of the live ring, as one `span` source."""
+
+    def __init__(self, past: Past, live: MinuteBars) -> None:
+        self.past = past
+        self.live = live
+
+    def span(self, sym: int, first_minute: int, last_minute: int) -> dict[str, np.ndarray]:
+        out = span(self.past, sym, first_minute, last_minute)
+        live = self.live.span(sym, first_minute, last_minute)
+        at = live["minute"] - first_minute
+        both = out["valid"][at] & live["valid"]  # the start minute: past part, then live part
+        for name in out:
+            if name in ("minute", "valid"):
+                continue
+            mine = out[name][at]
+            theirs = live[name]
+            if name in ("open", "first_raw"):
+                merged = np.where(both, mine, theirs)
+            elif name == "high":
+                merged = np.where(both, np.maximum(mine, theirs), theirs)
+            elif name == "low":
+                merged = np.where(both, np.minimum(mine, theirs), theirs)
+            elif name in ("close", "last_raw"):
+                merged = theirs
+            else:
+                merged = np.where(both, mine + theirs, theirs)
+            out[name][at] = np.where(live["valid"], merged, mine)
+        out["valid"][at] |= live["valid"]
+        return out
+
+
+def tail_suffixes(past: Past, n_symbols: int, minutes: int) -> dict[str, np.ndarray]:
+    """For the last `minutes` minutes of the past, per contract and first minute j: the
+    aggregates of minutes j.. up to the start (the rolling 24 h ticker's past part)."""
+    last = past.last_minute
+    first = last - minutes + 1
+    cols = {
+        k: np.zeros((n_symbols, minutes), dtype)
+        for k, dtype in (
+            ("open", np.int64),
+            ("high", np.int64),
+            ("low", np.int64),
+            ("volume", np.int64),
+            ("trades", np.int64),
+            ("taker_volume", np.int64),
+            ("quote", np.float64),
+            ("taker_quote", np.float64),
+            ("any", bool),
+        )
+    }
+    big = np.iinfo(np.int64).max
+    for sym in range(n_symbols):
+        sp = span(past, sym, first, last)
+        valid = sp["valid"]
+        rev = slice(None, None, -1)
+        for name in ("volume", "trades", "taker_volume", "quote", "taker_quote"):
+            cols[name][sym] = np.cumsum(np.where(valid, sp[name], 0)[rev])[rev]
+        cols["high"][sym] = np.maximum.accumulate(np.where(valid, sp["high"], -big)[rev])[rev]
+        cols["low"][sym] = np.minimum.accumulate(np.where(valid, sp["low"], big)[rev])[rev]
+        # The open of the first traded minute at or after j.
+        idx = np.where(valid, np.arange(minutes), minutes)
+        nxt = np.minimum.accumulate(idx[rev])[rev]
+        cols["any"][sym] = nxt < minutes
+        cols["open"][sym] = np.where(nxt < minutes, sp["open"][np.minimum(nxt, minutes - 1)], 0)
+    cols["first_minute"] = np.array(first)
+    return cols
