@@ -119,6 +119,9 @@ def main() -> None:
     parser.add_argument("--full-for", type=float, default=3.0, help="for M minutes")
     parser.add_argument("--sample-s", type=float, default=30.0)
     parser.add_argument("--disk-mb", type=int, default=512)
+    parser.add_argument(
+        "--buffer-minutes", type=float, default=240.0, help="ingest's raw buffer (default 4 h)"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="soak-"))
     port = free_port()
@@ -130,7 +133,8 @@ def main() -> None:
                      "--retention", str(args.minutes * 60 + 600)], work / "simulate.log")  # fmt: skip
         time.sleep(3)
         ingest = spawn(["ingest", "--rest-url", rest, "--ws-url", ws, "--db", str(db),
-                        "--status-every", "5"], work / "ingest.log")  # fmt: skip
+                        "--status-every", "5", "--buffer-minutes", str(args.buffer_minutes)],
+                       work / "ingest.log")  # fmt: skip
         start = time.monotonic()
         samples: list[tuple[float, float]] = []
         filler = None
@@ -161,6 +165,7 @@ def main() -> None:
         log = (work / "ingest.log").read_text()
         compared, symbols, bad = compare(db, work / "truth.csv")
     lags = [int(x) for x in re.findall(r"lag (\d+) ms", log)]
+    buffers = [int(x) for x in re.findall(r"buffer (\d+) MB", log)]
     print(f"ingest exit code {code}; work dir {work}")
     print("RSS of ingest (MB), minute: value")
     for m0 in range(0, int(args.minutes) + 1, 5):
@@ -172,6 +177,7 @@ def main() -> None:
         print(
             f"after 5 min warm-up: {min(warm):.0f} .. {max(warm):.0f} MB (spread {max(warm) - min(warm):.0f} MB)"
         )
+    print(f"raw buffer at the end: {buffers[-1] if buffers else -1} MB")
     print(f"status lag logged every 5 s: max {max(lags, default=-1)} ms, "
           f"p99 {np.percentile(lags, 99) if lags else -1:.0f} ms over {len(lags)} lines")  # fmt: skip
     for pattern in ("store disk full", "store writes again", "backfilled", "stopped:"):

@@ -40,6 +40,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-depth", action="store_true", help="skip partial depth (book imbalance)")
     p.add_argument("--status-every", type=float, default=10.0, help="log status every S seconds")
     p.add_argument(
+        "--buffer-minutes",
+        type=float,
+        default=EngineConfig().buffer_retention_s / 60,
+        help="raw trades kept in memory (older ones are read from the store)",
+    )
+    p.add_argument(
         "--reconcile",
         action="store_true",
         help="before exiting, fetch every symbol's newest trades from REST (weight 20 each)",
@@ -62,6 +68,7 @@ def _run(args: argparse.Namespace) -> int:
         symbols=tuple(args.symbols.split(",")) if args.symbols else None,
         book_depth=not args.no_depth,
         db_path=args.db,
+        buffer_retention_s=args.buffer_minutes * 60,
     )
     return asyncio.run(_ingest(config, args))
 
@@ -98,9 +105,10 @@ def _log_status(engine: Engine) -> None:
     s = engine.status()
     log.info(
         "%d/%d connections up, %d contracts, %.0f frames/s, %.0f trades/s, lag %s ms, "
-        "gaps %d found / %d filled / %d open / %d lost, rejected %d, weight %d, store %s",
+        "gaps %d found / %d filled / %d open / %d lost, rejected %d, weight %d, buffer %.0f MB, "
+        "store %s",
         s.connections_up, len(s.connections), s.symbols, s.frames_per_s, s.trades_per_s,
         f"{s.lag_ms:.0f}" if s.lag_ms is not None else "-", s.gaps_found, s.gaps_filled,
-        s.gaps_open, s.gaps_abandoned, s.rejected_frames, s.rest_weight_used,
+        s.gaps_open, s.gaps_abandoned, s.rejected_frames, s.rest_weight_used, s.buffer_bytes / 2**20,
         f"{s.store_fault}, {s.store_waiting:,} trades waiting" if s.store_fault else "ok",
     )  # fmt: skip
