@@ -10,6 +10,10 @@ Settings come from `RuntimeSettings` (the CLI) or from the environment (`panel s
 ORDERFLOW_DEMO=1, ORDERFLOW_SYMBOLS=BTCUSDT,ETHUSDT, ORDERFLOW_DB=path, ORDERFLOW_REST_URL,
 ORDERFLOW_WS_URL, ORDERFLOW_DEMO_SYMBOLS (number of generated contracts), ORDERFLOW_DEMO_RATE
 (trades/s), ORDERFLOW_DEMO_SEED.
+
+A store file that cannot be used does not stop the dashboard: it runs from memory and the
+header says why the store is unavailable. An exchange that does not answer is retried with
+backoff (`engine.startup`), the header showing what could not be reached.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ import threading
 from dataclasses import dataclass, replace
 
 from pipelines.engine.service import Engine, EngineConfig
+from pipelines.engine.startup import start_when_reachable
 from pipelines.standin.server import StandInThread
+from pipelines.storage.faults import StoreUnavailableError, check_store
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +100,17 @@ class Runtime:
             config = replace(config, ws_url=settings.ws_url)
         if settings.symbols:
             config = replace(config, symbols=settings.symbols)
+        problem = ""
         if settings.db_path:
-            config = replace(config, db_path=settings.db_path)
+            try:
+                check_store(settings.db_path)
+                config = replace(config, db_path=settings.db_path)
+            except StoreUnavailableError as exc:
+                problem = str(exc)
+                log.error("%s; the dashboard runs without a store", problem)
         self.engine = Engine(config)
+        self.engine.store_problem = problem
+        self._stop = asyncio.Event()
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._task: asyncio.Task | None = None
@@ -125,18 +139,27 @@ class Runtime:
         started.wait(10)
 
     async def _start_engine(self) -> None:
-        while True:
-            try:
-                await self.engine.start()
-                break
-            except Exception as exc:  # no route yet: keep trying, the header shows why
-                self.engine.last_error = f"start: {type(exc).__name__}: {exc}"
-                log.warning("engine start failed (%s); retrying in 5 s", exc)
-                await asyncio.sleep(5)
+        try:
+            await start_when_reachable(self.engine, self._stop)
+        except Exception as exc:  # not a network fault: the header says it, no retry
+            self.engine.last_error = f"start: {type(exc).__name__}: {exc}"
+            log.error("engine start failed: %s", self.engine.last_error)
+            log.debug("engine start failed", exc_info=exc)
+
+    async def stop_async(self) -> None:
+        """Stop on the engine's own loop (the server's): no more work, flush, drain the writer."""
+        self._stop.set()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.engine.stop()
+        if self.exchange is not None:
+            await asyncio.to_thread(self.exchange.stop)
+            self.exchange = None
 
     def stop(self) -> None:
         """Stop the engine, the writer and the stand-in (for tests and clean shutdowns)."""
         if self.loop is not None and self.loop.is_running():
+            self.loop.call_soon_threadsafe(self._stop.set)  # no further start attempts
             future = asyncio.run_coroutine_threadsafe(self.engine.stop(), self.loop)
             try:
                 future.result(10)
@@ -191,3 +214,12 @@ def shutdown() -> None:
         if _RUNTIME is not None:
             _RUNTIME.stop()
             _RUNTIME = None
+
+
+async def shutdown_async() -> None:
+    """`shutdown` from a coroutine on the engine's loop (a signal handler of the server)."""
+    global _RUNTIME
+    with _LOCK:
+        runtime, _RUNTIME = _RUNTIME, None
+    if runtime is not None:
+        await runtime.stop_async()

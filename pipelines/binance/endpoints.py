@@ -10,6 +10,9 @@ from urllib.parse import urlencode
 
 BINANCE_REST_URL = "https://fapi.binance.com"
 BINANCE_WS_URL = "wss://fstream.binance.com"
+# Binance's USD-M futures testnet (REST moved from testnet.binancefuture.com to demo-fapi).
+TESTNET_REST_URL = "https://demo-fapi.binance.com"
+TESTNET_WS_URL = "wss://fstream.binancefuture.com"
 
 MARKET_ROUTE = "/market"
 PUBLIC_ROUTE = "/public"
@@ -42,6 +45,18 @@ ALL_MINI_TICKERS = "!miniTicker@arr"
 
 # Stream-name suffixes (after "@") served on /public; everything else a screener uses is /market.
 _PUBLIC_KINDS = ("depth", "bookTicker", "rpiDepth", "trade")
+
+
+def resolve_urls(
+    rest_url: str | None, ws_url: str | None, *, testnet: bool = False
+) -> tuple[str | None, str | None]:
+    """(REST, websocket) base URLs: an explicit one wins, else the testnet's when asked for.
+
+    None leaves the caller's default (Binance itself, or the demo's stand-in).
+    """
+    if testnet:
+        return rest_url or TESTNET_REST_URL, ws_url or TESTNET_WS_URL
+    return rest_url, ws_url
 
 
 def stream_symbol(symbol: str) -> str:

@@ -15,7 +15,8 @@ The public surface, all on `Engine` (views and analysts use nothing else):
     recovery      reconcile(symbols)
     health        status(), latency_samples(since), frames_measured, last_error
 Each responsibility behind it has its own module: `universe` (listings), `adv` (average daily
-volume), `gaps` (REST fills), `history` (buffer + store reads, restore), `metrics`.
+volume), `gaps` (REST fills), `storefill` (what the store is owed after a fault), `history`
+(buffer + store reads, restore), `metrics`.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from pipelines.engine.persistence import AnalyticsPersister
 from pipelines.engine.rest import RestClient
 from pipelines.engine.sequencer import TradeSequencer
 from pipelines.engine.status import EngineStatus
+from pipelines.engine.storefill import StoreBackfill
 from pipelines.engine.streams import StreamSet
 from pipelines.engine.universe import Universe
 from pipelines.records.batch import BookTop, EngineBatch
@@ -79,6 +81,8 @@ class EngineConfig:
     db_path: str | None = None  # SQLite store: persist every batch, resume from it on start
     restore_buffer_s: float = 3600.0  # raw trades reloaded into the buffer on restart
     memory_trim_s: float = 60.0  # hand free heap pages back to the system this often
+    # Rows waiting for a failing store kept in memory (~100 B each); past it, owed by id range.
+    store_owed_rows: int = 1_000_000
     connection: ConnectionSettings = field(default_factory=ConnectionSettings)
 
 
@@ -138,6 +142,8 @@ class Engine:
         self._running = False
         self._error = ""
         self.writer: StoreWriter | None = None
+        self.store_backfill: StoreBackfill | None = None
+        self.store_problem = ""  # why the store is not used, when a caller could not open it
         self.restored_trades = 0
 
     # ------------------------------------------------------------------ consumers
@@ -167,6 +173,11 @@ class Engine:
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._batch_loop(), name="engine-batches"),
+            *(
+                [loop.create_task(self.store_backfill.run(), name="engine-store-backfill")]
+                if self.store_backfill is not None
+                else []
+            ),
             loop.create_task(self.gaps.run(), name="engine-gaps"),
             loop.create_task(
                 self.universe.run(self.config.universe_refresh_s), name="engine-universe"
@@ -187,6 +198,10 @@ class Engine:
         self._tasks.clear()
         await self.streams.stop()
         await self.flush()
+        if self.store_backfill is not None:
+            # What the store is owed, while REST is still open (a store still failing keeps it).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.store_backfill.fill_owed(), 60)
         await self.rest.close()
         if self.writer is not None:
             await asyncio.to_thread(self.writer.close)
@@ -212,8 +227,12 @@ class Engine:
             self.restored_trades,
             self.config.db_path,
         )
-        self.writer = StoreWriter(self.config.db_path, self.registry).start()
-        self.subscribe(self.writer.submit_async)
+        self.writer = StoreWriter(
+            self.config.db_path, self.registry, max_owed_rows=self.config.store_owed_rows
+        ).start()
+        self.store_backfill = StoreBackfill(self.rest, self.writer, self.registry)
+        # `submit` never waits: a slow or failing store must not hold the live path back.
+        self.subscribe(self.writer.submit)
         self.subscribe(AnalyticsPersister(self.analytics, self.writer))
 
     async def __aenter__(self) -> Engine:
@@ -319,6 +338,18 @@ class Engine:
         """The newest error of any part of the engine, for the header and the logs."""
         return self._error or self.gaps.last_error or self.universe.last_error
 
+    def store_health(self) -> tuple[str, int]:
+        """(what is wrong with the store in plain words or "", trades waiting to be written)."""
+        if self.writer is None:
+            return (f"unavailable: {self.store_problem}" if self.store_problem else ""), 0
+        w = self.writer.status()
+        waiting = w.waiting_rows + w.owed_trades
+        if w.fault is not None:
+            return w.fault, waiting
+        if not w.running and self._running:
+            return "writer stopped", waiting
+        return "", waiting
+
     @last_error.setter
     def last_error(self, text: str) -> None:
         self._error = text
@@ -338,6 +369,7 @@ class Engine:
         lat = self.latency_samples()
         filled = len(lat)
         now_ms = time.time() * 1000 + self.universe.clock_offset_ms  # the exchange's clock
+        store_fault, store_waiting = self.store_health()
         return EngineStatus(
             running=self._running,
             symbols=len(self.registry.active),
@@ -363,5 +395,8 @@ class Engine:
             buffer_trades=len(self.buffer),
             buffer_bytes=self.buffer.memory_bytes,
             batches=self._seq,
+            trades_taken=self._trades.count,
             last_error=self.last_error,
+            store_fault=store_fault,
+            store_waiting=store_waiting,
         )

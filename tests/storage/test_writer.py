@@ -1,6 +1,5 @@
-"""The writer: exact round trip, exactly-once, failures kept and reported, back-pressure."""
+"""The writer: exact round trip, exactly-once, failures kept and reported, a bounded memory for a failing store."""
 
-import asyncio
 import math
 import sqlite3
 import threading
@@ -60,7 +59,7 @@ def test_round_trip_gives_exact_decimals(tmp_path: Path) -> None:
     batches = [batch(k) for k in range(3)]
     with writer_for(path, reg) as writer:
         for b in batches:
-            assert writer.submit(b)
+            writer.submit(b)
     trades = np.concatenate([b.trades for b in batches])
     conn = sqlite3.connect(path)
     view = {
@@ -255,33 +254,73 @@ def test_bad_rows_are_quarantined_and_the_thread_goes_on(tmp_path: Path) -> None
     assert counts(path)[0] == 3 * len(good.trades) - 5
 
 
-def test_sync_submit_refuses_when_full_and_async_submit_waits(tmp_path: Path) -> None:
+def test_submit_never_refuses_and_owes_what_passes_the_memory_bound(tmp_path: Path) -> None:
     path = tmp_path / "store.db"
-    writer = writer_for(path, max_queue=1)
-    assert writer.submit(batch(0))
-    assert writer.submit(batch(1)) is False
-    assert writer.status().rejected_submits == 1
-
-    async def scenario() -> None:
-        task = asyncio.create_task(writer.submit_async(batch(1)))
-        for _ in range(20):
-            await asyncio.sleep(0)
-        assert not task.done()  # waits for room, does not drop
-        writer.start()
-        await asyncio.wait_for(task, 10)
-
-    asyncio.run(scenario())
+    per = len(batch(0).trades)
+    writer = writer_for(path, max_owed_rows=3 * per)  # not started: nothing is written yet
+    batches = [batch(k) for k in range(8)]
+    for b in batches:
+        writer.submit(b)  # never blocks, never refuses
+    status = writer.status()
+    assert status.waiting_rows == 3 * per  # the first three batches are held
+    # The other five are owed as one id range per symbol, exactly their ids.
+    late = np.concatenate([b.trades for b in batches[3:]])
+    expected = [
+        (
+            s,
+            int(late["agg_id"][late["sym"] == s].min()),
+            int(late["agg_id"][late["sym"] == s].max()),
+        )
+        for s in range(len(GRIDS))
+    ]
+    assert [tuple(r) for r in writer.owed()] == expected
+    assert status.owed_trades == len(late)
+    writer.start()
+    assert writer.flush(10)
+    assert counts(path)[0] == 3 * per
+    for r in writer.take_owed():  # what a REST backfill brings: the owed trades, and a repeat
+        owed = late[
+            (late["sym"] == r.sym) & (late["agg_id"] >= r.first) & (late["agg_id"] <= r.last)
+        ]
+        writer.submit(EngineBatch(0, 0, trades=owed))
+        assert writer.flush(10)  # as the engine's backfill does: within the bound
+    writer.submit(batches[0])
+    assert writer.flush(10)
     assert writer.close()
-    assert counts(path)[0] == 2 * len(batch(0).trades)
+    assert counts(path)[0] == 8 * per
+    assert writer.status().waiting_rows == 0 and writer.status().owed_trades == 0
     with pytest.raises(RuntimeError, match="closed"):
-        writer.submit(batch(3))
+        writer.submit(batch(9))
+
+
+def test_a_full_disk_is_named_retried_and_nothing_is_lost(tmp_path: Path, caplog) -> None:
+    path = tmp_path / "store.db"
+    writer = writer_for(path).start()
+    writer.submit(batch(0, per_symbol=200))
+    assert writer.flush(10)
+    # SQLite answers SQLITE_FULL at max_page_count exactly as on a full disk.
+    pages = writer._conn.execute("PRAGMA page_count").fetchone()[0]
+    writer._conn.execute(f"PRAGMA max_page_count = {pages}")
+    for k in range(1, 6):
+        writer.submit(batch(k, per_symbol=200))
+    assert not writer.flush(1.0)
+    status = writer.status()
+    assert status.fault == "disk full" and status.retrying
+    assert status.waiting_rows == 5 * 200 * len(GRIDS)
+    assert "database or disk is full" in status.last_error  # the cause, not a failed ROLLBACK
+    assert any("store disk full" in r.getMessage() for r in caplog.records)
+    writer._conn.execute("PRAGMA max_page_count = 1073741823")
+    assert writer.flush(10)
+    assert writer.status().fault is None
+    assert writer.close()
+    assert counts(path)[0] == 6 * 200 * len(GRIDS)
 
 
 def test_close_drains_the_queue(tmp_path: Path) -> None:
     path = tmp_path / "store.db"
-    writer = writer_for(path, max_queue=64, commit_interval_s=5.0)
+    writer = writer_for(path, commit_interval_s=5.0)
     for k in range(40):
-        assert writer.submit(batch(k, per_symbol=20))
+        writer.submit(batch(k, per_symbol=20))
     writer.start()
     assert writer.close(timeout=30)
     assert counts(path)[0] == 40 * 20 * 4
@@ -321,7 +360,7 @@ def test_liquidations_big_orders_and_stats(tmp_path: Path) -> None:
         10,
     )
     with writer_for(path, reg) as writer:
-        assert writer.submit_big_orders(detected)
+        writer.submit_big_orders(detected)
         for _ in range(2):  # replays are ignored
             writer.submit(EngineBatch(0, 0, liquidations=liq))
             writer.submit_big_orders(orders)
