@@ -14,6 +14,7 @@ Embeddable: `FootprintView(symbol="BTCUSDT")` on the process's engine, or
 
 from __future__ import annotations
 
+import html
 import time
 
 import holoviews as hv
@@ -179,7 +180,8 @@ class FootprintView(LiveView):
             if names != self._symbol_input.options:
                 self._symbol_input.options = names
         if not self.source.known:
-            self._info.object = f"{self.symbol}: waiting for the contract list"
+            # An exchange-supplied name is text, never markup.
+            self._info.object = f"{html.escape(self.symbol)}: waiting for the contract list"
             return
         self.source.refresh()
         self._redraw_if_due()
