@@ -12,10 +12,13 @@ The public surface, all on `Engine` (views and analysts use nothing else):
     state         registry, analytics, books, quote_volume_24h, last_batch
     reading       trades(symbol, start, end), footprint(symbol, start, end, rules),
                   history_start(symbol), store
+    history       load_history(symbol, start, end) -> HistoryLoad (shared, cancellable, progress)
     recovery      reconcile(symbols)
     health        status(), latency_samples(since), frames_measured, last_error
 Each responsibility behind it has its own module: `universe` (listings), `adv` (average daily
-volume), `gaps` (REST fills), `history` (buffer + store reads, restore), `metrics`.
+volume), `gaps` (REST fills), `history` (buffer + store reads, restore), `backfill` (REST
+history, exactly once at the seam), `history_loads` (one load per contract shared by sessions),
+`metrics`.
 """
 
 from __future__ import annotations
@@ -39,10 +42,12 @@ from pipelines.binance.parsers import FrameParser
 from pipelines.binance.registry import SymbolRegistry
 from pipelines.engine.adv import keep_adv_current
 from pipelines.engine.allocator import MemoryTrimmer, pin_mmap_threshold
+from pipelines.engine.backfill import HistoryLoader
 from pipelines.engine.buffer import TradeBuffer
 from pipelines.engine.connection import ConnectionSettings
 from pipelines.engine.gaps import GapFiller
 from pipelines.engine.history import HistoryReader, restore_recent
+from pipelines.engine.history_loads import HistoryLoad, HistoryLoads
 from pipelines.engine.inbox import FrameInbox
 from pipelines.engine.metrics import LatencyRing, Rate
 from pipelines.engine.persistence import AnalyticsPersister
@@ -75,6 +80,8 @@ class EngineConfig:
     buffer_retention_s: float = 4 * 3600
     buffer_budget_mb: int = 256  # leaves room under 1 GB for analytics, writer and the UI
     backfill_concurrency: int = 2
+    # Weight per minute a history load leaves to gap fills (each fill costs 20).
+    history_reserve_weight: int = 480
     gap_give_up_s: float = 600.0  # a gap REST has not filled by then is reported and skipped
     db_path: str | None = None  # SQLite store: persist every batch, resume from it on start
     restore_buffer_s: float = 3600.0  # raw trades reloaded into the buffer on restart
@@ -121,6 +128,16 @@ class Engine:
             give_up_s=config.gap_give_up_s,
         )
         self.history = HistoryReader(self.registry, self.buffer, config.db_path)
+        self.history_loads = HistoryLoads(
+            HistoryLoader(
+                self.rest,
+                self.registry,
+                sequencer=self.sequencer,
+                buffer=self.buffer,
+                sink=lambda: self.writer.submit_async if self.writer is not None else None,
+                reserve_weight=config.history_reserve_weight,
+            )
+        )
         self.source = Stream(asynchronous=True)
         self.source.sink(self._keep)
         self.analytics = OrderFlowAnalytics(self.registry)
@@ -185,6 +202,7 @@ class Engine:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        await self.history_loads.stop()
         await self.streams.stop()
         await self.flush()
         await self.rest.close()
@@ -307,6 +325,16 @@ class Engine:
 
     def history_start(self, symbol: str) -> int | None:
         return self.history.history_start(symbol)
+
+    def load_history(self, symbol: str, start_ms: int, end_ms: int | None = None) -> HistoryLoad:
+        """Load [start_ms, end_ms) of a contract from REST into the buffer and the store.
+
+        Without `end_ms` it goes back from the first trade the engine holds (or the exchange's
+        newest), so the seam with the live sequence is exact. Sessions asking for a range a
+        load already covers share it; `load.progress` tells how far it is, `load.cancel()`
+        stops it. See backfill.py.
+        """
+        return self.history_loads.request(symbol, start_ms, end_ms)
 
     @property
     def store(self) -> Store | None:
