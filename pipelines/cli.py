@@ -11,6 +11,7 @@ import sys
 _SUBCOMMAND_MODULES = (
     "pipelines.standin.cli",
     "pipelines.engine.cli",
+    "pipelines.engine.backfill_cli",
     "pipelines.storage.cli",
     "pipelines.research.cli",
     "dashboard.cli",

@@ -117,15 +117,15 @@ class TradeTable:
                 dtype=np.int64,
             )
             absent = idx[~np.isin(agg[idx], stored)]
+            # Absent may still mean counted: stored, then pruned, its volume kept in the minute
+            # rows. Its minute's bar tells (see `_counted`); when it cannot, a trade inside the
+            # raw window is a hole being filled (new), an older one is dropped as stale.
+            counted, unsure = self._counted(s, agg[absent], time_ms[absent])
             if cutoff is not None:
-                # Absent and older than the raw window: it may have been stored and pruned, its
-                # volume kept in the minute rows. Its minute's bar tells: see `_counted`.
-                old_absent = absent[time_ms[absent] < cutoff]
-                counted, unsure = self._counted(s, agg[old_absent], time_ms[old_absent])
-                stale += int(unsure.sum())
-                drop = old_absent[counted | unsure]
-                absent = absent[~np.isin(absent, drop)]
-            new[absent] = True
+                too_old = unsure & (time_ms[absent] < cutoff)
+                stale += int(too_old.sum())
+                counted |= too_old
+            new[absent[~counted]] = True
         if stale:
             log.warning(
                 "store writer dropped %d trades below the checkpoint outside the raw window "
@@ -137,7 +137,7 @@ class TradeTable:
     def _counted(
         self, s: int, agg: np.ndarray, time_ms: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(counted, unsure) masks for absent trades older than the raw window.
+        """(counted, unsure) masks for trades absent from the table.
 
         A minute's bar holds the lowest and highest id it counted and how many: an id outside
         that range (or a minute without a bar) was never counted; inside a bar that counted
