@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 
 from dashboard import runtime
+from pipelines.engine.backfill_cli import add_retention_options, retention_of
+from pipelines.records.timeunits import SECOND_MS, parse_duration_ms
 from pipelines.storage.schema import default_db_path
 
 log = logging.getLogger(__name__)
@@ -49,15 +52,31 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
         help="stand-in trades/s",
     )
     parser.add_argument("--demo-seed", type=int, default=runtime.RuntimeSettings.demo_seed)
+    parser.add_argument(
+        "--demo-history",
+        default="1d",
+        help="the stand-in's generated past, e.g. 6h, 1d, 3d (default 1d)",
+    )
+    parser.add_argument(
+        "--history-hours",
+        type=float,
+        default=runtime.RuntimeSettings.history_hours,
+        help="hours of REST history a footprint loads when a contract opens (0: none)",
+    )
+    add_retention_options(parser, trades="48h", profiles="30d")
 
 
 def settings_of(args: argparse.Namespace) -> runtime.RuntimeSettings:
+    """The runtime settings the options ask for; ValueError in one line for bad values."""
     symbols = tuple(s.strip().upper() for s in args.symbols.split(",") if s.strip())
     return runtime.RuntimeSettings(
         demo=bool(args.demo),
         demo_symbols=args.demo_symbols,
         demo_rate=args.demo_rate,
         demo_seed=args.demo_seed,
+        demo_history_s=parse_duration_ms(args.demo_history) / SECOND_MS,
+        history_hours=args.history_hours,
+        retention=retention_of(args),
         symbols=symbols or None,
         db_path=_db_path(args),
     )
@@ -77,7 +96,11 @@ def run(args: argparse.Namespace) -> int:
 
     from dashboard.app import create_app
 
-    runtime.configure(settings_of(args))
+    try:
+        runtime.configure(settings_of(args))
+    except ValueError as exc:
+        print(f"orderflow {args.command}: {exc}", file=sys.stderr)
+        return 2
     origins = [f"{args.address}:{args.port}", f"localhost:{args.port}", f"127.0.0.1:{args.port}"]
     server = pn.serve(
         {"/": create_app}, address=args.address, port=args.port, show=False, start=False,

@@ -118,7 +118,7 @@ class HistoryLoader:
         if sym is None:
             p.error = f"unknown symbol {p.symbol}"
             raise HistoryError(p.error)
-        below = self._anchor(sym)
+        below = self._anchor(sym, p.end_ms)
         pending: list[np.ndarray] = []
         held = 0
         if below is None:  # nothing held: start from the exchange's head, or the range's end
@@ -168,13 +168,12 @@ class HistoryLoader:
             end = start - 1
         return rows
 
-    def _anchor(self, sym: int) -> int | None:
-        """The first id already held for the symbol (history goes below it), or None."""
-        if self.buffer is not None:
-            first = self.buffer.first_id(sym)
-            if first is not None:
-                return first
-        if self.sequencer is not None and sym < len(self.sequencer.first_id):
+    def _anchor(self, sym: int, end_ms: int | None) -> int | None:
+        """The first id already held for the symbol when the range ends at it (history goes
+        below it), or None: the range's end is then found by time."""
+        if self.buffer is not None and (held := self.buffer.coverage(sym)) is not None:
+            return self.buffer.first_id(sym) if end_ms is None or held[0] <= end_ms else None
+        if end_ms is None and self.sequencer is not None and sym < len(self.sequencer.first_id):
             first = int(self.sequencer.first_id[sym])
             if first != UNKNOWN:
                 return first

@@ -57,6 +57,7 @@ from pipelines.engine.status import EngineStatus
 from pipelines.engine.streams import StreamSet
 from pipelines.engine.universe import Universe
 from pipelines.records.batch import BookTop, EngineBatch
+from pipelines.storage.retention import Retention
 from pipelines.storage.store import Store
 from pipelines.storage.writer import StoreWriter
 
@@ -82,8 +83,10 @@ class EngineConfig:
     backfill_concurrency: int = 2
     # Weight per minute a history load leaves to gap fills (each fill costs 20).
     history_reserve_weight: int = 480
+    history_hours: float = 2.0  # what a footprint loads from REST when a contract opens
     gap_give_up_s: float = 600.0  # a gap REST has not filled by then is reported and skipped
     db_path: str | None = None  # SQLite store: persist every batch, resume from it on start
+    retention: Retention = field(default_factory=Retention)  # the store's; 0 keeps forever
     restore_buffer_s: float = 3600.0  # raw trades reloaded into the buffer on restart
     memory_trim_s: float = 60.0  # hand free heap pages back to the system this often
     connection: ConnectionSettings = field(default_factory=ConnectionSettings)
@@ -230,7 +233,9 @@ class Engine:
             self.restored_trades,
             self.config.db_path,
         )
-        self.writer = StoreWriter(self.config.db_path, self.registry).start()
+        self.writer = StoreWriter(
+            self.config.db_path, self.registry, retention=self.config.retention
+        ).start()
         self.subscribe(self.writer.submit_async)
         self.subscribe(AnalyticsPersister(self.analytics, self.writer))
 
