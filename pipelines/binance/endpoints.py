@@ -26,6 +26,11 @@ KLINES_PATH = "/fapi/v1/klines"
 AGG_TRADES_PATH = "/fapi/v1/aggTrades"
 DEPTH_PATH = "/fapi/v1/depth"
 TICKER_24H_PATH = "/fapi/v1/ticker/24hr"
+PREMIUM_INDEX_PATH = "/fapi/v1/premiumIndex"
+FUNDING_RATE_PATH = "/fapi/v1/fundingRate"
+OPEN_INTEREST_PATH = "/fapi/v1/openInterest"
+BOOK_TICKER_PATH = "/fapi/v1/ticker/bookTicker"
+TICKER_PRICE_PATHS = ("/fapi/v1/ticker/price", "/fapi/v2/ticker/price")
 
 AGG_TRADES_MAX_LIMIT = 1000
 KLINES_MAX_LIMIT = 1500
@@ -98,4 +103,12 @@ def rest_weight(path: str, params: dict[str, str | int] | None = None) -> int:
         return 2 if limit <= 50 else 5 if limit <= 100 else 10 if limit <= 500 else 20
     if path == TICKER_24H_PATH:
         return 1 if "symbol" in params else 40
+    if path == PREMIUM_INDEX_PATH:
+        return 1 if "symbol" in params else 10
+    if path == BOOK_TICKER_PATH:  # Binance's documentation
+        return 2 if "symbol" in params else 5
+    if path in TICKER_PRICE_PATHS:  # Binance's documentation
+        return 1 if "symbol" in params else 2
+    # exchangeInfo, openInterest: 1; fundingRate has its own limit (500 per 5 min per IP) and
+    # no weight header, counted as 1 here.
     return 1
