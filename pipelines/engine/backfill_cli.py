@@ -47,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         f"{vision.DEFAULT_BASE} or a local directory with its layout, sha256-checked.",
     )
     p.add_argument("--symbols", required=True, help="comma-separated contracts, or 'all'")
-    p.add_argument("--since", help="REST: how far back, e.g. 90m, 2h, 1d (at most 2 days)")
+    p.add_argument("--since", help="REST: how far back, e.g. 90m, 2h, 1d")
     p.add_argument(
         "--archive",
         nargs="?",
