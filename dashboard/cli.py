@@ -18,7 +18,9 @@ import secrets
 import sys
 
 from dashboard import runtime
+from pipelines.engine.backfill_cli import add_retention_options, retention_of
 from pipelines.engine.options import add_endpoint_options, endpoints_of
+from pipelines.records.timeunits import SECOND_MS, parse_duration_ms
 from pipelines.shutdown import stop_on_signals
 from pipelines.storage.schema import default_db_path
 
@@ -74,9 +76,22 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     auth.add_argument("--oauth-secret")
     auth.add_argument("--oauth-redirect-uri")
     auth.add_argument("--oauth-encryption-key")
+    parser.add_argument(
+        "--demo-history",
+        default="1d",
+        help="the stand-in's generated past, e.g. 6h, 1d, 3d (default 1d)",
+    )
+    parser.add_argument(
+        "--history-hours",
+        type=float,
+        default=runtime.RuntimeSettings.history_hours,
+        help="hours of REST history a footprint loads when a contract opens (0: none)",
+    )
+    add_retention_options(parser, trades="48h", profiles="30d")
 
 
 def settings_of(args: argparse.Namespace) -> runtime.RuntimeSettings:
+    """The runtime settings the options ask for; ValueError in one line for bad values."""
     symbols = tuple(s.strip().upper() for s in args.symbols.split(",") if s.strip())
     rest_url, ws_url = endpoints_of(args)
     return runtime.RuntimeSettings(
@@ -84,6 +99,9 @@ def settings_of(args: argparse.Namespace) -> runtime.RuntimeSettings:
         demo_symbols=args.demo_symbols,
         demo_rate=args.demo_rate,
         demo_seed=args.demo_seed,
+        demo_history_s=parse_duration_ms(args.demo_history) / SECOND_MS,
+        history_hours=args.history_hours,
+        retention=retention_of(args),
         symbols=symbols or None,
         db_path=_db_path(args),
         rest_url=rest_url,
@@ -134,7 +152,11 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_REFUSED
-    runtime.configure(settings_of(args))
+    try:
+        runtime.configure(settings_of(args))
+    except ValueError as exc:
+        print(f"orderflow {args.command}: {exc}", file=sys.stderr)
+        return 2
     origins = [f"{args.address}:{args.port}", f"localhost:{args.port}", f"127.0.0.1:{args.port}"]
     server = pn.serve(
         {"/": create_app}, address=args.address, port=args.port, show=False, start=False,

@@ -9,7 +9,8 @@ busy UI does not slow the exchange down.
 Settings come from `RuntimeSettings` (the CLI) or from the environment (`panel serve`):
 ORDERFLOW_DEMO=1, ORDERFLOW_SYMBOLS=BTCUSDT,ETHUSDT, ORDERFLOW_DB=path, ORDERFLOW_REST_URL,
 ORDERFLOW_WS_URL, ORDERFLOW_DEMO_SYMBOLS (number of generated contracts), ORDERFLOW_DEMO_RATE
-(trades/s), ORDERFLOW_DEMO_SEED.
+(trades/s), ORDERFLOW_DEMO_SEED, ORDERFLOW_DEMO_HISTORY (seconds of generated past),
+ORDERFLOW_HISTORY_HOURS (REST history a footprint loads when a contract opens).
 
 A store file that cannot be used does not stop the dashboard: it runs from memory and the
 header says why the store is unavailable. An exchange that does not answer is retried with
@@ -22,12 +23,13 @@ import asyncio
 import logging
 import os
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from pipelines.engine.service import Engine, EngineConfig
 from pipelines.engine.startup import start_when_reachable
 from pipelines.standin.server import StandInThread
 from pipelines.storage.faults import StoreUnavailableError, check_store
+from pipelines.storage.retention import Retention
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,9 @@ class RuntimeSettings:
     demo_symbols: int = 60
     demo_rate: float = 300.0
     demo_seed: int = 7
+    demo_history_s: float = 86_400.0  # a past, so a first footprint has hours behind it
+    history_hours: float = 2.0
+    retention: Retention = field(default_factory=Retention)
     symbols: tuple[str, ...] | None = None
     db_path: str | None = None
     rest_url: str | None = None
@@ -55,6 +60,8 @@ class RuntimeSettings:
                 demo_symbols=int(env.get("ORDERFLOW_DEMO_SYMBOLS", cls.demo_symbols)),
                 demo_rate=float(env.get("ORDERFLOW_DEMO_RATE", cls.demo_rate)),
                 demo_seed=int(env.get("ORDERFLOW_DEMO_SEED", cls.demo_seed)),
+                demo_history_s=float(env.get("ORDERFLOW_DEMO_HISTORY", cls.demo_history_s)),
+                history_hours=float(env.get("ORDERFLOW_HISTORY_HOURS", cls.history_hours)),
                 symbols=symbols or None,
                 db_path=env.get("ORDERFLOW_DB") or None,
                 rest_url=env.get("ORDERFLOW_REST_URL") or None,
@@ -70,6 +77,8 @@ class RuntimeSettings:
             "ORDERFLOW_DEMO_SYMBOLS": str(self.demo_symbols),
             "ORDERFLOW_DEMO_RATE": str(self.demo_rate),
             "ORDERFLOW_DEMO_SEED": str(self.demo_seed),
+            "ORDERFLOW_DEMO_HISTORY": str(self.demo_history_s),
+            "ORDERFLOW_HISTORY_HOURS": str(self.history_hours),
         }
         for key, value in (
             ("ORDERFLOW_SYMBOLS", ",".join(self.symbols or ())),
@@ -91,7 +100,10 @@ class Runtime:
         config = EngineConfig()
         if settings.demo:
             self.exchange = StandInThread(
-                symbols=settings.demo_symbols, rate=settings.demo_rate, seed=settings.demo_seed
+                symbols=settings.demo_symbols,
+                rate=settings.demo_rate,
+                seed=settings.demo_seed,
+                history_s=settings.demo_history_s,
             ).start()
             config = replace(config, rest_url=self.exchange.rest_url, ws_url=self.exchange.ws_url)
         if settings.rest_url:
@@ -108,6 +120,7 @@ class Runtime:
             except StoreUnavailableError as exc:
                 problem = str(exc)
                 log.error("%s; the dashboard runs without a store", problem)
+        config = replace(config, history_hours=settings.history_hours, retention=settings.retention)
         self.engine = Engine(config)
         self.engine.store_problem = problem
         self._stop = asyncio.Event()

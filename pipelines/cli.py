@@ -19,6 +19,7 @@ EXIT_FAULT = 2
 _SUBCOMMAND_MODULES = (
     "pipelines.standin.cli",
     "pipelines.engine.cli",
+    "pipelines.engine.backfill_cli",
     "pipelines.storage.cli",
     "pipelines.research.cli",
     "dashboard.cli",

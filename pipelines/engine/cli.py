@@ -11,9 +11,11 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import sys
 
 from pipelines.binance import endpoints as ep
 from pipelines.binance.contracts import DELIVERY_TYPES, PERPETUAL, TRADIFI_PERPETUAL
+from pipelines.engine.backfill_cli import add_retention_options, retention_of
 from pipelines.engine.options import add_endpoint_options, endpoints_of
 from pipelines.engine.service import Engine, EngineConfig
 from pipelines.engine.startup import start_when_reachable
@@ -34,6 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_endpoint_options(p)
     p.add_argument("--db", default=str(default_db_path()), help="SQLite store path")
     p.add_argument("--duration", type=float, default=None, help="stop after S seconds")
+    add_retention_options(p, trades="48h", profiles="30d")
     p.add_argument("--symbols", default=None, help="comma-separated subset of contracts")
     p.add_argument("--tradfi", action="store_true", help="include TradFi perpetuals")
     p.add_argument("--delivery", action="store_true", help="include delivery contracts")
@@ -54,6 +57,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    try:
+        retention = retention_of(args)
+    except ValueError as exc:
+        print(f"orderflow ingest: {exc}", file=sys.stderr)
+        return 2
     types = [PERPETUAL]
     if args.tradfi:
         types.append(TRADIFI_PERPETUAL)
@@ -69,6 +77,7 @@ def _run(args: argparse.Namespace) -> int:
         book_depth=not args.no_depth,
         db_path=args.db,
         buffer_retention_s=args.buffer_minutes * 60,
+        retention=retention,
     )
     return asyncio.run(_ingest(config, args))
 

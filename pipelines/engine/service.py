@@ -12,11 +12,13 @@ The public surface, all on `Engine` (views and analysts use nothing else):
     state         registry, analytics, books, quote_volume_24h, last_batch
     reading       trades(symbol, start, end), footprint(symbol, start, end, rules),
                   history_start(symbol), store
+    history       load_history(symbol, start, end) -> HistoryLoad (shared, cancellable, progress)
     recovery      reconcile(symbols)
     health        status(), latency_samples(since), frames_measured, last_error
 Each responsibility behind it has its own module: `universe` (listings), `adv` (average daily
 volume), `gaps` (REST fills), `storefill` (what the store is owed after a fault), `history`
-(buffer + store reads, restore), `metrics`.
+(buffer + store reads, restore), `backfill` (REST history, exactly once at the seam),
+`history_loads` (one load per contract shared by sessions), `metrics`.
 """
 
 from __future__ import annotations
@@ -40,10 +42,12 @@ from pipelines.binance.parsers import FrameParser
 from pipelines.binance.registry import SymbolRegistry
 from pipelines.engine.adv import keep_adv_current
 from pipelines.engine.allocator import MemoryTrimmer, pin_mmap_threshold
+from pipelines.engine.backfill import HistoryLoader
 from pipelines.engine.buffer import TradeBuffer
 from pipelines.engine.connection import ConnectionSettings
 from pipelines.engine.gaps import GapFiller
 from pipelines.engine.history import HistoryReader, restore_recent
+from pipelines.engine.history_loads import HistoryLoad, HistoryLoads
 from pipelines.engine.inbox import FrameInbox
 from pipelines.engine.metrics import LatencyRing, Rate
 from pipelines.engine.persistence import AnalyticsPersister
@@ -54,6 +58,7 @@ from pipelines.engine.storefill import StoreBackfill
 from pipelines.engine.streams import StreamSet
 from pipelines.engine.universe import Universe
 from pipelines.records.batch import BookTop, EngineBatch
+from pipelines.storage.retention import Retention
 from pipelines.storage.store import Store
 from pipelines.storage.writer import StoreWriter
 
@@ -77,8 +82,12 @@ class EngineConfig:
     buffer_retention_s: float = 4 * 3600
     buffer_budget_mb: int = 256  # leaves room under 1 GB for analytics, writer and the UI
     backfill_concurrency: int = 2
+    # Weight per minute a history load leaves to gap fills (each fill costs 20).
+    history_reserve_weight: int = 480
+    history_hours: float = 2.0  # what a footprint loads from REST when a contract opens
     gap_give_up_s: float = 600.0  # a gap REST has not filled by then is reported and skipped
     db_path: str | None = None  # SQLite store: persist every batch, resume from it on start
+    retention: Retention = field(default_factory=Retention)  # the store's; 0 keeps forever
     restore_buffer_s: float = 3600.0  # raw trades reloaded into the buffer on restart
     memory_trim_s: float = 60.0  # hand free heap pages back to the system this often
     # Rows waiting for a failing store kept in memory (~100 B each); past it, owed by id range.
@@ -125,6 +134,16 @@ class Engine:
             give_up_s=config.gap_give_up_s,
         )
         self.history = HistoryReader(self.registry, self.buffer, config.db_path)
+        self.history_loads = HistoryLoads(
+            HistoryLoader(
+                self.rest,
+                self.registry,
+                sequencer=self.sequencer,
+                buffer=self.buffer,
+                sink=lambda: self.writer.submit if self.writer is not None else None,
+                reserve_weight=config.history_reserve_weight,
+            )
+        )
         self.source = Stream(asynchronous=True)
         self.source.sink(self._keep)
         self.analytics = OrderFlowAnalytics(self.registry)
@@ -196,6 +215,7 @@ class Engine:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        await self.history_loads.stop()
         await self.streams.stop()
         await self.flush()
         if self.store_backfill is not None:
@@ -228,7 +248,10 @@ class Engine:
             self.config.db_path,
         )
         self.writer = StoreWriter(
-            self.config.db_path, self.registry, max_owed_rows=self.config.store_owed_rows
+            self.config.db_path,
+            self.registry,
+            max_owed_rows=self.config.store_owed_rows,
+            retention=self.config.retention,
         ).start()
         self.store_backfill = StoreBackfill(self.rest, self.writer, self.registry)
         # `submit` never waits: a slow or failing store must not hold the live path back.
@@ -326,6 +349,16 @@ class Engine:
 
     def history_start(self, symbol: str) -> int | None:
         return self.history.history_start(symbol)
+
+    def load_history(self, symbol: str, start_ms: int, end_ms: int | None = None) -> HistoryLoad:
+        """Load [start_ms, end_ms) of a contract from REST into the buffer and the store.
+
+        Without `end_ms` it goes back from the first trade the engine holds (or the exchange's
+        newest), so the seam with the live sequence is exact. Sessions asking for a range a
+        load already covers share it; `load.progress` tells how far it is, `load.cancel()`
+        stops it. See backfill.py.
+        """
+        return self.history_loads.request(symbol, start_ms, end_ms)
 
     @property
     def store(self) -> Store | None:

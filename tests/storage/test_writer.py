@@ -16,7 +16,7 @@ from pipelines.binance.registry import SymbolRegistry
 from pipelines.records.batch import EngineBatch
 from pipelines.records.dtypes import LIQUIDATION_DTYPE
 from pipelines.storage import store as store_module
-from pipelines.storage.retention import HOUR_MS
+from pipelines.storage.retention import HOUR_MS, Pruner, Retention
 from pipelines.storage.schema import connect
 from pipelines.storage.store import Store
 from pipelines.storage.writer import StoreWriter
@@ -155,7 +155,7 @@ def test_overlapping_batch_adds_only_new_trades(tmp_path: Path) -> None:
     assert got == naive_minutes(np.concatenate([b0.trades, b1.trades]))
 
 
-def test_hole_is_filled_once_and_stale_rows_are_not_added(tmp_path: Path) -> None:
+def test_hole_is_filled_once_and_history_below_the_checkpoint_once(tmp_path: Path) -> None:
     path = tmp_path / "store.db"
     reg = registry()
     trades = batch(0, per_symbol=30, n_symbols=1).trades
@@ -169,16 +169,37 @@ def test_hole_is_filled_once_and_stale_rows_are_not_added(tmp_path: Path) -> Non
     assert stored_minutes(conn, symbol_ids(conn), reg)[0] == naive_minutes(trades)[0]
     conn.close()
 
-    # Below the checkpoint, absent and older than the raw window: it may have been pruned
-    # already, so it is not added again.
-    old = trades[:3].copy()
-    old["agg_id"] = [-3, -2, -1]
-    old["time"] = clock() - 49 * HOUR_MS
-    with writer_for(path, reg) as writer:
-        writer.submit(EngineBatch(3, 0, trades=old))
-        assert writer.flush(10)
-        assert writer.status().stale_dropped == 3
-    assert counts(path)[0] == 30
+    def old(ids: list[int], hours: int) -> np.ndarray:
+        rows = trades[: len(ids)].copy()
+        rows["agg_id"] = ids
+        rows["time"] = clock() - hours * HOUR_MS
+        return rows
+
+    def prune() -> None:
+        conn = connect(path)
+        Pruner(conn, Retention(), clock).run_pass()
+        conn.close()
+
+    def submit(rows: np.ndarray) -> tuple[int, int]:
+        with writer_for(path, reg) as writer:
+            writer.submit(EngineBatch(3, 0, trades=rows))
+            assert writer.flush(10)
+            return writer.status().trades_written, writer.status().stale_dropped
+
+    # History below the checkpoint, older than the raw window (48 h): its minute has no bar, so
+    # it was never counted, and it is written. Retention then prunes its rows (its minutes stay).
+    history = old([-3, -2, -1], 49)
+    assert submit(history) == (3, 0)
+    prune()
+    assert counts(path)[:2] == (30, 33)
+    # Sent again: the whole bar of its minute says it is counted already.
+    assert submit(history) == (0, 0)
+    assert counts(path)[:2] == (30, 33)
+    # A bar with a hole in its id range cannot tell: such a trade is dropped as stale.
+    assert submit(old([-13, -11], 50)) == (2, 0)
+    prune()
+    assert submit(old([-12], 50)) == (0, 1)
+    assert counts(path)[:2] == (30, 35)
 
 
 def test_checkpoints_and_coverage(tmp_path: Path) -> None:
