@@ -41,7 +41,6 @@ from pipelines.storage.writer import StoreWriter
 log = logging.getLogger(__name__)
 
 _CHUNK = 200_000  # trades per writer item
-_RETRY_S = 0.05  # wait for room in the writer's queue
 
 
 class ImportFileError(ValueError):
@@ -144,10 +143,13 @@ def _import_day(
     _, records = frame_records(frame, spec=spec, sym=sym)
     records = records[np.argsort(records["agg_id"], kind="stable")]
     for chunk in _chunks(records):
-        while not writer.submit(EngineBatch(seq=0, created_ms=0, trades=chunk)):
-            time.sleep(_RETRY_S)  # the writer's queue is full: it commits at disk speed
-    if not writer.flush():
-        raise ImportFileError(f"{name}: the store did not commit ({writer.status().last_error})")
+        writer.submit(EngineBatch(seq=0, created_ms=0, trades=chunk))
+        # A chunk at a time: the writer never holds more than one in memory, so it never has
+        # to owe archive rows (which, unlike live trades, no REST call could refetch).
+        if not writer.flush():
+            raise ImportFileError(
+                f"{name}: the store did not commit ({writer.status().last_error})"
+            )
     _record(conn, symbol, day, path, len(records))
     report.files += 1
     report.trades_read += len(records)
