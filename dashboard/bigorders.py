@@ -11,6 +11,7 @@ import pandas as pd
 import panel as pn
 import param
 
+from dashboard.empty import EmptyState
 from dashboard.live import LiveView
 from dashboard.sound import Beeper
 from dashboard.theme import BORDER, MONO, MUTED, TABLE_CSS, as_float, tint_formatter
@@ -73,6 +74,7 @@ class BigOrdersView(LiveView):
             stylesheets=[TABLE_CSS], sizing_mode="stretch_both", min_height=400,
             header_align={c: "right" for c in ("quantity", "vwap", "notional", "pct_adv", "fills")},
         )  # fmt: skip
+        self.empty = EmptyState("screener")
 
     def _empty(self) -> pd.DataFrame:
         frame = pd.DataFrame({c: pd.Series(dtype="float64") for c in COLUMNS})
@@ -121,7 +123,7 @@ class BigOrdersView(LiveView):
             search, pause, self.beeper, pn.layout.HSpacer(), self._count,
             sizing_mode="stretch_width", styles={"border-bottom": f"1px solid {BORDER}"},
         )  # fmt: skip
-        return pn.Column(controls, self.table, sizing_mode="stretch_both", margin=0)
+        return pn.Column(controls, self.empty, self.table, sizing_mode="stretch_both", margin=0)
 
     # ------------------------------------------------------------------ data
 
@@ -168,6 +170,8 @@ class BigOrdersView(LiveView):
             return
         last = self.detector.last_seq
         if last == self._seq:
+            if not len(self.table.value):
+                self._show_count()  # the reason may have changed (connected, then data)
             return
         new = self._select(self._since(self._seq))
         self._seq = last
@@ -180,6 +184,12 @@ class BigOrdersView(LiveView):
         self._show_count()
 
     def _show_count(self) -> None:
+        if len(self.table.value):
+            self.empty.hide()
+        else:
+            self.empty.show(
+                self.empty_reason(f"no big orders yet at ≥ {self.threshold_pct:g} % ADV")
+            )
         if hasattr(self, "_count"):
             self._count.object = (
                 f"{len(self.table.value):,} orders · ≥ {self.threshold_pct:g} % ADV"

@@ -33,8 +33,8 @@ def status_html(status: EngineStatus, *, demo: bool = False, now_s: float | None
         colour, state = BUY, "LIVE"
     elif status.running and status.connections_up:
         colour, state = NEUTRAL, f"DEGRADED {status.connections_up}/{len(status.connections)}"
-    elif status.running and not status.connections:
-        colour, state = NEUTRAL, "CONNECTING"
+    elif status.running and not status.connections and not status.last_error:
+        colour, state = NEUTRAL, "CONNECTING"  # a start that failed says DISCONNECTED and why
     else:
         colour, state = SELL, "DISCONNECTED"
     clock = time.strftime("%H:%M:%S", time.gmtime(time.time() if now_s is None else now_s))

@@ -16,6 +16,7 @@ import panel as pn
 import param
 from bokeh.models import DatetimeTicker
 
+from dashboard.empty import EmptyState
 from dashboard.live import LiveView
 from dashboard.theme import (
     BORDER,
@@ -141,6 +142,7 @@ class LiquidationsView(LiveView):
             **shared,
         )  # fmt: skip
         self.histogram_pipe = hv.streams.Pipe(data=histogram_rectangles(self._empty_histogram()))
+        self.empty = EmptyState("liquidations")
 
     @staticmethod
     def _empty_feed() -> pd.DataFrame:
@@ -201,7 +203,7 @@ class LiquidationsView(LiveView):
         self._count = pn.pane.HTML(
             "", margin=(2, 8), styles={"color": MUTED, "font-family": MONO, "font-size": "12px"}
         )
-        left = pn.Column(self.feed, self._count, sizing_mode="stretch_both")
+        left = pn.Column(self.empty, self.feed, self._count, sizing_mode="stretch_both")
         return pn.Column(
             controls,
             pn.Row(left, right, sizing_mode="stretch_both"),
@@ -218,6 +220,7 @@ class LiquidationsView(LiveView):
         rows = as_float(rows.loc[:, list(FEED_COLUMNS)], ("seq", "time"))
         self.feed.value = rows.tail(self.rows).reset_index(drop=True)
         self._started = True
+        self._show_empty()
         self.refresh_charts()
 
     def refresh_feed(self) -> None:
@@ -225,15 +228,22 @@ class LiquidationsView(LiveView):
             self.rebuild_feed()
             return
         last = self.tracker.last_seq
-        if last == self._seq:
-            return
-        new = self.tracker.since(self._seq, min_notional=self.min_notional)
-        self._seq = last
-        if len(new):
-            new = as_float(new.loc[:, list(FEED_COLUMNS)], ("seq", "time"))
-            self.feed.stream(new, rollover=self.rows, reset_index=True)
-        if hasattr(self, "_count"):
-            self._count.object = f"{len(self.feed.value):,} shown"
+        if last != self._seq:
+            new = self.tracker.since(self._seq, min_notional=self.min_notional)
+            self._seq = last
+            if len(new):
+                new = as_float(new.loc[:, list(FEED_COLUMNS)], ("seq", "time"))
+                self.feed.stream(new, rollover=self.rows, reset_index=True)
+            if hasattr(self, "_count"):
+                self._count.object = f"{len(self.feed.value):,} shown"
+        self._show_empty()
+
+    def _show_empty(self) -> None:
+        if len(self.feed.value):
+            self.empty.hide()
+        else:
+            floor = f" of ≥ {self.min_notional:,.0f} $" if self.min_notional else ""
+            self.empty.show(self.empty_reason(f"no liquidations{floor} yet"))
 
     @param.depends("ranking_window", "histogram_span", watch=True)
     def refresh_charts(self) -> None:
