@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import html
 import time
 
 import holoviews as hv
@@ -17,9 +18,10 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import param
-from bokeh.models import DatetimeTicker, HoverTool
+from bokeh.models import AdaptiveTicker, DatetimeTicker, HoverTool
 from holoviews.operation.datashader import rasterize
 
+from dashboard.empty import EmptyState
 from dashboard.live import LiveView
 from dashboard.theme import (
     BORDER,
@@ -35,11 +37,14 @@ from dashboard.theme import (
     utc_time_formatter,
 )
 from pipelines.analytics.imbalance import WINDOWS
+from pipelines.analytics.roworder import ORDERS, RowOrder
 
 SPANS = {"1h": 60, "2h": 120, "4h": 240, "8h": 480, "24h": 1440}
 MIN_VOLUMES = {"any": 0, "10K": 10_000, "100K": 100_000, "1M": 1_000_000}
 RANK_ROWS = 20
 MIN_MINUTES_SHOWN = 15
+LABELLED_ROWS = 64  # at most this many rows in view: every row has its label
+SEARCH_ROWS = 40  # rows in view around a contract found by the search box
 RANK_COLUMNS = ("symbol", "imbalance", "delta_quote", "volume_quote", "trades", "book_imbalance")
 RANK_TITLES = {
     "symbol": "symbol", "imbalance": "flow imb.", "delta_quote": "delta $",
@@ -47,23 +52,34 @@ RANK_TITLES = {
 }  # fmt: skip
 
 
-def heatmap_image(frame: pd.DataFrame) -> tuple[hv.Image, list[str]]:
-    """The tracker's contracts × minutes frame as an image: x = minute open (ms), y = row."""
-    names = [str(s) for s in frame.index]
+def heatmap_image(frame: pd.DataFrame, rows: list[str] | None = None) -> tuple[hv.Image, list[str]]:
+    """The tracker's contracts × minutes frame as an image: x = minute open (ms), y = row.
+
+    `rows` (default: the frame's) fixes which contract is on which row; contracts without
+    trades in the span get an empty row, so rows do not move when one pauses.
+    """
+    if rows is not None and frame.shape[1]:
+        frame = frame.reindex(pd.Index(rows, dtype=object))
     if frame.shape[0] == 0 or frame.shape[1] == 0:
+        # datashader needs two samples per axis to know the spacing: an empty 2 × 2 image.
         return hv.Image(
-            np.full((1, 1), np.nan), bounds=(0, -0.5, 60_000, 0.5), kdims=["time", "row"]
-        ), names
+            np.full((2, 2), np.nan), bounds=(0, -0.5, 60_000, 0.5), kdims=["time", "row"],
+            vdims=["imbalance"],
+        ), [str(s) for s in frame.index]  # fmt: skip
     # Start at the first minute with any trade (the engine may have started recently).
     traded = np.flatnonzero(np.isfinite(frame.to_numpy(dtype=np.float64)).any(axis=0))
     first = min(int(traded[0]) if len(traded) else 0, max(0, frame.shape[1] - MIN_MINUTES_SHOWN))
     frame = frame.iloc[:, first:]
     minutes = frame.columns.to_numpy(dtype=np.int64)
     step = 60_000
-    bounds = (float(minutes[0]), -0.5, float(minutes[-1] + step), len(names) - 0.5)
+    bounds = (float(minutes[0]), -0.5, float(minutes[-1] + step), frame.shape[0] - 0.5)
     # Image rows run top to bottom; flip so row 0 (the first contract) is at y = 0.
     values = frame.to_numpy(dtype=np.float64)[::-1]
-    return hv.Image(values, bounds=bounds, kdims=["time", "row"], vdims=["imbalance"]), names
+    # One contract or one minute: repeat it, so each axis has two samples (same picture).
+    values = np.repeat(values, 2 if values.shape[0] == 1 else 1, axis=0)
+    values = np.repeat(values, 2 if values.shape[1] == 1 else 1, axis=1)
+    image = hv.Image(values, bounds=bounds, kdims=["time", "row"], vdims=["imbalance"])
+    return image, [str(s) for s in frame.index]
 
 
 def ranking_tables(
@@ -103,7 +119,8 @@ class ImbalanceView(LiveView):
     min_volume = param.Number(
         default=10_000, bounds=(0, None), doc="Rank only contracts with this much USD volume."
     )
-    selected = param.String(default="", doc="Contract clicked in a ranking.")
+    order = param.Selector(default=ORDERS[0], objects=list(ORDERS), doc="Heatmap row order.")
+    selected = param.String(default="", doc="Contract clicked in a ranking or the heatmap.")
     open_footprint = param.Event(
         doc="Fires when the user asks to open `selected` in the footprint."
     )
@@ -113,6 +130,10 @@ class ImbalanceView(LiveView):
     def __init__(self, **params: object) -> None:
         super().__init__(**params)
         self._names: list[str] = []
+        self.rows = RowOrder(self.order)
+        self._fig = None  # the heatmap's Bokeh figure, once drawn (the search moves its range)
+        self._sent: pd.DataFrame | None = None  # the heatmap frame last drawn
+        self.empty = EmptyState("imbalance")
         self.heat_pipe = hv.streams.Pipe(data=heatmap_image(pd.DataFrame())[0])
         self.cvd_pipe = hv.streams.Pipe(data=pd.DataFrame({"time": pd.to_datetime([]), "cvd": []}))
         self.buyers = self._table()
@@ -156,6 +177,15 @@ class ImbalanceView(LiveView):
             options=MIN_VOLUMES, value=self.min_volume, width=80, margin=(2, 6)
         )
         floor.link(self, value="min_volume", bidirectional=True)
+        order = pn.widgets.Select(options=list(ORDERS), value=self.order, width=120, margin=(2, 6))
+        order.link(self, value="order", bidirectional=True)
+        resort = pn.widgets.Button(label="re-sort", width=70, margin=(2, 6))
+        resort.on_click(lambda _: self._resort())
+        self._search = pn.widgets.AutocompleteInput(
+            placeholder="find contract", options=[], case_sensitive=False, search_strategy="includes",
+            min_characters=1, width=150, margin=(2, 6),
+        )  # fmt: skip
+        self._search.param.watch(lambda e: self.scroll_to(e.new) if e.new else None, "value")
         go = pn.widgets.Button(label="footprint ›", width=100, margin=(2, 6))
         go.on_click(lambda _: self.param.trigger("open_footprint") if self.selected else None)
         self._cvd_title = pn.pane.HTML(
@@ -168,9 +198,13 @@ class ImbalanceView(LiveView):
             hv.DynamicMap(lambda data: data, streams=[self.heat_pipe]), aggregator="mean", dynamic=True
         ).opts(
             cmap=IMBALANCE_CMAP, clim=(-1, 1), colorbar=True, framewise=True, clipping_colors={"NaN": "transparent"},
-            tools=["hover"], xlabel="", ylabel="", invert_yaxis=True, hooks=[self._axes_hook],
-            **plot_opts(min_height=300, colorbar_opts={"background_fill_color": "#1e1e1e", "major_label_text_color": MUTED}),
+            tools=["hover", "tap"], xlabel="", ylabel="", invert_yaxis=True, hooks=[self._axes_hook],
+            **plot_opts(min_height=300, colorbar_opts={"background_fill_color": "#1e1e1e", "major_label_text_color": MUTED},
+                        default_tools=["ypan", "ywheel_zoom", "reset"], active_tools=["ypan", "ywheel_zoom"]),
         )  # fmt: skip
+        # A click on a row opens that contract's footprint.
+        tap = hv.streams.Tap(source=heat, x=None, y=None)
+        tap.add_subscriber(lambda x, y: self._tapped(y))
         cvd = hv.DynamicMap(
             lambda data: hv.Curve(data, "time", "cvd").opts(color=NEUTRAL, line_width=1.6), streams=[self.cvd_pipe]
         ).opts(framewise=True, **plot_opts(height=190, xlabel="", ylabel="CVD", yformatter="%.4g", xformatter=utc_time_formatter()))  # fmt: skip
@@ -186,9 +220,11 @@ class ImbalanceView(LiveView):
             pn.pane.HTML("window", margin=(6, 0, 6, 8), styles=label), window,
             pn.pane.HTML("history", margin=(6, 0, 6, 8), styles=label), span,
             pn.pane.HTML("min volume $", margin=(6, 0, 6, 8), styles=label), floor,
+            pn.pane.HTML("rows by", margin=(6, 0, 6, 8), styles=label), order, resort, self._search,
             sizing_mode="stretch_width", styles={"border-bottom": f"1px solid {BORDER}"},
         )  # fmt: skip
         left = pn.Column(
+            self.empty,
             pn.pane.HoloViews(heat, sizing_mode="stretch_both", min_height=320),
             pn.Row(self._cvd_title, pn.layout.HSpacer(), go, sizing_mode="stretch_width"),
             self._cvd_pane,
@@ -208,8 +244,12 @@ class ImbalanceView(LiveView):
         )
 
     def _axes_hook(self, plot, element) -> None:
-        fig = plot.state
+        fig = self._fig = plot.state
         fig.yaxis.formatter = symbol_tick_formatter(self._names)
+        # One tick per row once few enough rows are in view; every 2nd, 5th, 10th... before.
+        fig.yaxis.ticker = AdaptiveTicker(
+            desired_num_ticks=LABELLED_ROWS, min_interval=1, mantissas=[1, 2, 5], num_minor_ticks=0
+        )
         fig.xaxis.ticker = DatetimeTicker(desired_num_ticks=8)
         fig.xaxis.formatter = utc_time_formatter()
         hover = fig.select_one(HoverTool)
@@ -239,6 +279,47 @@ class ImbalanceView(LiveView):
     def _on_span(self) -> None:
         self.refresh_charts()
 
+    @param.depends("order", watch=True)
+    def _on_order(self) -> None:
+        self._resort()
+
+    def _resort(self) -> None:
+        """A new row order from the current values (only on the trader's request)."""
+        self.rows.resort(self._symbols(), self.order, *self._order_keys())
+        self._run("refresh_charts")
+
+    def _symbols(self) -> list[str]:
+        return sorted(self.engine.registry.active)
+
+    def _order_keys(self) -> tuple[dict[str, float], dict[str, float]]:
+        registry = self.engine.registry
+        volume = {registry.symbol(sym): v for sym, v in self.engine.quote_volume_24h.items()}
+        now = int(time.time() * 1000)
+        ranking = self.tracker.ranking(now, self.window)
+        return volume, dict(zip(ranking["symbol"], ranking["imbalance"], strict=True))
+
+    def _tapped(self, y: float | None) -> None:
+        if y is None or not self._names:
+            return
+        row = round(y)
+        if 0 <= row < len(self._names):
+            self.selected = self._names[row]
+            self.param.trigger("open_footprint")
+
+    def scroll_to(self, symbol: str) -> bool:
+        """Bring `symbol`'s row to the middle of the heatmap, SEARCH_ROWS rows in view."""
+        row = self.rows.index(symbol.upper().strip())
+        if row is None or self._fig is None:
+            return False
+        half = SEARCH_ROWS / 2
+        low, high = max(-0.5, row - half), min(len(self._names) - 0.5, row + half)
+        y_range = self._fig.y_range
+        flipped = (
+            y_range.start is not None and y_range.end is not None and y_range.start > y_range.end
+        )
+        y_range.update(start=high if flipped else low, end=low if flipped else high)
+        return True
+
     def rankings(self, now_ms: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
         buyers, sellers = ranking_tables(
@@ -255,12 +336,30 @@ class ImbalanceView(LiveView):
 
     def refresh_charts(self) -> None:
         frame = self.tracker.heatmap(int(time.time() * 1000), SPANS[self.span])
-        image, self._names = heatmap_image(frame)
-        self.heat_pipe.send(image)
+        if len(frame) == 0:
+            self.empty.show(self.empty_reason("no trades yet"))
+        else:
+            self.empty.hide()
+        symbols = set(self._symbols()).union(frame.index)
+        if symbols != set(self.rows.rows):  # listings or delistings: place them
+            self.rows.update(symbols, *self._order_keys())
+        rows = self.rows.rows
+        frame = frame.reindex(pd.Index(rows, dtype=object)) if len(frame) else frame
+        # Re-rasterize only when something changed: an idle market costs nothing.
+        if self._sent is None or not self._sent.equals(frame):
+            self._sent = frame
+            image, self._names = heatmap_image(frame)
+            if hasattr(self, "_search") and self._search.options != self._names:
+                self._search.options = list(self._names)
+            self.heat_pipe.send(image)
         self.refresh_cvd()
 
     def refresh_cvd(self) -> None:
-        if not self.selected or self.engine.registry.index(self.selected) is None:
+        if not self.selected:
+            return
+        if self.selected not in self.engine.registry.active:
+            if hasattr(self, "_cvd_title"):
+                self._cvd_title.object = html.escape(f"{self.selected}: not listed (any more)")
             return
         cvd = self.tracker.cvd(self.selected, int(time.time() * 1000), SPANS[self.span])
         self.cvd_pipe.send(
@@ -271,6 +370,6 @@ class ImbalanceView(LiveView):
         last = float(cvd["cvd"].iloc[-1]) if len(cvd) else 0.0
         if hasattr(self, "_cvd_title"):
             self._cvd_pane.visible = True
-            self._cvd_title.object = (
+            self._cvd_title.object = html.escape(
                 f"{self.selected} · cumulative volume delta · last {self.span}: {last:+,.6g}"
             )
