@@ -43,6 +43,26 @@ SPANS = {"1h": 60, "2h": 120, "4h": 240, "8h": 480, "24h": 1440}
 MIN_VOLUMES = {"any": 0, "10K": 10_000, "100K": 100_000, "1M": 1_000_000}
 RANK_ROWS = 20
 MIN_MINUTES_SHOWN = 15
+# In the browser, when a contract is picked in the search box: put its row (its index among the
+# completions, which are the rows in order) in the middle of SEARCH_ROWS rows, and tell the
+# server, as a pan would (RangesUpdate), so the heatmap re-rasterizes there.
+_SCROLL_JS = """
+const row = cb_obj.completions.indexOf(cb_obj.value);
+if (row < 0) return;
+const n = cb_obj.completions.length, yr = fig.y_range;
+const low = Math.min(Math.max(-0.5, row - rows / 2), Math.max(-0.5, n - 0.5 - rows));
+const high = low + rows;
+if (yr.start > yr.end) yr.setv({start: high, end: low}); else yr.setv({start: low, end: high});
+const find = (v) => {
+  if (v.model === fig) return v;
+  for (const c of (v.child_views || [])) { const f = find(c); if (f) return f; }
+  return null;
+};
+for (const root of Object.values(Bokeh.index)) {
+  const view = find(root);
+  if (view) { view.trigger_ranges_update_event(); break; }
+}
+"""
 LABELLED_ROWS = 64  # at most this many rows in view: every row has its label
 SEARCH_ROWS = 40  # rows in view around a contract found by the search box
 RANK_COLUMNS = ("symbol", "imbalance", "delta_quote", "volume_quote", "trades", "book_imbalance")
@@ -131,6 +151,7 @@ class ImbalanceView(LiveView):
         super().__init__(**params)
         self._names: list[str] = []
         self.rows = RowOrder(self.order)
+        self._y_view: tuple[tuple[float, float] | None, int] = (None, 0)  # (range, rows then)
         self._fig = None  # the heatmap's Bokeh figure, once drawn (the search moves its range)
         self._sent: pd.DataFrame | None = None  # the heatmap frame last drawn
         self.empty = EmptyState("imbalance")
@@ -185,7 +206,6 @@ class ImbalanceView(LiveView):
             placeholder="find contract", options=[], case_sensitive=False, search_strategy="includes",
             min_characters=1, width=150, margin=(2, 6),
         )  # fmt: skip
-        self._search.param.watch(lambda e: self.scroll_to(e.new) if e.new else None, "value")
         go = pn.widgets.Button(label="footprint ›", width=100, margin=(2, 6))
         go.on_click(lambda _: self.param.trigger("open_footprint") if self.selected else None)
         self._cvd_title = pn.pane.HTML(
@@ -202,6 +222,9 @@ class ImbalanceView(LiveView):
             **plot_opts(min_height=300, colorbar_opts={"background_fill_color": "#1e1e1e", "major_label_text_color": MUTED},
                         default_tools=["ypan", "ywheel_zoom", "reset"], active_tools=["ypan", "ywheel_zoom"]),
         )  # fmt: skip
+        # The rows the trader zoomed or panned to: kept when new data redraws the heatmap.
+        view = hv.streams.RangeY(source=heat)
+        view.add_subscriber(lambda y_range: setattr(self, "_y_view", (y_range, len(self._names))))
         # A click on a row opens that contract's footprint.
         tap = hv.streams.Tap(source=heat, x=None, y=None)
         tap.add_subscriber(lambda x, y: self._tapped(y))
@@ -244,7 +267,17 @@ class ImbalanceView(LiveView):
         )
 
     def _axes_hook(self, plot, element) -> None:
-        fig = self._fig = plot.state
+        fig = plot.state
+        if fig is not self._fig and hasattr(self, "_search"):
+            self._fig = fig
+            self._search.jscallback(value=_SCROLL_JS, args={"fig": fig, "rows": SEARCH_ROWS})
+        # New data re-frames the plot (framewise, for the time axis); keep the trader's rows.
+        y_view, rows = self._y_view
+        if y_view is not None and None not in y_view and rows == len(self._names):
+            low, high = sorted(y_view)
+            if fig.y_range.start > fig.y_range.end:
+                low, high = high, low
+            fig.y_range.update(start=low, end=high)
         fig.yaxis.formatter = symbol_tick_formatter(self._names)
         # One tick per row once few enough rows are in view; every 2nd, 5th, 10th... before.
         fig.yaxis.ticker = AdaptiveTicker(
@@ -305,20 +338,6 @@ class ImbalanceView(LiveView):
         if 0 <= row < len(self._names):
             self.selected = self._names[row]
             self.param.trigger("open_footprint")
-
-    def scroll_to(self, symbol: str) -> bool:
-        """Bring `symbol`'s row to the middle of the heatmap, SEARCH_ROWS rows in view."""
-        row = self.rows.index(symbol.upper().strip())
-        if row is None or self._fig is None:
-            return False
-        half = SEARCH_ROWS / 2
-        low, high = max(-0.5, row - half), min(len(self._names) - 0.5, row + half)
-        y_range = self._fig.y_range
-        flipped = (
-            y_range.start is not None and y_range.end is not None and y_range.start > y_range.end
-        )
-        y_range.update(start=high if flipped else low, end=low if flipped else high)
-        return True
 
     def rankings(self, now_ms: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
