@@ -45,7 +45,7 @@ from pipelines.engine.gaps import GapFiller
 from pipelines.engine.history import HistoryReader, restore_recent
 from pipelines.engine.inbox import FrameInbox
 from pipelines.engine.metrics import LatencyRing, Rate
-from pipelines.engine.persistence import AnalyticsPersister
+from pipelines.engine.persistence import AnalyticsPersister, restore_imbalances
 from pipelines.engine.rest import RestClient
 from pipelines.engine.sequencer import TradeSequencer
 from pipelines.engine.status import EngineStatus
@@ -206,10 +206,14 @@ class Engine:
             self.config.db_path, self.registry, self.buffer, window_s
         )
         self.sequencer.resume_from(resume)
+        minutes = restore_imbalances(
+            self.history.store, self.analytics.imbalance, int(time.time() * 1000)
+        )
         log.info(
-            "restored %d symbols, %d recent trades from %s",
+            "restored %d symbols, %d recent trades, %d minute imbalances from %s",
             len(resume),
             self.restored_trades,
+            minutes,
             self.config.db_path,
         )
         self.writer = StoreWriter(self.config.db_path, self.registry).start()

@@ -7,7 +7,6 @@ import time
 
 import panel as pn
 import pytest
-from playwright.sync_api import expect
 
 from dashboard import runtime
 from tests.ui.conftest import free_port
