@@ -25,10 +25,12 @@ from dashboard.empty import EmptyState
 from dashboard.live import LiveView
 from dashboard.theme import (
     BORDER,
+    BUY,
     IMBALANCE_CMAP,
     MONO,
     MUTED,
     NEUTRAL,
+    SELL,
     TABLE_CSS,
     plot_opts,
     symbol_hover,
@@ -36,6 +38,7 @@ from dashboard.theme import (
     tint_formatter,
     utc_time_formatter,
 )
+from pipelines.analytics.breadth import BREADTH_COLUMNS
 from pipelines.analytics.imbalance import WINDOWS
 from pipelines.analytics.roworder import ORDERS, RowOrder
 
@@ -102,6 +105,23 @@ def heatmap_image(frame: pd.DataFrame, rows: list[str] | None = None) -> tuple[h
     return image, [str(s) for s in frame.index]
 
 
+def breadth_strip(breadth: pd.DataFrame) -> hv.Overlay:
+    """Contracts buyer-dominated (up, green) and seller-dominated (down, red) per minute; a
+    minute that widened (many contracts liquidating or sweeping at once) gets an amber spike."""
+    t = breadth["minute"].to_numpy(dtype=np.float64) + 30_000  # the minute's middle
+    buyers = breadth["buyers"].to_numpy(dtype=np.float64)
+    sellers = breadth["sellers"].to_numpy(dtype=np.float64)
+    top = float(max(buyers.max(initial=1.0), sellers.max(initial=1.0)))
+    wide = breadth["widening"].to_numpy(dtype=bool)
+    return (
+        hv.Spikes((t, buyers), "time", "contracts").opts(color=BUY, line_width=3)
+        * hv.Spikes((t, -sellers), "time", "contracts").opts(color=SELL, line_width=3)
+        * hv.Spikes((t[wide], np.full(wide.sum(), top)), "time", "contracts").opts(
+            color=NEUTRAL, line_width=2, line_dash="dotted"
+        )
+    )
+
+
 def ranking_tables(
     ranking: pd.DataFrame, window: str, min_volume: float, rows: int = RANK_ROWS
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -156,6 +176,10 @@ class ImbalanceView(LiveView):
         self._sent: pd.DataFrame | None = None  # the heatmap frame last drawn
         self.empty = EmptyState("imbalance")
         self.heat_pipe = hv.streams.Pipe(data=heatmap_image(pd.DataFrame())[0])
+        self.breadth_pipe = hv.streams.Pipe(
+            data=breadth_strip(pd.DataFrame(columns=BREADTH_COLUMNS))
+        )
+        self._breadth_key: tuple | None = None
         self.cvd_pipe = hv.streams.Pipe(data=pd.DataFrame({"time": pd.to_datetime([]), "cvd": []}))
         self.buyers = self._table()
         self.sellers = self._table()
@@ -246,7 +270,11 @@ class ImbalanceView(LiveView):
             pn.pane.HTML("rows by", margin=(6, 0, 6, 8), styles=label), order, resort, self._search,
             sizing_mode="stretch_width", styles={"border-bottom": f"1px solid {BORDER}"},
         )  # fmt: skip
+        strip = hv.DynamicMap(lambda data: data, streams=[self.breadth_pipe]).opts(
+            hv.opts.Spikes(framewise=True, xlabel="", ylabel="buy / sell", yformatter="%d", hooks=[_strip_axis], **plot_opts(height=90, toolbar=None, default_tools=[], active_tools=[]))
+        )  # fmt: skip
         left = pn.Column(
+            pn.pane.HoloViews(strip, sizing_mode="stretch_width", height=90),
             self.empty,
             pn.pane.HoloViews(heat, sizing_mode="stretch_both", min_height=320),
             pn.Row(self._cvd_title, pn.layout.HSpacer(), go, sizing_mode="stretch_width"),
@@ -371,7 +399,15 @@ class ImbalanceView(LiveView):
             if hasattr(self, "_search") and self._search.options != self._names:
                 self._search.options = list(self._names)
             self.heat_pipe.send(image)
+        self.refresh_breadth()
         self.refresh_cvd()
+
+    def refresh_breadth(self) -> None:
+        breadth = self.engine.analytics.breadth(int(time.time() * 1000), SPANS[self.span])
+        key = (len(breadth), *breadth.iloc[-1].tolist()) if len(breadth) else None
+        if key != self._breadth_key:  # a new minute or new counts: redraw, else send nothing
+            self._breadth_key = key
+            self.breadth_pipe.send(breadth_strip(breadth))
 
     def refresh_cvd(self) -> None:
         if not self.selected:
@@ -392,3 +428,8 @@ class ImbalanceView(LiveView):
             self._cvd_title.object = html.escape(
                 f"{self.selected} · cumulative volume delta · last {self.span}: {last:+,.6g}"
             )
+
+
+def _strip_axis(plot, element) -> None:
+    plot.state.xaxis.ticker = DatetimeTicker(desired_num_ticks=8)
+    plot.state.xaxis.formatter = utc_time_formatter()
