@@ -16,10 +16,12 @@ from dashboard.live import LiveView
 from dashboard.sound import Beeper
 from dashboard.theme import BORDER, MONO, MUTED, TABLE_CSS, as_float, tint_formatter
 
-COLUMNS = ("seq", "time", "symbol", "side", "quantity", "vwap", "notional", "pct_adv", "fills")
+COLUMNS = (
+    "seq", "time", "symbol", "side", "quantity", "vwap", "notional", "pct_adv", "pct_oi", "fills",
+)  # fmt: skip
 TITLES = {
     "time": "time UTC", "symbol": "symbol", "side": "side", "quantity": "quantity",
-    "vwap": "VWAP", "notional": "notional $", "pct_adv": "% ADV", "fills": "fills",
+    "vwap": "VWAP", "notional": "notional $", "pct_adv": "% ADV", "pct_oi": "% OI", "fills": "fills",
 }  # fmt: skip
 THRESHOLDS = {
     "0.001 %": 0.001, "0.005 %": 0.005, "0.01 %": 0.01, "0.05 %": 0.05, "0.1 %": 0.1,
@@ -72,7 +74,7 @@ class BigOrdersView(LiveView):
             hidden_columns=["seq"], titles=TITLES, formatters=self._formatters(),
             sorters=[{"field": "seq", "dir": "desc"}], layout="fit_columns",
             stylesheets=[TABLE_CSS], sizing_mode="stretch_both", min_height=400,
-            header_align={c: "right" for c in ("quantity", "vwap", "notional", "pct_adv", "fills")},
+            header_align={c: "right" for c in ("quantity", "vwap", "notional", "pct_adv", "pct_oi", "fills")},
         )  # fmt: skip
         self.empty = EmptyState("screener")
 
@@ -93,6 +95,7 @@ class BigOrdersView(LiveView):
             "vwap": tint_formatter("num", **tint),
             "notional": tint_formatter("num", decimals=0, **tint),
             "pct_adv": tint_formatter("num", decimals=3, suffix=" %", **tint),
+            "pct_oi": tint_formatter("num", decimals=3, suffix=" %", **tint),
             "fills": tint_formatter("num", decimals=0, **tint),
         }
 
@@ -135,6 +138,8 @@ class BigOrdersView(LiveView):
         if len(orders) == 0:
             return self._empty()
         orders = orders[matches(orders["symbol"], self.symbol_filter).to_numpy()]
+        share = self.engine.open_interest.share_pct(orders["symbol"], orders["quantity"])
+        orders = orders.assign(pct_oi=share)
         return as_float(
             orders.loc[:, list(COLUMNS)].reset_index(drop=True), ("seq", "time", "fills")
         )

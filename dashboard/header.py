@@ -20,6 +20,8 @@ _CSS = f"""
 .status .dot {{ width: 9px; height: 9px; border-radius: 50%; display: inline-block;
                margin-right: 6px; vertical-align: middle; }}
 .status .state {{ font-weight: 600; letter-spacing: .04em; }}
+.breadth {{ font-size: 12px; white-space: nowrap; font-family: {MONO}; }}
+.breadth b {{ color: {TEXT}; font-weight: 500; }}
 .status .err {{ color: {SELL}; overflow: hidden; text-overflow: ellipsis; max-width: 40vw; }}
 """
 
@@ -58,13 +60,13 @@ def status_html(status: EngineStatus, *, demo: bool = False, now_s: float | None
 
 def breadth_html(breadth: pd.DataFrame) -> str:
     """The last complete minute's market breadth; amber when it widened (pure, for tests)."""
-    if len(breadth) < 2:
-        return ""
+    if len(breadth) < 2 or not breadth[["buyers", "sellers", "liquidating"]].to_numpy().any():
+        return ""  # nothing traded yet: no line
     row = breadth.iloc[-2]
     colour = NEUTRAL if row["widening"] else MUTED
     flag = " · WIDENING" if row["widening"] else ""
     return (
-        f'<div class="status breadth" data-widening="{int(bool(row["widening"]))}" '
+        f'<div class="breadth" data-widening="{int(bool(row["widening"]))}" '
         f'style="color:{colour}">last min <b>{int(row["buyers"]):,}</b>&nbsp;buy · '
         f"<b>{int(row['sellers']):,}</b>&nbsp;sell · <b>{int(row['big_orders']):,}</b>&nbsp;big · "
         f"liq <b>{row['liquidated']:,.0f}</b>&nbsp;${flag}</div>"

@@ -68,10 +68,13 @@ for (const root of Object.values(Bokeh.index)) {
 """
 LABELLED_ROWS = 64  # at most this many rows in view: every row has its label
 SEARCH_ROWS = 40  # rows in view around a contract found by the search box
-RANK_COLUMNS = ("symbol", "imbalance", "delta_quote", "volume_quote", "trades", "book_imbalance")
+RANK_COLUMNS = (
+    "symbol", "imbalance", "delta_quote", "volume_quote", "trades", "book_imbalance", "oi_change",
+)  # fmt: skip
 RANK_TITLES = {
     "symbol": "symbol", "imbalance": "flow imb.", "delta_quote": "delta $",
     "volume_quote": "volume $", "trades": "trades", "book_imbalance": "book imb.",
+    "oi_change": "OI Δ 1h %",
 }  # fmt: skip
 
 
@@ -123,9 +126,14 @@ def breadth_strip(breadth: pd.DataFrame) -> hv.Overlay:
 
 
 def ranking_tables(
-    ranking: pd.DataFrame, window: str, min_volume: float, rows: int = RANK_ROWS
+    ranking: pd.DataFrame,
+    window: str,
+    min_volume: float,
+    rows: int = RANK_ROWS,
+    oi_change: dict[str, float] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(strongest buyers, strongest sellers) among contracts with at least `min_volume` USD."""
+    """(strongest buyers, strongest sellers) among contracts with at least `min_volume` USD;
+    `oi_change`: symbol -> open interest change over the last hour, %."""
     if len(ranking) == 0:
         empty = pd.DataFrame(
             {c: pd.Series(dtype=object if c == "symbol" else "float64") for c in RANK_COLUMNS}
@@ -139,6 +147,7 @@ def ranking_tables(
             "volume_quote": (ranking["buy_quote"] + ranking["sell_quote"]).astype("float64"),
             "trades": (ranking["buy_trades"] + ranking["sell_trades"]).astype("float64"),
             "book_imbalance": ranking["book_imbalance"].astype("float64"),
+            "oi_change": ranking["symbol"].map(oi_change or {}).astype("float64"),
         }
     )
     frame = frame[(frame["volume_quote"] >= min_volume) & frame["imbalance"].notna()]
@@ -199,6 +208,7 @@ class ImbalanceView(LiveView):
             "volume_quote": tint_formatter("num", decimals=0, **signed),
             "trades": tint_formatter("num", decimals=0, **signed),
             "book_imbalance": tint_formatter("num", decimals=2, **signed),
+            "oi_change": tint_formatter("num", decimals=2, suffix=" %", **signed),
         }
         empty, _ = ranking_tables(pd.DataFrame(), self.window, 0)
         return pn.widgets.Tabulator(
@@ -370,8 +380,9 @@ class ImbalanceView(LiveView):
     def rankings(self, now_ms: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
         buyers, sellers = ranking_tables(
-            self.tracker.ranking(now_ms, self.window), self.window, self.min_volume
-        )
+            self.tracker.ranking(now_ms, self.window), self.window, self.min_volume,
+            oi_change=self.engine.open_interest.change_pct(),
+        )  # fmt: skip
         return buyers, sellers
 
     def refresh_rankings(self) -> None:

@@ -34,7 +34,7 @@ from dashboard.theme import (
 )
 from pipelines.analytics.liquidations import WINDOWS
 
-FEED_COLUMNS = ("seq", "time", "symbol", "side", "price", "qty", "notional", "cap")
+FEED_COLUMNS = ("seq", "time", "symbol", "side", "price", "qty", "notional", "pct_oi", "cap")
 FEED_TITLES = {
     "time": "time UTC",
     "symbol": "symbol",
@@ -42,6 +42,7 @@ FEED_TITLES = {
     "price": "price",
     "qty": "quantity",
     "notional": "notional $",
+    "pct_oi": "% OI",
     "cap": "cap",
 }
 CAPPED_MARK = "≥"  # the feed's cap column: this second may have hidden more
@@ -88,10 +89,12 @@ def capped_share(capped: object, total: object) -> float:
         return np.where(total > 0, 100.0 * capped / total, np.nan)
 
 
-def feed_rows(rows: pd.DataFrame) -> pd.DataFrame:
-    """The tracker's rows as the feed shows them: `cap` marks a capped contract-second."""
+def feed_rows(rows: pd.DataFrame, pct_oi: np.ndarray) -> pd.DataFrame:
+    """The tracker's rows as the feed shows them: `cap` marks a capped contract-second,
+    `pct_oi` is the quantity as % of the contract's open interest."""
     cap = np.where(rows["capped"].to_numpy(dtype=bool), CAPPED_MARK, "").astype(object)
-    return as_float(rows.assign(cap=cap).loc[:, list(FEED_COLUMNS)], ("seq", "time"))
+    rows = rows.assign(cap=cap, pct_oi=pct_oi)
+    return as_float(rows.loc[:, list(FEED_COLUMNS)], ("seq", "time"))
 
 
 def histogram_rectangles(histogram: pd.DataFrame) -> hv.Rectangles:
@@ -141,6 +144,7 @@ class LiquidationsView(LiveView):
                 "side": tint_formatter("side", **tint), "price": tint_formatter("num", **tint),
                 "qty": tint_formatter("num", **tint),
                 "notional": tint_formatter("num", decimals=0, **tint),
+                "pct_oi": tint_formatter("num", decimals=3, suffix=" %", **tint),
             },
             header_align={c: "right" for c in ("price", "qty", "notional")},
         )  # fmt: skip
@@ -176,7 +180,8 @@ class LiquidationsView(LiveView):
                 "seq": pd.Series(dtype="float64"), "time": pd.Series(dtype="float64"),
                 "symbol": pd.Series(dtype=object), "side": pd.Series(dtype=object),
                 "price": pd.Series(dtype="float64"), "qty": pd.Series(dtype="float64"),
-                "notional": pd.Series(dtype="float64"), "cap": pd.Series(dtype=object),
+                "notional": pd.Series(dtype="float64"), "pct_oi": pd.Series(dtype="float64"),
+                "cap": pd.Series(dtype=object),
             }
         )  # fmt: skip
 
@@ -248,7 +253,7 @@ class LiquidationsView(LiveView):
     def rebuild_feed(self) -> None:
         rows = self.tracker.since(0, min_notional=self.min_notional)
         self._seq = self.tracker.last_seq
-        rows = feed_rows(rows)
+        rows = feed_rows(rows, self._pct_oi(rows))
         self.feed.value = rows.tail(self.rows).reset_index(drop=True)
         self._started = True
         self._show_empty()
@@ -264,10 +269,15 @@ class LiquidationsView(LiveView):
             self._seq = last
             if len(new):
                 self._alert(new)
-                self.feed.stream(feed_rows(new), rollover=self.rows, reset_index=True)
+                self.feed.stream(
+                    feed_rows(new, self._pct_oi(new)), rollover=self.rows, reset_index=True
+                )
             if hasattr(self, "_count"):
                 self._count.object = f"{len(self.feed.value):,} shown"
         self._show_empty()
+
+    def _pct_oi(self, rows: pd.DataFrame) -> np.ndarray:
+        return self.engine.open_interest.share_pct(rows["symbol"], rows["qty"])
 
     def _alert(self, new: pd.DataFrame) -> None:
         """One beep for the new rows at or above the alert level: high for shorts

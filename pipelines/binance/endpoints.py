@@ -26,6 +26,7 @@ KLINES_PATH = "/fapi/v1/klines"
 AGG_TRADES_PATH = "/fapi/v1/aggTrades"
 DEPTH_PATH = "/fapi/v1/depth"
 TICKER_24H_PATH = "/fapi/v1/ticker/24hr"
+OPEN_INTEREST_PATH = "/fapi/v1/openInterest"  # weight 1, one contract per call
 
 AGG_TRADES_MAX_LIMIT = 1000
 KLINES_MAX_LIMIT = 1500

@@ -9,7 +9,7 @@ One batch, not one trade, is an event in the streamz graph.
 The public surface, all on `Engine` (views and analysts use nothing else):
     lifecycle     start(), stop(), `async with Engine(config)`, open_store()
     consumers     subscribe(sink), flush()
-    state         registry, analytics, books, quote_volume_24h, last_batch
+    state         registry, analytics, books, quote_volume_24h, open_interest, last_batch
     reading       trades(symbol, start, end), footprint(symbol, start, end, rules),
                   history_start(symbol), store
     recovery      reconcile(symbols)
@@ -45,6 +45,7 @@ from pipelines.engine.gaps import GapFiller
 from pipelines.engine.history import HistoryReader, restore_recent
 from pipelines.engine.inbox import FrameInbox
 from pipelines.engine.metrics import LatencyRing, Rate
+from pipelines.engine.openinterest import OpenInterest
 from pipelines.engine.persistence import AnalyticsPersister, restore_imbalances
 from pipelines.engine.rest import RestClient
 from pipelines.engine.sequencer import TradeSequencer
@@ -121,6 +122,7 @@ class Engine:
             give_up_s=config.gap_give_up_s,
         )
         self.history = HistoryReader(self.registry, self.buffer, config.db_path)
+        self.open_interest = OpenInterest(self.rest, self.registry)
         self.source = Stream(asynchronous=True)
         self.source.sink(self._keep)
         self.analytics = OrderFlowAnalytics(self.registry)
@@ -175,6 +177,7 @@ class Engine:
                 keep_adv_current(self.rest, self.analytics.orders, self.registry),
                 name="engine-adv",
             ),
+            loop.create_task(self.open_interest.run(), name="engine-open-interest"),
         ]
 
     async def stop(self) -> None:
