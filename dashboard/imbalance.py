@@ -180,7 +180,10 @@ class ImbalanceView(LiveView):
         super().__init__(**params)
         self._names: list[str] = []
         self.rows = RowOrder(self.order)
-        self._y_view: tuple[tuple[float, float] | None, int] = (None, 0)  # (range, rows then)
+        # The rows the trader zoomed or panned to, and how many rows there were: a redraw for
+        # new data re-frames the plot (framewise, for the time axis) and puts them back.
+        self._y_view: tuple[tuple[float, float] | None, int] = (None, 0)
+        self._reframing = False  # the next draw is for new data, not for a zoom or pan
         self._fig = None  # the heatmap's Bokeh figure, once drawn (the search moves its range)
         self._sent: pd.DataFrame | None = None  # the heatmap frame last drawn
         self.empty = EmptyState("imbalance")
@@ -256,9 +259,6 @@ class ImbalanceView(LiveView):
             **plot_opts(min_height=300, colorbar_opts={"background_fill_color": "#1e1e1e", "major_label_text_color": MUTED},
                         default_tools=["ypan", "ywheel_zoom", "reset"], active_tools=["ypan", "ywheel_zoom"]),
         )  # fmt: skip
-        # The rows the trader zoomed or panned to: kept when new data redraws the heatmap.
-        view = hv.streams.RangeY(source=heat)
-        view.add_subscriber(lambda y_range: setattr(self, "_y_view", (y_range, len(self._names))))
         # A click on a row opens that contract's footprint.
         tap = hv.streams.Tap(source=heat, x=None, y=None)
         tap.add_subscriber(lambda x, y: self._tapped(y))
@@ -284,7 +284,7 @@ class ImbalanceView(LiveView):
             hv.opts.Spikes(framewise=True, xlabel="", ylabel="buy / sell", yformatter="%d", hooks=[_strip_axis], **plot_opts(height=90, toolbar=None, default_tools=[], active_tools=[]))
         )  # fmt: skip
         left = pn.Column(
-            pn.pane.HoloViews(strip, sizing_mode="stretch_width", height=90),
+            pn.pane.HoloViews(strip, sizing_mode="stretch_width", height=90, linked_axes=False),
             self.empty,
             pn.pane.HoloViews(heat, sizing_mode="stretch_both", min_height=320),
             pn.Row(self._cvd_title, pn.layout.HSpacer(), go, sizing_mode="stretch_width"),
@@ -309,13 +309,12 @@ class ImbalanceView(LiveView):
         if fig is not self._fig and hasattr(self, "_search"):
             self._fig = fig
             self._search.jscallback(value=_SCROLL_JS, args={"fig": fig, "rows": SEARCH_ROWS})
-        # New data re-frames the plot (framewise, for the time axis); keep the trader's rows.
         y_view, rows = self._y_view
-        if y_view is not None and None not in y_view and rows == len(self._names):
-            low, high = sorted(y_view)
-            if fig.y_range.start > fig.y_range.end:
-                low, high = high, low
-            fig.y_range.update(start=low, end=high)
+        if not self._reframing:  # drawn for a zoom, pan, reset or search: remember the rows
+            self._y_view = ((fig.y_range.start, fig.y_range.end), len(self._names))
+        elif y_view is not None and None not in y_view and rows == len(self._names):
+            fig.y_range.update(start=y_view[0], end=y_view[1])
+        self._reframing = False
         fig.yaxis.formatter = symbol_tick_formatter(self._names)
         # One tick per row once few enough rows are in view; every 2nd, 5th, 10th... before.
         fig.yaxis.ticker = AdaptiveTicker(
@@ -409,6 +408,7 @@ class ImbalanceView(LiveView):
             image, self._names = heatmap_image(frame)
             if hasattr(self, "_search") and self._search.options != self._names:
                 self._search.options = list(self._names)
+            self._reframing = True
             self.heat_pipe.send(image)
         self.refresh_breadth()
         self.refresh_cvd()
