@@ -23,6 +23,7 @@ from holoviews.operation.datashader import rasterize
 
 from dashboard.empty import EmptyState
 from dashboard.live import LiveView
+from dashboard.tables import update_table
 from dashboard.theme import (
     BORDER,
     BUY,
@@ -386,9 +387,11 @@ class ImbalanceView(LiveView):
 
     def refresh_rankings(self) -> None:
         buyers, sellers = self.rankings()
-        self.buyers.value = buyers.assign(imbalance_side=np.full(len(buyers), "buy", dtype=object))
-        self.sellers.value = sellers.assign(
-            imbalance_side=np.full(len(sellers), "sell", dtype=object)
+        update_table(
+            self.buyers, buyers.assign(imbalance_side=np.full(len(buyers), "buy", dtype=object))
+        )
+        update_table(
+            self.sellers, sellers.assign(imbalance_side=np.full(len(sellers), "sell", dtype=object))
         )
 
     def refresh_charts(self) -> None:

@@ -19,6 +19,7 @@ from bokeh.models import DatetimeTicker
 from dashboard.empty import EmptyState
 from dashboard.live import LiveView
 from dashboard.sound import Beeper
+from dashboard.tables import update_table
 from dashboard.theme import (
     BORDER,
     BUY,
@@ -300,21 +301,24 @@ class LiquidationsView(LiveView):
     def refresh_charts(self) -> None:
         now = int(time.time() * 1000)
         totals = self.tracker.totals(now, min_notional=self.min_notional)
-        self.totals.value = totals_table(totals)
+        update_table(self.totals, totals_table(totals))
         ranking = totals[totals["window"] == self.ranking_window].sort_values(
             ["total_notional", "symbol"], ascending=[False, True]
         )
-        self.ranking.value = pd.DataFrame(
-            {
-                "symbol": ranking["symbol"].astype(object).to_numpy(),
-                "long": ranking["long_notional"].to_numpy(dtype=np.float64),
-                "short": ranking["short_notional"].to_numpy(dtype=np.float64),
-                "total": ranking["total_notional"].to_numpy(dtype=np.float64),
-                "count": (ranking["long_count"] + ranking["short_count"]).to_numpy(
-                    dtype=np.float64
-                ),
-                "capped": capped_share(ranking["capped_notional"], ranking["total_notional"]),
-            }
+        update_table(
+            self.ranking,
+            pd.DataFrame(
+                {
+                    "symbol": ranking["symbol"].astype(object).to_numpy(),
+                    "long": ranking["long_notional"].to_numpy(dtype=np.float64),
+                    "short": ranking["short_notional"].to_numpy(dtype=np.float64),
+                    "total": ranking["total_notional"].to_numpy(dtype=np.float64),
+                    "count": (ranking["long_count"] + ranking["short_count"]).to_numpy(
+                        dtype=np.float64
+                    ),
+                    "capped": capped_share(ranking["capped_notional"], ranking["total_notional"]),
+                }
+            ),
         )
         histogram = self.tracker.histogram(
             now, minutes=HISTOGRAM_SPANS[self.histogram_span], min_notional=self.min_notional
