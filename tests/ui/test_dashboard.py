@@ -53,7 +53,7 @@ def test_tabs_render_with_live_data(page, served) -> None:
     page.screenshot(path=str(IMG / "screener.png"))
 
     open_tab(page, "Imbalance")
-    expect(page.get_by_text("BUYERS")).to_be_visible()
+    expect(page.get_by_text("BUYERS")).to_be_visible(timeout=15_000)
     # The first ranked contract (the screener's rows stay in the page, hidden).
     ranked = page.locator(".tabulator-row").filter(visible=True).first
     expect(ranked).to_be_visible(timeout=15_000)
