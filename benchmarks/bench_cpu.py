@@ -5,8 +5,8 @@ the served app with four browser sessions, one per tab.
 
 The stand-in runs in a process of its own (it is the exchange). CPU is the process's user +
 system time over `--seconds` after a warm-up, as % of one core (from /proc). The engine alone
-is `orderflow ingest` without a store; the app is `orderflow serve --no-db` on the same
-stand-in, first with no browser (the same run's baseline), then with four sessions. With
+is `orderflow ingest` without a store; the app is `panel serve dashboard/app.py` (no store)
+on the same stand-in, first with no browser (the same run's baseline), then with four sessions. With
 `--profile F` the four-session server runs under cProfile and the top entries are printed.
 """
 
@@ -80,20 +80,23 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--warmup", type=float, default=45.0)
     parser.add_argument("--profile", default=None)
+    parser.add_argument("--skip-engine", action="store_true", help="only the served app")
     args = parser.parse_args()
     py = [sys.executable]
     with standin_process(symbols=args.symbols, rate=args.rate) as (rest, ws):
         env = {"ORDERFLOW_REST_URL": rest, "ORDERFLOW_WS_URL": ws}
         ingest = [*py, "-m", "pipelines.cli", "--log-level", "WARNING", "ingest",
                   "--rest-url", rest, "--ws-url", ws]  # fmt: skip
-        with process(ingest, {}) as pid:
-            time.sleep(args.warmup)
-            engine = cpu_percent(pid, args.seconds)
-        print(f"engine alone (orderflow ingest): {engine:.1f} % of a core", flush=True)
+        if not args.skip_engine:
+            with process(ingest, {}) as pid:
+                time.sleep(args.warmup)
+                engine = cpu_percent(pid, args.seconds)
+            print(f"engine alone (orderflow ingest): {engine:.1f} % of a core", flush=True)
 
         port = free_port()
-        serve = ["-m", "pipelines.cli", "--log-level", "WARNING", "serve", "--no-db",
-                 "--port", str(port)]  # fmt: skip
+        # `panel serve` of the app takes the stand-in's URLs from the environment.
+        serve = ["-m", "panel", "serve", "dashboard/app.py", "--address", "127.0.0.1",
+                 "--port", str(port), f"--allow-websocket-origin=127.0.0.1:{port}"]  # fmt: skip
         profiled = ["-m", "cProfile", "-o", args.profile] if args.profile else []
         with process([*py, *profiled, *serve], env) as pid:
             wait_port(port)
