@@ -81,6 +81,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=45.0)
     parser.add_argument("--profile", default=None)
     parser.add_argument("--skip-engine", action="store_true", help="only the served app")
+    parser.add_argument("--engine-only", action="store_true", help="only `orderflow ingest`")
     args = parser.parse_args()
     py = [sys.executable]
     with standin_process(symbols=args.symbols, rate=args.rate) as (rest, ws):
@@ -92,6 +93,9 @@ def main() -> None:
                 time.sleep(args.warmup)
                 engine = cpu_percent(pid, args.seconds)
             print(f"engine alone (orderflow ingest): {engine:.1f} % of a core", flush=True)
+        if args.engine_only:
+            print(f"load average: {os.getloadavg()}")
+            return
 
         port = free_port()
         # `panel serve` of the app takes the stand-in's URLs from the environment.
@@ -113,7 +117,7 @@ def main() -> None:
                 for tab in TABS:
                     page = browser.new_page(viewport={"width": 1500, "height": 850})
                     page.goto(f"http://127.0.0.1:{port}/")
-                    page.locator(".bk-tab", has_text=tab).first.click()
+                    page.locator(".bk-tab", has_text=tab).first.click(timeout=120_000)
                     pages.append(page)
                 time.sleep(15)
                 busy = cpu_percent(pid, args.seconds)
