@@ -42,6 +42,7 @@ from dashboard.theme import (
 from pipelines.analytics.breadth import BREADTH_COLUMNS
 from pipelines.analytics.imbalance import WINDOWS
 from pipelines.analytics.roworder import ORDERS, RowOrder
+from pipelines.engine.availability import store_reason
 
 SPANS = {"1h": 60, "2h": 120, "4h": 240, "8h": 480, "24h": 1440}
 MIN_VOLUMES = {"any": 0, "10K": 10_000, "100K": 100_000, "1M": 1_000_000}
@@ -397,7 +398,11 @@ class ImbalanceView(LiveView):
     def refresh_charts(self) -> None:
         frame = self.tracker.heatmap(int(time.time() * 1000), SPANS[self.span])
         if len(frame) == 0:
-            self.empty.show(self.empty_reason("no trades yet"))
+            config = self.engine.config
+            history = store_reason(config.db_path, self.engine.store is not None)
+            self.empty.show(
+                self.empty_reason(f"no trades yet · {history}" if history else "no trades yet")
+            )
         else:
             self.empty.hide()
         symbols = set(self._symbols()).union(frame.index)

@@ -34,6 +34,21 @@ def test_unstarted_engine_says_connecting_then_the_error_escaped() -> None:
         assert view._errors == 0
 
 
+def test_no_trades_names_the_store_state(tmp_path, monkeypatch) -> None:
+    from pipelines.engine.service import EngineConfig
+
+    monkeypatch.setattr("dashboard.live.feed_reason", lambda status: "")  # the feed is live
+
+    for config, said in (
+        (EngineConfig(), "no store configured"),
+        (EngineConfig(db_path=str(tmp_path / "missing.db")), "store unavailable"),
+    ):
+        engine = Engine(config)
+        view = ImbalanceView(engine=engine)
+        view.__panel__()
+        assert said in shown(view), shown(view)
+
+
 def test_data_hides_the_empty_state(fed) -> None:
     engine, _, _ = fed
     view = ImbalanceView(engine=engine)
