@@ -14,6 +14,9 @@ Embeddable: `FootprintView(symbol="BTCUSDT")` on the process's engine, or
 
 from __future__ import annotations
 
+import html
+import time
+
 import holoviews as hv
 import panel as pn
 import param
@@ -37,6 +40,7 @@ from pipelines.engine.footprint_source import BIN_MULTIPLES, FootprintSource
 
 RATIOS = {"150 %": 1.5, "200 %": 2.0, "250 %": 2.5, "300 %": 3.0, "400 %": 4.0, "500 %": 5.0}
 VISIBLE_BARS = 14  # bars in view when a contract opens: every level's numbers readable
+LIVE_REDRAW_S = 1.4  # the live bar is redrawn at most this often
 _PLOT_WIDTH, _PLOT_HEIGHT = 1100, 520  # the image's size until the browser reports its own
 
 # In the browser: keep every visible bar in the y range, and follow the live bar.
@@ -85,6 +89,8 @@ class FootprintView(LiveView):
     mode = param.Selector(default="bid × ask", objects=list(fg.MODES), doc="What a level shows.")
     shading = param.Selector(default="volume", objects=list(SHADINGS), doc="Image shading.")
 
+    redraws = param.Integer(default=0, precedence=-1, doc="Bumped when the chart is redrawn.")
+
     _schedules = (("refresh", 700),)
 
     def __init__(self, **params: object) -> None:
@@ -102,6 +108,11 @@ class FootprintView(LiveView):
         self._pane: pn.pane.HoloViews | None = None
         self._chart_key: tuple = ()
         self._frame_cache: tuple[tuple, Frame | None] = ((), None)
+        self._pending = False  # the source changed since the last redraw
+        self._structural = False  # ... in more than its live bar
+        self._drawn_at = 0.0
+        self._x_seen = (-float("inf"), float("inf"))  # the time range last drawn
+        self.source.param.watch(self._source_changed, "version")
 
     # ------------------------------------------------------------------ layout
 
@@ -162,12 +173,18 @@ class FootprintView(LiveView):
 
     def refresh(self) -> None:
         registry = self.engine.registry
-        if self._pane is not None and len(self._symbol_input.options) != len(registry.active):
-            self._symbol_input.options = sorted(registry.active)
+        if self._pane is not None:
+            # The shown contract stays an option (a restricted input would clear it otherwise,
+            # e.g. while the contract list is still loading).
+            names = sorted(registry.active | ({self.symbol} if self.symbol else set()))
+            if names != self._symbol_input.options:
+                self._symbol_input.options = names
         if not self.source.known:
-            self._info.object = f"{self.symbol}: waiting for the contract list"
+            # An exchange-supplied name is text, never markup.
+            self._info.object = f"{html.escape(self.symbol)}: waiting for the contract list"
             return
         self.source.refresh()
+        self._redraw_if_due()
         if self.price_bin == 0 or self.price_bin != self.source.bin_ticks:
             self._update_bin_options()
         key = (self.source.symbol, self.source.timeframe)
@@ -176,13 +193,35 @@ class FootprintView(LiveView):
             self._pane.object = self._chart()
         self._render_status()
 
+    def _source_changed(self, event: param.parameterized.Event) -> None:
+        self._pending = True
+        self._structural = self._structural or self.source.change != "live"
+
+    def _redraw_if_due(self) -> None:
+        """Redraw for any change of what is drawn; a live bar out of view, or redrawn less than
+        LIVE_REDRAW_S ago, waits (a redraw costs the server tens of milliseconds a session)."""
+        if not self._pending:
+            return
+        now = time.monotonic()
+        if not self._structural:
+            if now - self._drawn_at < LIVE_REDRAW_S:
+                return
+            x0, x1 = self._x_seen
+            live = self.source.live_start
+            if live + self.source.tf_ms < x0 or live > x1:
+                return  # the user looks elsewhere; a pan back redraws anyway
+        self._pending = self._structural = False
+        self._drawn_at = now
+        self.redraws += 1
+
     def _update_bin_options(self) -> None:
         if self._pane is None:
             return
         spec = self.source.spec
         bins = sorted({*BIN_MULTIPLES, self.source.bin_ticks})
         options = {"auto": 0} | {f"{spec.format_price(m)} ({m}×)": m for m in bins}
-        self._bin_input.options = options
+        if options != self._bin_input.options:  # reassigning would reset a choice in flight
+            self._bin_input.options = options
 
     def _render_status(self) -> None:
         _, bars = self.source.frames()
@@ -215,6 +254,7 @@ class FootprintView(LiveView):
             end = source.live_start + 3 * tf
             x_range = (end - (VISIBLE_BARS + 3) * tf, end)
         x0, x1 = float(x_range[0]), float(x_range[1])
+        self._x_seen = (x0, x1)
         if x0 < source.start_ms and source.load_before(x0):
             levels, bars = source.frames()
         span = x1 - x0
@@ -235,7 +275,7 @@ class FootprintView(LiveView):
         first = self.frame()
         ranges = hv.streams.RangeXY()
         size = hv.streams.PlotSize()
-        version = hv.streams.Params(source, ["version"])
+        version = hv.streams.Params(self, ["redraws"], rename={"redraws": "version"})
         look = hv.streams.Params(self, ["mode", "shading"])
 
         def main(x_range, y_range, width, height, scale, version, mode, shading):

@@ -1,4 +1,4 @@
-"""The thin status line: connection state, contracts tracked, frames/s, lag, UTC clock."""
+"""The thin status line: connection state, contracts tracked, frames/s, lag, store, UTC clock."""
 
 from __future__ import annotations
 
@@ -30,6 +30,14 @@ def _num(value: float | None, fmt: str = ",.0f", unit: str = "") -> str:
     return "–" if value is None else f"{value:{fmt}}{unit}"
 
 
+def store_line(status: EngineStatus) -> str:
+    """ "store: disk full — 12,400 trades waiting" (empty while the store writes)."""
+    if not status.store_fault:
+        return ""
+    waiting = f" — {status.store_waiting:,} trades waiting" if status.store_waiting else ""
+    return f"store: {status.store_fault}{waiting}"
+
+
 def status_html(status: EngineStatus, *, demo: bool = False, now_s: float | None = None) -> str:
     """The status line for one EngineStatus (pure, so it can be tested without a browser)."""
     if status.connected:
@@ -52,6 +60,8 @@ def status_html(status: EngineStatus, *, demo: bool = False, now_s: float | None
     ]
     if status.gaps_open:
         parts.append(f'<span style="color:{NEUTRAL}">backfilling {status.gaps_open:,} gaps</span>')
+    if status.store_fault:
+        parts.append(f'<span class="err store">{html.escape(store_line(status))}</span>')
     parts.append(f"<span><b>{clock}</b> UTC</span>")
     if status.last_error and not status.connected:
         parts.append(f'<span class="err">{html.escape(status.last_error)}</span>')

@@ -9,7 +9,12 @@ busy UI does not slow the exchange down.
 Settings come from `RuntimeSettings` (the CLI) or from the environment (`panel serve`):
 ORDERFLOW_DEMO=1, ORDERFLOW_SYMBOLS=BTCUSDT,ETHUSDT, ORDERFLOW_DB=path, ORDERFLOW_REST_URL,
 ORDERFLOW_WS_URL, ORDERFLOW_DEMO_SYMBOLS (number of generated contracts), ORDERFLOW_DEMO_RATE
-(trades/s), ORDERFLOW_DEMO_SEED.
+(trades/s), ORDERFLOW_DEMO_SEED, ORDERFLOW_DEMO_HISTORY (seconds of generated past),
+ORDERFLOW_HISTORY_HOURS (REST history a footprint loads when a contract opens).
+
+A store file that cannot be used does not stop the dashboard: it runs from memory and the
+header says why the store is unavailable. An exchange that does not answer is retried with
+backoff (`engine.startup`), the header showing what could not be reached.
 """
 
 from __future__ import annotations
@@ -18,10 +23,13 @@ import asyncio
 import logging
 import os
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from pipelines.engine.service import Engine, EngineConfig
+from pipelines.engine.startup import start_when_reachable
 from pipelines.standin.server import StandInThread
+from pipelines.storage.faults import StoreUnavailableError, check_store
+from pipelines.storage.retention import Retention
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +40,9 @@ class RuntimeSettings:
     demo_symbols: int = 60
     demo_rate: float = 300.0
     demo_seed: int = 7
+    demo_history_s: float = 86_400.0  # a past, so a first footprint has hours behind it
+    history_hours: float = 2.0
+    retention: Retention = field(default_factory=Retention)
     symbols: tuple[str, ...] | None = None
     db_path: str | None = None
     rest_url: str | None = None
@@ -49,6 +60,8 @@ class RuntimeSettings:
                 demo_symbols=int(env.get("ORDERFLOW_DEMO_SYMBOLS", cls.demo_symbols)),
                 demo_rate=float(env.get("ORDERFLOW_DEMO_RATE", cls.demo_rate)),
                 demo_seed=int(env.get("ORDERFLOW_DEMO_SEED", cls.demo_seed)),
+                demo_history_s=float(env.get("ORDERFLOW_DEMO_HISTORY", cls.demo_history_s)),
+                history_hours=float(env.get("ORDERFLOW_HISTORY_HOURS", cls.history_hours)),
                 symbols=symbols or None,
                 db_path=env.get("ORDERFLOW_DB") or None,
                 rest_url=env.get("ORDERFLOW_REST_URL") or None,
@@ -64,6 +77,8 @@ class RuntimeSettings:
             "ORDERFLOW_DEMO_SYMBOLS": str(self.demo_symbols),
             "ORDERFLOW_DEMO_RATE": str(self.demo_rate),
             "ORDERFLOW_DEMO_SEED": str(self.demo_seed),
+            "ORDERFLOW_DEMO_HISTORY": str(self.demo_history_s),
+            "ORDERFLOW_HISTORY_HOURS": str(self.history_hours),
         }
         for key, value in (
             ("ORDERFLOW_SYMBOLS", ",".join(self.symbols or ())),
@@ -85,7 +100,10 @@ class Runtime:
         config = EngineConfig()
         if settings.demo:
             self.exchange = StandInThread(
-                symbols=settings.demo_symbols, rate=settings.demo_rate, seed=settings.demo_seed
+                symbols=settings.demo_symbols,
+                rate=settings.demo_rate,
+                seed=settings.demo_seed,
+                history_s=settings.demo_history_s,
             ).start()
             config = replace(config, rest_url=self.exchange.rest_url, ws_url=self.exchange.ws_url)
         if settings.rest_url:
@@ -94,9 +112,18 @@ class Runtime:
             config = replace(config, ws_url=settings.ws_url)
         if settings.symbols:
             config = replace(config, symbols=settings.symbols)
+        problem = ""
         if settings.db_path:
-            config = replace(config, db_path=settings.db_path)
+            try:
+                check_store(settings.db_path)
+                config = replace(config, db_path=settings.db_path)
+            except StoreUnavailableError as exc:
+                problem = str(exc)
+                log.error("%s; the dashboard runs without a store", problem)
+        config = replace(config, history_hours=settings.history_hours, retention=settings.retention)
         self.engine = Engine(config)
+        self.engine.store_problem = problem
+        self._stop = asyncio.Event()
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._task: asyncio.Task | None = None
@@ -125,18 +152,27 @@ class Runtime:
         started.wait(10)
 
     async def _start_engine(self) -> None:
-        while True:
-            try:
-                await self.engine.start()
-                break
-            except Exception as exc:  # no route yet: keep trying, the header shows why
-                self.engine.last_error = f"start: {type(exc).__name__}: {exc}"
-                log.warning("engine start failed (%s); retrying in 5 s", exc)
-                await asyncio.sleep(5)
+        try:
+            await start_when_reachable(self.engine, self._stop)
+        except Exception as exc:  # not a network fault: the header says it, no retry
+            self.engine.last_error = f"start: {type(exc).__name__}: {exc}"
+            log.error("engine start failed: %s", self.engine.last_error)
+            log.debug("engine start failed", exc_info=exc)
+
+    async def stop_async(self) -> None:
+        """Stop on the engine's own loop (the server's): no more work, flush, drain the writer."""
+        self._stop.set()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.engine.stop()
+        if self.exchange is not None:
+            await asyncio.to_thread(self.exchange.stop)
+            self.exchange = None
 
     def stop(self) -> None:
         """Stop the engine, the writer and the stand-in (for tests and clean shutdowns)."""
         if self.loop is not None and self.loop.is_running():
+            self.loop.call_soon_threadsafe(self._stop.set)  # no further start attempts
             future = asyncio.run_coroutine_threadsafe(self.engine.stop(), self.loop)
             try:
                 future.result(10)
@@ -191,3 +227,12 @@ def shutdown() -> None:
         if _RUNTIME is not None:
             _RUNTIME.stop()
             _RUNTIME = None
+
+
+async def shutdown_async() -> None:
+    """`shutdown` from a coroutine on the engine's loop (a signal handler of the server)."""
+    global _RUNTIME
+    with _LOCK:
+        runtime, _RUNTIME = _RUNTIME, None
+    if runtime is not None:
+        await runtime.stop_async()

@@ -179,8 +179,10 @@ function(cell, params) {
     const t = new Date(Number(value));
     return t.toISOString().substring(11, params.millis ? 23 : 19);
   }
-  if (params.kind === 'side') return String(value).toUpperCase();
-  return String(value);
+  // Text cells (contract names come from the exchange) as text nodes: a returned string
+  // would be set as HTML.
+  if (params.kind === 'side') return document.createTextNode(String(value).toUpperCase());
+  return document.createTextNode(String(value));
 }
 """
 

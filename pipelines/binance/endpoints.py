@@ -10,6 +10,9 @@ from urllib.parse import urlencode
 
 BINANCE_REST_URL = "https://fapi.binance.com"
 BINANCE_WS_URL = "wss://fstream.binance.com"
+# Binance's USD-M futures testnet (REST moved from testnet.binancefuture.com to demo-fapi).
+TESTNET_REST_URL = "https://demo-fapi.binance.com"
+TESTNET_WS_URL = "wss://fstream.binancefuture.com"
 
 MARKET_ROUTE = "/market"
 PUBLIC_ROUTE = "/public"
@@ -26,7 +29,11 @@ KLINES_PATH = "/fapi/v1/klines"
 AGG_TRADES_PATH = "/fapi/v1/aggTrades"
 DEPTH_PATH = "/fapi/v1/depth"
 TICKER_24H_PATH = "/fapi/v1/ticker/24hr"
-OPEN_INTEREST_PATH = "/fapi/v1/openInterest"  # weight 1, one contract per call
+PREMIUM_INDEX_PATH = "/fapi/v1/premiumIndex"
+FUNDING_RATE_PATH = "/fapi/v1/fundingRate"
+OPEN_INTEREST_PATH = "/fapi/v1/openInterest"
+BOOK_TICKER_PATH = "/fapi/v1/ticker/bookTicker"
+TICKER_PRICE_PATHS = ("/fapi/v1/ticker/price", "/fapi/v2/ticker/price")
 
 AGG_TRADES_MAX_LIMIT = 1000
 KLINES_MAX_LIMIT = 1500
@@ -38,6 +45,18 @@ ALL_MINI_TICKERS = "!miniTicker@arr"
 
 # Stream-name suffixes (after "@") served on /public; everything else a screener uses is /market.
 _PUBLIC_KINDS = ("depth", "bookTicker", "rpiDepth", "trade")
+
+
+def resolve_urls(
+    rest_url: str | None, ws_url: str | None, *, testnet: bool = False
+) -> tuple[str | None, str | None]:
+    """(REST, websocket) base URLs: an explicit one wins, else the testnet's when asked for.
+
+    None leaves the caller's default (Binance itself, or the demo's stand-in).
+    """
+    if testnet:
+        return rest_url or TESTNET_REST_URL, ws_url or TESTNET_WS_URL
+    return rest_url, ws_url
 
 
 def stream_symbol(symbol: str) -> str:
@@ -99,4 +118,12 @@ def rest_weight(path: str, params: dict[str, str | int] | None = None) -> int:
         return 2 if limit <= 50 else 5 if limit <= 100 else 10 if limit <= 500 else 20
     if path == TICKER_24H_PATH:
         return 1 if "symbol" in params else 40
+    if path == PREMIUM_INDEX_PATH:
+        return 1 if "symbol" in params else 10
+    if path == BOOK_TICKER_PATH:  # Binance's documentation
+        return 2 if "symbol" in params else 5
+    if path in TICKER_PRICE_PATHS:  # Binance's documentation
+        return 1 if "symbol" in params else 2
+    # exchangeInfo, openInterest: 1; fundingRate has its own limit (500 per 5 min per IP) and
+    # no weight header, counted as 1 here.
     return 1

@@ -36,6 +36,18 @@ class _SymbolTrades:
         self.data[self.end : self.end + n] = rows
         self.end += n
 
+    def prepend(self, rows: np.ndarray) -> None:
+        n = len(rows)
+        if n > self.start:  # no room in front: copy once, the free space split front and back
+            live = self.view()
+            capacity = max(len(self.data), 2 * (len(live) + n))
+            lead = n + (capacity - len(live) - n) // 2
+            fresh = np.zeros(capacity, dtype=TRADE_DTYPE)
+            fresh[lead : lead + len(live)] = live
+            self.data, self.start, self.end = fresh, lead, lead + len(live)
+        self.data[self.start - n : self.start] = rows
+        self.start -= n
+
     def view(self) -> np.ndarray:
         return self.data[self.start : self.end]
 
@@ -86,6 +98,26 @@ class TradeBuffer:
         self.newest_ms = max(self.newest_ms, int(trades["time"].max()))
         self._enforce_bounds()
 
+    def prepend_history(self, sym: int, rows: np.ndarray) -> int:
+        """Put older trades of one symbol (id order) before those held; returns how many.
+
+        Only trades older than the first one held and inside the retention window are kept:
+        the store holds the rest, and the buffer stays in time and id order.
+        """
+        store = self._symbols.get(sym)
+        if store is not None and len(store):
+            rows = rows[rows["agg_id"] < store.data["agg_id"][store.start]]
+        newest = max(self.newest_ms, int(rows["time"].max(initial=0)))
+        rows = rows[rows["time"] >= newest - self.retention_ms]
+        if len(rows) == 0:
+            return 0
+        if store is None:
+            store = self._symbols[sym] = _SymbolTrades(max(self._initial, 2 * len(rows)))
+        store.prepend(rows)
+        self.newest_ms = max(self.newest_ms, int(rows["time"].max()))
+        self._enforce_bounds()
+        return len(rows)
+
     def _enforce_bounds(self) -> None:
         horizon = self.newest_ms - self.retention_ms
         if self.memory_bytes > self.budget_bytes:
@@ -117,6 +149,11 @@ class TradeBuffer:
             return None
         view = store.view()
         return int(view["time"][0]), int(view["time"][-1])
+
+    def first_id(self, sym: int) -> int | None:
+        """Aggregate id of the oldest trade held for the symbol, or None."""
+        store = self._symbols.get(sym)
+        return int(store.data["agg_id"][store.start]) if store is not None and len(store) else None
 
     def symbols(self) -> list[int]:
         return [s for s, store in self._symbols.items() if len(store)]

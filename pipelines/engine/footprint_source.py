@@ -7,7 +7,9 @@ and store, always from the original trades), and keeps it current at the least c
 * the live bar is rebuilt from its own trades on each `refresh()`;
 * a change of symbol, timeframe, bin or ratio, or trades arriving for closed bars (a filled gap,
   older history), rebuilds the loaded range from the trades, never from a previous aggregation;
-* `load_before(time)` extends the range back in time (store minutes) on demand.
+* `load_before(time)` extends the range back in time (store minutes) on demand;
+* history the engine lacks is asked for (`Engine.load_history`, shared by every session): the
+  last `history_hours` when a contract opens, and more when `load_before` reaches before it.
 
 Every change bumps `version` and names itself in `change`, so subscribers (a HoloViews stream,
 `param.watch`) redraw only when something changed. A parameter set while a rebuild runs is
@@ -32,7 +34,9 @@ from pipelines.analytics.footprint import (
 )
 from pipelines.analytics.footprint_studies import naked_pocs, unfinished_auctions, volume_profile
 from pipelines.binance.contracts import ContractSpec
+from pipelines.engine.history_loads import HistoryLoad
 from pipelines.engine.service import Engine
+from pipelines.records.timeunits import HOUR_MS
 
 BIN_MULTIPLES = (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2500, 5000, 10000)
 # An automatic bin fits the price range of the last bars into rows that can carry numbers.
@@ -88,6 +92,13 @@ class FootprintSource(param.Parameterized):
     clock = param.Callable(
         default=None, doc="Now in epoch ms, which closes bars (default: the wall clock)."
     )
+    history_hours = param.Number(
+        default=None,
+        bounds=(0, None),
+        allow_None=True,
+        doc="Hours loaded from REST when a contract opens and the store lacks them "
+        "(None: the engine's setting, 0: none).",
+    )
 
     version = param.Integer(default=0, doc="Bumped on every change of what `frames` returns.")
     change = param.String(default="", doc="What the last change was: rebuild, closed, live, older.")
@@ -108,6 +119,9 @@ class FootprintSource(param.Parameterized):
         self._naked: tuple[int, pd.DataFrame] = (-1, pd.DataFrame())
         self._frames: tuple[pd.DataFrame, pd.DataFrame] | None = None  # until parts change
         self._orders: tuple[tuple, pd.DataFrame] = ((), pd.DataFrame())
+        self._load: HistoryLoad | None = None  # the history load this source asked for last
+        self._load_seen = True
+        self._history_symbol = ""
 
     @param.depends("symbol", "timeframe", "price_bin", "imbalance_ratio", watch=True)
     def _rules_changed(self) -> None:
@@ -176,6 +190,9 @@ class FootprintSource(param.Parameterized):
 
     def progress(self) -> tuple[float, str]:
         """How much of the loaded range the engine and its store hold, and any gap being filled."""
+        loading = self._loading()
+        if loading is not None:
+            return loading
         engine = self.engine
         sym = engine.registry.index(self.symbol)
         gap = engine.sequencer.gaps.get(sym) if sym is not None else None
@@ -200,6 +217,10 @@ class FootprintSource(param.Parameterized):
         if not self.known:
             return ""
         change = ""
+        self._want_recent_history()
+        if self._history_landed() and self._load is not None:
+            self.start_ms = min(self.start_ms, self._load.progress.start_ms)
+            self._dirty = True
         self._rebuilding = True
         try:
             while self._dirty:  # a parameter set during the rebuild sets _dirty again
@@ -230,6 +251,8 @@ class FootprintSource(param.Parameterized):
         if first is None:
             return False
         tf = self.tf_ms
+        if time_ms < first:
+            self._want_history(int(time_ms) // tf * tf)
         start = max(int(time_ms) // tf * tf, first // tf * tf)
         if start >= self.start_ms:
             return False
@@ -238,6 +261,46 @@ class FootprintSource(param.Parameterized):
         self.start_ms = start
         self._announce("older")
         return True
+
+    # ------------------------------------------------------------------ history on demand
+
+    def _want_recent_history(self) -> None:
+        """Once per contract opened: the last `history_hours`, if the engine lacks them."""
+        if self._history_symbol == self.symbol:
+            return
+        self._history_symbol = self.symbol
+        hours = (
+            self.engine.config.history_hours if self.history_hours is None else self.history_hours
+        )
+        if hours > 0:
+            self._want_history(self._newest() - int(hours * HOUR_MS))
+
+    def _want_history(self, start_ms: int) -> None:
+        """Ask the engine for the history from `start_ms` up to what it holds."""
+        first = self.engine.history_start(self.symbol)
+        if first is not None and first <= start_ms:
+            return
+        try:
+            self._load = self.engine.load_history(self.symbol, start_ms, first)
+        except RuntimeError:  # no running event loop (a bare notebook): nothing is loaded
+            return
+        self._load_seen = False
+
+    def _history_landed(self) -> bool:
+        """True once, when the load asked for has finished: the range is rebuilt with it."""
+        load = self._load
+        if load is None or self._load_seen or not load.done:
+            return False
+        self._load_seen = True
+        return True
+
+    def _loading(self) -> tuple[float, str] | None:
+        load = self._load
+        if load is None or load.done or load.progress.symbol != self.symbol:
+            return None
+        p = load.progress
+        left = f" · {p.eta_s:,.0f} s left" if p.eta_s is not None else ""
+        return p.share, f"loading history · {p.trades:,} trades{left}"
 
     def _announce(self, change: str) -> None:
         self._frames = None

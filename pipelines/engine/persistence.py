@@ -2,7 +2,7 @@
 
 After each batch, the big orders detected since the last one (at the detector's keep rule, the
 widest any view can ask for) and, once a minute has closed, every contract's taker flow of that
-minute go to the writer's queue. A restart then shows the last hours of both from the store.
+minute go to the writer's queue (which never makes the live path wait). A restart then shows the last hours of both from the store.
 """
 
 from __future__ import annotations
@@ -33,12 +33,12 @@ class AnalyticsPersister:
         self._order_seq = analytics.orders.last_seq
         self._next_minute: int | None = None  # open time of the next minute to persist
 
-    async def __call__(self, batch: EngineBatch) -> None:
+    def __call__(self, batch: EngineBatch) -> None:
         detector = self.analytics.orders
         orders = detector.big_since(self._order_seq, threshold=detector.keep_fraction)
         if len(orders):
             self._order_seq = int(orders["seq"].max())
-            await self.writer.submit_big_orders_async(orders.drop(columns="seq"))
+            self.writer.submit_big_orders(orders.drop(columns="seq"))
         now = batch.exchange_ms or batch.created_ms
         if self._next_minute is None:
             # The minute the engine started in is partial here: an upsert of it would overwrite
@@ -48,7 +48,7 @@ class AnalyticsPersister:
         while self._next_minute <= settled:
             minute = self.analytics.imbalance.minute_totals(self._next_minute)
             if len(minute):
-                await self.writer.submit_imbalances_async(minute)
+                self.writer.submit_imbalances(minute)
             self._next_minute += MINUTE_MS
 
 

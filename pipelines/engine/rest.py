@@ -19,6 +19,8 @@ from pipelines.binance import endpoints as ep
 
 log = logging.getLogger(__name__)
 
+_POLL_S = 0.25  # how often a call holding back for its reserve looks again
+
 
 class RestError(RuntimeError):
     """A REST call that failed after the client's retries; `status` is the HTTP status."""
@@ -91,13 +93,29 @@ class RestClient:
             self.stats.self_paused_s += wait
             await asyncio.sleep(wait)
 
-    async def get(self, path: str, params: dict[str, str | int] | None = None) -> object:
+    def _fits(self, weight: int) -> bool:
+        """Whether `weight` fits this minute's budget now (nothing reserved)."""
+        if time.monotonic() < self._blocked_until:
+            return False
+        used = self.stats.used_weight if int(time.time() // 60) == self._minute else 0
+        return used + weight <= self.weight_budget
+
+    async def get(
+        self, path: str, params: dict[str, str | int] | None = None, *, reserve: int = 0
+    ) -> object:
+        """One call; with `reserve`, it waits until that much weight would still be left over
+        after it this minute (bulk loads keep room for gap fills, which pass no reserve)."""
         params = {k: v for k, v in (params or {}).items() if v is not None}
         weight = ep.rest_weight(path, params)
-        # One request in flight at a time: the weight budget allows ~2 heavy calls/s anyway, and a
-        # request already in flight when a 429 arrives would otherwise be answered with a ban.
-        async with self._lock:
-            return await self._get_serialised(path, params, weight)
+        while True:
+            # One request in flight at a time: the weight budget allows ~2 heavy calls/s anyway,
+            # and a request in flight when a 429 arrives would otherwise be answered with a ban.
+            async with self._lock:
+                if not reserve or self._fits(weight + reserve):
+                    return await self._get_serialised(path, params, weight)
+            # Waiting outside the lock: a gap fill must not queue behind a bulk load's pause.
+            self.stats.self_paused_s += _POLL_S
+            await asyncio.sleep(_POLL_S)
 
     async def _get_serialised(self, path: str, params: dict, weight: int) -> object:
         last_error = ""
@@ -143,6 +161,28 @@ class RestClient:
     async def agg_trades(self, symbol: str, from_id: int, limit: int = 1000) -> list[dict]:
         return await self.get(
             ep.AGG_TRADES_PATH, {"symbol": symbol, "fromId": from_id, "limit": limit}
+        )
+
+    async def agg_trades_page(
+        self,
+        symbol: str,
+        *,
+        from_id: int | None = None,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+        reserve: int = 0,
+    ) -> list[dict]:
+        """A full page of aggTrades by id or by time window (see `get` for `reserve`)."""
+        return await self.get(
+            ep.AGG_TRADES_PATH,
+            {
+                "symbol": symbol,
+                "fromId": from_id,
+                "startTime": start_ms,
+                "endTime": end_ms,
+                "limit": ep.AGG_TRADES_MAX_LIMIT,
+            },
+            reserve=reserve,
         )
 
     async def klines(

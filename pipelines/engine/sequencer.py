@@ -40,6 +40,8 @@ class SequencerStats:
 class TradeSequencer:
     def __init__(self, capacity: int = 0) -> None:
         self.last_id = np.full(capacity, UNKNOWN, dtype=np.int64)
+        # Where each symbol's sequence began: history loads stop just below it (the seam).
+        self.first_id = np.full(capacity, UNKNOWN, dtype=np.int64)
         self._pending: dict[int, np.ndarray] = {}
         self.gaps: dict[int, Gap] = {}
         self.stats = SequencerStats()
@@ -49,6 +51,9 @@ class TradeSequencer:
             grown = np.full(n_symbols, UNKNOWN, dtype=np.int64)
             grown[: len(self.last_id)] = self.last_id
             self.last_id = grown
+            first = np.full(n_symbols, UNKNOWN, dtype=np.int64)
+            first[: len(self.first_id)] = self.first_id
+            self.first_id = first
 
     def resume_from(self, last_ids: dict[int, int]) -> None:
         """Continue after stored trades: the next accepted id per symbol is last + 1."""
@@ -56,6 +61,7 @@ class TradeSequencer:
             self.ensure_capacity(max(last_ids) + 1)
         for sym, last in last_ids.items():
             self.last_id[sym] = last
+            self.first_id[sym] = last + 1
 
     @property
     def pending_trades(self) -> int:
@@ -71,6 +77,20 @@ class TradeSequencer:
         if len(trades) == 0:
             return trades[:0]
         self.ensure_capacity(int(trades["sym"].max()) + 1)
+        out = self._push(trades)
+        if len(out):
+            self._note_first(out)
+        return out
+
+    def _note_first(self, released: np.ndarray) -> None:
+        """Record the first released id of symbols whose sequence starts in this release."""
+        starting = self.first_id[released["sym"]] == UNKNOWN
+        if starting.any():
+            rows = released[starting]
+            self.first_id[np.unique(rows["sym"])] = np.iinfo(np.int64).max
+            np.minimum.at(self.first_id, rows["sym"], rows["agg_id"])
+
+    def _push(self, trades: np.ndarray) -> np.ndarray:
         t = trades[np.lexsort((trades["agg_id"], trades["sym"]))]
         sym, ids = t["sym"], t["agg_id"]
         fresh = np.ones(len(t), dtype=bool)

@@ -12,10 +12,13 @@ The public surface, all on `Engine` (views and analysts use nothing else):
     state         registry, analytics, books, quote_volume_24h, open_interest, last_batch
     reading       trades(symbol, start, end), footprint(symbol, start, end, rules),
                   history_start(symbol), store
+    history       load_history(symbol, start, end) -> HistoryLoad (shared, cancellable, progress)
     recovery      reconcile(symbols)
     health        status(), latency_samples(since), frames_measured, last_error
 Each responsibility behind it has its own module: `universe` (listings), `adv` (average daily
-volume), `gaps` (REST fills), `history` (buffer + store reads, restore), `metrics`.
+volume), `gaps` (REST fills), `storefill` (what the store is owed after a fault), `history`
+(buffer + store reads, restore), `backfill` (REST history, exactly once at the seam),
+`history_loads` (one load per contract shared by sessions), `metrics`.
 """
 
 from __future__ import annotations
@@ -39,10 +42,12 @@ from pipelines.binance.parsers import FrameParser
 from pipelines.binance.registry import SymbolRegistry
 from pipelines.engine.adv import keep_adv_current
 from pipelines.engine.allocator import MemoryTrimmer, pin_mmap_threshold
+from pipelines.engine.backfill import HistoryLoader
 from pipelines.engine.buffer import TradeBuffer
 from pipelines.engine.connection import ConnectionSettings
 from pipelines.engine.gaps import GapFiller
 from pipelines.engine.history import HistoryReader, restore_recent
+from pipelines.engine.history_loads import HistoryLoad, HistoryLoads
 from pipelines.engine.inbox import FrameInbox
 from pipelines.engine.metrics import LatencyRing, Rate
 from pipelines.engine.openinterest import OpenInterest
@@ -50,9 +55,11 @@ from pipelines.engine.persistence import AnalyticsPersister, restore_imbalances
 from pipelines.engine.rest import RestClient
 from pipelines.engine.sequencer import TradeSequencer
 from pipelines.engine.status import EngineStatus
+from pipelines.engine.storefill import StoreBackfill
 from pipelines.engine.streams import StreamSet
 from pipelines.engine.universe import Universe
 from pipelines.records.batch import BookTop, EngineBatch
+from pipelines.storage.retention import Retention
 from pipelines.storage.store import Store
 from pipelines.storage.writer import StoreWriter
 
@@ -76,10 +83,16 @@ class EngineConfig:
     buffer_retention_s: float = 4 * 3600
     buffer_budget_mb: int = 256  # leaves room under 1 GB for analytics, writer and the UI
     backfill_concurrency: int = 2
+    # Weight per minute a history load leaves to gap fills (each fill costs 20).
+    history_reserve_weight: int = 480
+    history_hours: float = 2.0  # what a footprint loads from REST when a contract opens
     gap_give_up_s: float = 600.0  # a gap REST has not filled by then is reported and skipped
     db_path: str | None = None  # SQLite store: persist every batch, resume from it on start
+    retention: Retention = field(default_factory=Retention)  # the store's; 0 keeps forever
     restore_buffer_s: float = 3600.0  # raw trades reloaded into the buffer on restart
     memory_trim_s: float = 60.0  # hand free heap pages back to the system this often
+    # Rows waiting for a failing store kept in memory (~100 B each); past it, owed by id range.
+    store_owed_rows: int = 1_000_000
     connection: ConnectionSettings = field(default_factory=ConnectionSettings)
 
 
@@ -123,6 +136,16 @@ class Engine:
         )
         self.history = HistoryReader(self.registry, self.buffer, config.db_path)
         self.open_interest = OpenInterest(self.rest, self.registry)
+        self.history_loads = HistoryLoads(
+            HistoryLoader(
+                self.rest,
+                self.registry,
+                sequencer=self.sequencer,
+                buffer=self.buffer,
+                sink=lambda: self.writer.submit if self.writer is not None else None,
+                reserve_weight=config.history_reserve_weight,
+            )
+        )
         self.source = Stream(asynchronous=True)
         self.source.sink(self._keep)
         self.analytics = OrderFlowAnalytics(self.registry)
@@ -140,6 +163,8 @@ class Engine:
         self._running = False
         self._error = ""
         self.writer: StoreWriter | None = None
+        self.store_backfill: StoreBackfill | None = None
+        self.store_problem = ""  # why the store is not used, when a caller could not open it
         self.restored_trades = 0
 
     # ------------------------------------------------------------------ consumers
@@ -169,6 +194,11 @@ class Engine:
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._batch_loop(), name="engine-batches"),
+            *(
+                [loop.create_task(self.store_backfill.run(), name="engine-store-backfill")]
+                if self.store_backfill is not None
+                else []
+            ),
             loop.create_task(self.gaps.run(), name="engine-gaps"),
             loop.create_task(
                 self.universe.run(self.config.universe_refresh_s), name="engine-universe"
@@ -188,8 +218,13 @@ class Engine:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        await self.history_loads.stop()
         await self.streams.stop()
         await self.flush()
+        if self.store_backfill is not None:
+            # What the store is owed, while REST is still open (a store still failing keeps it).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.store_backfill.fill_owed(), 60)
         await self.rest.close()
         if self.writer is not None:
             await asyncio.to_thread(self.writer.close)
@@ -219,8 +254,15 @@ class Engine:
             minutes,
             self.config.db_path,
         )
-        self.writer = StoreWriter(self.config.db_path, self.registry).start()
-        self.subscribe(self.writer.submit_async)
+        self.writer = StoreWriter(
+            self.config.db_path,
+            self.registry,
+            max_owed_rows=self.config.store_owed_rows,
+            retention=self.config.retention,
+        ).start()
+        self.store_backfill = StoreBackfill(self.rest, self.writer, self.registry)
+        # `submit` never waits: a slow or failing store must not hold the live path back.
+        self.subscribe(self.writer.submit)
         self.subscribe(AnalyticsPersister(self.analytics, self.writer))
 
     async def __aenter__(self) -> Engine:
@@ -315,6 +357,16 @@ class Engine:
     def history_start(self, symbol: str) -> int | None:
         return self.history.history_start(symbol)
 
+    def load_history(self, symbol: str, start_ms: int, end_ms: int | None = None) -> HistoryLoad:
+        """Load [start_ms, end_ms) of a contract from REST into the buffer and the store.
+
+        Without `end_ms` it goes back from the first trade the engine holds (or the exchange's
+        newest), so the seam with the live sequence is exact. Sessions asking for a range a
+        load already covers share it; `load.progress` tells how far it is, `load.cancel()`
+        stops it. See backfill.py.
+        """
+        return self.history_loads.request(symbol, start_ms, end_ms)
+
     @property
     def store(self) -> Store | None:
         return self.history.store
@@ -325,6 +377,18 @@ class Engine:
     def last_error(self) -> str:
         """The newest error of any part of the engine, for the header and the logs."""
         return self._error or self.gaps.last_error or self.universe.last_error
+
+    def store_health(self) -> tuple[str, int]:
+        """(what is wrong with the store in plain words or "", trades waiting to be written)."""
+        if self.writer is None:
+            return (f"unavailable: {self.store_problem}" if self.store_problem else ""), 0
+        w = self.writer.status()
+        waiting = w.waiting_rows + w.owed_trades
+        if w.fault is not None:
+            return w.fault, waiting
+        if not w.running and self._running:
+            return "writer stopped", waiting
+        return "", waiting
 
     @last_error.setter
     def last_error(self, text: str) -> None:
@@ -345,6 +409,7 @@ class Engine:
         lat = self.latency_samples()
         filled = len(lat)
         now_ms = time.time() * 1000 + self.universe.clock_offset_ms  # the exchange's clock
+        store_fault, store_waiting = self.store_health()
         return EngineStatus(
             running=self._running,
             symbols=len(self.registry.active),
@@ -370,5 +435,8 @@ class Engine:
             buffer_trades=len(self.buffer),
             buffer_bytes=self.buffer.memory_bytes,
             batches=self._seq,
+            trades_taken=self._trades.count,
             last_error=self.last_error,
+            store_fault=store_fault,
+            store_waiting=store_waiting,
         )

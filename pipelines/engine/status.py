@@ -33,7 +33,10 @@ class EngineStatus:
     buffer_trades: int = 0
     buffer_bytes: int = 0
     batches: int = 0
+    trades_taken: int = 0  # released to the consumers since start, exactly once
     last_error: str = ""
+    store_fault: str = ""  # "disk full", "unavailable: ..."; empty while the store writes
+    store_waiting: int = 0  # trades not in the store yet (in memory or owed for backfill)
 
     @property
     def connected(self) -> bool:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 
 from pipelines.binance.endpoints import CONNECTION_LIFETIME_S, SERVER_PING_INTERVAL_S
+from pipelines.records.timeunits import SECOND_MS, parse_duration_ms
+from pipelines.shutdown import stop_on_signals
 from pipelines.standin.faults import FAULTS_HELP, FaultSpec
 from pipelines.standin.server import PONG_TIMEOUT_S, StandIn
 
@@ -92,20 +93,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
-
-
 def duration(text: str) -> float:
     """`90m`, `6h`, `3d` or plain seconds, in seconds."""
-    unit = _UNITS.get(text[-1:].lower())
-    number = text[:-1] if unit else text
     try:
-        value = float(number) * (unit or 1)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 6h, 3d)") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"duration must not be negative: {text!r}")
-    return value
+        return parse_duration_ms(text) / SECOND_MS
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -136,15 +129,18 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:  # bad replay file, bad sizes
         log.error("cannot start the stand-in: %s", exc)
         return 2
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(standin, args.duration))
+    asyncio.run(_serve(standin, args.duration))
     return 0
 
 
 async def _serve(standin: StandIn, duration: float | None) -> None:
+    # SIGTERM as Ctrl-C: leaving `async with` closes the sockets and flushes the truth file,
+    # which holds every trade before it is sent.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    stop_on_signals(loop, stop.set)
+    if duration is not None:
+        loop.call_later(duration, stop.set)
     async with standin:
         print(f"rest: {standin.rest_url}  ws: {standin.ws_url}", flush=True)
-        if duration is None:
-            await asyncio.Event().wait()
-        else:
-            await asyncio.sleep(duration)
+        await stop.wait()

@@ -20,12 +20,17 @@ from aiohttp import web
 from pipelines.binance.endpoints import (
     AGG_TRADES_MAX_LIMIT,
     AGG_TRADES_PATH,
+    BOOK_TICKER_PATH,
     DEPTH_LIMITS,
     DEPTH_PATH,
     EXCHANGE_INFO_PATH,
+    FUNDING_RATE_PATH,
     KLINES_MAX_LIMIT,
     KLINES_PATH,
+    OPEN_INTEREST_PATH,
+    PREMIUM_INDEX_PATH,
     TICKER_24H_PATH,
+    TICKER_PRICE_PATHS,
     WEIGHT_HEADER,
     rest_weight,
 )
@@ -120,12 +125,12 @@ class RestApi:
         app.router.add_get(AGG_TRADES_PATH, self.agg_trades)
         app.router.add_get(DEPTH_PATH, self.depth)
         app.router.add_get(TICKER_24H_PATH, self.ticker_24h)
-        app.router.add_get("/fapi/v1/premiumIndex", self.premium_index)
-        app.router.add_get("/fapi/v1/fundingRate", self.funding_rate)
-        app.router.add_get("/fapi/v1/openInterest", self.open_interest)
-        app.router.add_get("/fapi/v1/ticker/bookTicker", self.book_ticker)
-        app.router.add_get("/fapi/v1/ticker/price", self.ticker_price)
-        app.router.add_get("/fapi/v2/ticker/price", self.ticker_price)
+        app.router.add_get(PREMIUM_INDEX_PATH, self.premium_index)
+        app.router.add_get(FUNDING_RATE_PATH, self.funding_rate)
+        app.router.add_get(OPEN_INTEREST_PATH, self.open_interest)
+        app.router.add_get(BOOK_TICKER_PATH, self.book_ticker)
+        for path in TICKER_PRICE_PATHS:
+            app.router.add_get(path, self.ticker_price)
         app.router.add_get("/fapi/v1/ping", self.ping)
         app.router.add_get("/fapi/v1/time", self.time)
         app.router.add_post("/admin/list", self.admin_list)

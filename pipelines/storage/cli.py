@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -13,10 +15,13 @@ from pipelines.storage.export import (
     format_of,
     parse_time,
 )
+from pipelines.storage.faults import describe
 from pipelines.storage.schema import SchemaError, StoreNotFoundError, default_db_path
 from pipelines.storage.store import Store, UnknownSymbolError
 
 EXIT_USAGE = 2
+
+log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -69,8 +74,16 @@ def run(args: argparse.Namespace) -> int:
     except StoreNotFoundError:
         print(f"orderflow export: no database at {db} (pass --db PATH)", file=sys.stderr)
         return EXIT_USAGE
-    except (UnknownSymbolError, SchemaError, ValueError) as exc:
+    except (UnknownSymbolError, ValueError) as exc:
         message = exc.args[0] if isinstance(exc, UnknownSymbolError) else exc
         print(f"orderflow export: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    except (SchemaError, sqlite3.Error) as exc:  # newer schema, not a database, locked
+        log.debug("export failed", exc_info=exc)
+        print(f"orderflow export: {describe(exc, db)}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # the output file
+        log.debug("export failed", exc_info=exc)
+        print(f"orderflow export: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
     return 0

@@ -1,5 +1,8 @@
 """Retention: raw trades for a short window, tick-level minute rows for a longer one.
 
+Each window is explicit (`--retention-trades`, `--retention-profiles`); 0 keeps forever, which
+suits imported history. A pass that deletes anything logs what it removed.
+
 Pruning deletes at most `chunk_rows` rows of one symbol per transaction, so the write lock is
 held for milliseconds and the writer interleaves chunks with its batch writes. Trades are taken
 in aggTrade-id order (the table's key order, which is time order within a symbol): each chunk
@@ -9,25 +12,31 @@ scans the rows that are kept. `symbols.last_agg_id`, the recovery checkpoint, is
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from pipelines.records.timeunits import DAY_MS, HOUR_MS, MINUTE_MS
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True, slots=True)
 class Retention:
-    trades_ms: int = 48 * HOUR_MS
-    minutes_ms: int = 30 * DAY_MS  # minute profiles and minute bars
+    trades_ms: int = 48 * HOUR_MS  # 0: forever
+    minutes_ms: int = 30 * DAY_MS  # minute profiles and minute bars; 0: forever
     chunk_rows: int = 5000
     interval_ms: int = 60_000  # from the end of one pruning pass to the start of the next
 
     def __post_init__(self) -> None:
-        for name in ("trades_ms", "minutes_ms", "chunk_rows", "interval_ms"):
+        for name in ("chunk_rows", "interval_ms"):
             if int(getattr(self, name)) <= 0:
                 raise ValueError(f"retention {name} must be positive, got {getattr(self, name)}")
-        if self.minutes_ms < self.trades_ms:
+        for name in ("trades_ms", "minutes_ms"):
+            if int(getattr(self, name)) < 0:
+                raise ValueError(f"retention {name} must be >= 0 (0 keeps forever)")
+        if self.minutes_ms and not 0 < self.trades_ms <= self.minutes_ms:
             # Trade reads find their aggTrade-id range through the minute bars.
             raise ValueError("minute rows must be kept at least as long as raw trades")
 
@@ -56,6 +65,7 @@ class Pruner:
         self._tasks: list[tuple[str, int, int]] = []  # (table, sym_id, cutoff), last first
         self._next_pass_ms = 0
         self.pruned = {"trades": 0, "profiles": 0, "bars": 0}
+        self._pass_pruned = dict.fromkeys(self.pruned, 0)
 
     def due(self) -> bool:
         return bool(self._tasks) or self._clock() >= self._next_pass_ms
@@ -81,11 +91,23 @@ class Pruner:
             self._conn.execute("ROLLBACK")
             raise
         self.pruned[table] += deleted
+        self._pass_pruned[table] += deleted
         if deleted < n:
             self._tasks.pop()
             if not self._tasks:
                 self._next_pass_ms = self._clock() + self.retention.interval_ms
+                self._end_pass()
         return deleted
+
+    def _end_pass(self) -> None:
+        removed, self._pass_pruned = self._pass_pruned, dict.fromkeys(self.pruned, 0)
+        if any(removed.values()):
+            log.info(
+                "retention removed %d trades (older than %s) and %d profile rows, %d minute bars "
+                "(older than %s)",
+                removed["trades"], _age(self.retention.trades_ms), removed["profiles"],
+                removed["bars"], _age(self.retention.minutes_ms),
+            )  # fmt: skip
 
     def run_pass(self) -> int:
         """A whole pass now, chunk by chunk (for tools and tests; the writer uses `step`)."""
@@ -97,16 +119,16 @@ class Pruner:
 
     def _start_pass(self) -> None:
         now = self._clock()
-        trades_cutoff = now - self.retention.trades_ms
-        # Whole minutes only: a minute is kept while any part of it is inside the window.
-        minutes_cutoff = (now - self.retention.minutes_ms) // MINUTE_MS * MINUTE_MS
+        windows = []
+        if self.retention.minutes_ms:
+            # Whole minutes only: a minute is kept while any part of it is inside the window.
+            cutoff = (now - self.retention.minutes_ms) // MINUTE_MS * MINUTE_MS
+            windows += [("bars", cutoff), ("profiles", cutoff)]
+        if self.retention.trades_ms:
+            windows.append(("trades", now - self.retention.trades_ms))
         ids = [row[0] for row in self._conn.execute("SELECT id FROM symbols ORDER BY id DESC")]
-        self._tasks = [
-            (table, sym_id, cutoff)
-            for table, cutoff in (
-                ("bars", minutes_cutoff),
-                ("profiles", minutes_cutoff),
-                ("trades", trades_cutoff),
-            )
-            for sym_id in ids
-        ]
+        self._tasks = [(table, sym_id, cutoff) for table, cutoff in windows for sym_id in ids]
+
+
+def _age(ms: int) -> str:
+    return "forever" if not ms else f"{ms / HOUR_MS:g} h"

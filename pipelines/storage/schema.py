@@ -192,9 +192,22 @@ _V2 = (
     "CREATE INDEX order_imbalances_by_time ON order_imbalances (timestamp)",
 )
 
+# Archive files whose trades are committed: a rerun of `orderflow backfill --archive` skips them.
+_V3 = (
+    """CREATE TABLE imported_files (
+        symbol TEXT NOT NULL,
+        day TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        trades INTEGER NOT NULL,
+        imported_ms INTEGER NOT NULL,
+        PRIMARY KEY (symbol, day)
+    )""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("tick-level trades, minute profiles and bars, platform tables", _V1),
     Migration("time indexes for cross-symbol event reads", _V2),
+    Migration("archive files imported", _V3),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

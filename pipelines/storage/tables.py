@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from pipelines.binance.registry import SymbolRegistry
+from pipelines.records.timeunits import MINUTE_MS
 from pipelines.storage.minutes import UPSERT_BAR, UPSERT_PROFILE, minute_rows
 from pipelines.storage.symbols import SymbolMap
 
@@ -95,10 +96,11 @@ class TradeTable:
     def _not_stored(
         self, sid: np.ndarray, agg: np.ndarray, time_ms: np.ndarray, new: np.ndarray
     ) -> tuple[np.ndarray, int]:
-        """Settle trades at or below the checkpoint against the table (holes being filled)."""
+        """Settle trades at or below the checkpoint against the table (holes being filled,
+        history loaded backwards from the live sequence, imported archives)."""
         new = new.copy()
         old = np.flatnonzero(~new)
-        cutoff = self.clock() - self.raw_window_ms
+        cutoff = self.clock() - self.raw_window_ms if self.raw_window_ms else None
         stale = 0
         for s in np.unique(sid[old]).tolist():
             idx = old[sid[old] == s]
@@ -115,16 +117,52 @@ class TradeTable:
                 dtype=np.int64,
             )
             absent = idx[~np.isin(agg[idx], stored)]
-            # Absent and older than the raw window: it may have been stored and pruned, and its
-            # volume is already in the minute rows. It cannot be told apart, so it is not added.
-            too_old = time_ms[absent] < cutoff
-            stale += int(too_old.sum())
-            new[absent[~too_old]] = True
+            # Absent may still mean counted: stored, then pruned, its volume kept in the minute
+            # rows. Its minute's bar tells (see `_counted`); when it cannot, a trade inside the
+            # raw window is a hole being filled (new), an older one is dropped as stale.
+            counted, unsure = self._counted(s, agg[absent], time_ms[absent])
+            if cutoff is not None:
+                too_old = unsure & (time_ms[absent] < cutoff)
+                stale += int(too_old.sum())
+                counted |= too_old
+            new[absent[~counted]] = True
         if stale:
             log.warning(
-                "store writer dropped %d trades below the checkpoint outside the raw window", stale
+                "store writer dropped %d trades below the checkpoint outside the raw window "
+                "(their minutes have holes: cannot tell whether they were counted)",
+                stale,
             )
         return new, stale
+
+    def _counted(
+        self, s: int, agg: np.ndarray, time_ms: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(counted, unsure) masks for trades absent from the table.
+
+        A minute's bar holds the lowest and highest id it counted and how many: an id outside
+        that range (or a minute without a bar) was never counted; inside a bar that counted
+        every id of its range it was; inside a bar with holes nobody can tell.
+        """
+        counted = np.zeros(len(agg), bool)
+        unsure = np.zeros(len(agg), bool)
+        if len(agg) == 0:
+            return counted, unsure
+        minute = time_ms // MINUTE_MS * MINUTE_MS
+        rows = self.conn.execute(
+            "SELECT minute, first_agg_id, last_agg_id, trades FROM minute_bar_rows "
+            "WHERE sym_id = ? AND minute BETWEEN ? AND ? ORDER BY minute",
+            (s, int(minute.min()), int(minute.max())),
+        ).fetchall()
+        if not rows:
+            return counted, unsure
+        bars = np.array(rows, dtype=np.int64)
+        at = np.searchsorted(bars[:, 0], minute)
+        found = at < len(bars)
+        found[found] = bars[at[found], 0] == minute[found]
+        b = bars[np.minimum(at, len(bars) - 1)]
+        inside = found & (agg >= b[:, 1]) & (agg <= b[:, 2])
+        whole = b[:, 3] == b[:, 2] - b[:, 1] + 1
+        return inside & whole, inside & ~whole
 
     def _checkpoint(self, sid: np.ndarray) -> np.ndarray:
         top = int(sid.max()) + 1

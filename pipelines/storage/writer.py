@@ -1,16 +1,18 @@
 """The store's single writer: a dedicated thread with its own connection, fed from asyncio.
 
-`submit` only enqueues, so the event loop never waits on disk. The queue is bounded:
-`submit` returns False when it is full (the caller keeps the batch and decides), and
-`submit_async` awaits room instead (back-pressure reaches the engine rather than dropping data).
-The thread coalesces whatever is queued into one transaction per `commit_interval_s` (or per
-queued backlog, whichever holds more), with `executemany` over numpy-prepared rows.
+`submit` only enqueues and never refuses, so the live path never waits on the store. The
+rows waiting in memory are bounded (`max_owed_rows`): past the bound a batch's trades are not
+kept, their aggTrade id range is owed instead (`owed.OwedRanges`), for the engine to backfill
+from REST once the store writes again. The thread coalesces whatever is queued into one
+transaction per `commit_interval_s` (or per queued backlog, whichever holds more), with
+`executemany` over numpy-prepared rows.
 
 Every write is idempotent (`tables.TradeTable`: trades de-duplicated on symbol and aggTrade id,
 only new ones added to the minute rows), so a failed transaction is simply retried:
 
 * `sqlite3.OperationalError` (locked, busy, disk full, I/O) keeps everything pending and retries
-  with backoff; meanwhile the queue fills and back-pressure applies. Nothing is dropped.
+  with backoff; `status().fault` names it ("disk full"). Meanwhile batches queue up to the
+  bound, then become owed ranges. Nothing is dropped silently.
 * Any other error is isolated to the item that causes it; that item is kept in `quarantined()`
   (in memory, with its error) and counted in `status()`, and the thread goes on.
 * Rows whose symbol index is not in the registry are quarantined the same way.
@@ -18,15 +20,13 @@ only new ones added to the minute rows), so a failed transaction is simply retri
 Every error is logged and the last one is shown in `status()`. `close(timeout)` drains the
 queue, commits and stops; the CLI calls it on SIGINT/SIGTERM.
 
-The module is one piece (~500 lines) on purpose: the queue, the waiters, the transaction loop,
+The module is one piece (~500 lines) on purpose: the queue, the owed rows, the transaction loop,
 the retry and the quarantine share the thread's state and its locks; what each table receives
 lives in `tables.py` and `event_rows.py`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import logging
 import os
@@ -37,6 +37,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -50,6 +51,8 @@ from pipelines.storage.event_rows import (
     big_order_rows,
     imbalance_rows,
 )
+from pipelines.storage.faults import fault_name
+from pipelines.storage.owed import OwedRanges
 from pipelines.storage.retention import Pruner, Retention
 from pipelines.storage.schema import connect
 from pipelines.storage.symbols import SymbolMap
@@ -59,13 +62,17 @@ log = logging.getLogger(__name__)
 
 _MAX_BACKOFF_S = 2.0
 _PRUNE_BUDGET_S = 0.02
+_FAULT_LOG_EVERY_S = 30.0  # while the store keeps failing, one reminder this often
 
 
 @dataclass(frozen=True, slots=True)
 class WriterStatus:
     running: bool
-    queue_depth: int
-    queue_capacity: int
+    queue_depth: int  # items queued for the thread
+    waiting_rows: int  # rows in memory not written yet (bounded by `max_owed_rows`)
+    owed_trades: int  # trades not held any more, owed as id ranges for a REST backfill
+    fault: str | None  # what stops writes now, in plain words ("disk full"), None when writing
+    lost_rows: int  # event rows past twice the bound, dropped (REST cannot give them back)
     batches_written: int  # queued items committed
     transactions: int
     trades_written: int  # new trade rows
@@ -73,7 +80,6 @@ class WriterStatus:
     stale_dropped: int  # below the checkpoint, older than the raw window: cannot be verified new
     rows_written: int  # every table, minute upserts included
     pruned_rows: int
-    rejected_submits: int  # `submit` calls refused because the queue was full
     quarantined_items: int
     quarantined_rows: int
     errors: int
@@ -104,6 +110,12 @@ class QuarantinedItem:
     error: str
 
 
+class OwedRange(NamedTuple):
+    sym: int  # registry index
+    first: int  # aggTrade ids, inclusive
+    last: int
+
+
 class _Flush:
     """A marker: set once everything queued before it is committed."""
 
@@ -127,15 +139,15 @@ class StoreWriter:
         registry: SymbolRegistry,
         *,
         retention: Retention | None = None,
-        max_queue: int = 256,
+        max_owed_rows: int = 1_000_000,
         commit_interval_s: float = 0.25,
         max_txn_rows: int = 50_000,
         busy_timeout_ms: int = 5000,
         clock: Callable[[], int] = _now_ms,
         quarantine_keep: int = 100,
     ) -> None:
-        if max_queue < 1:
-            raise ValueError(f"max_queue must be >= 1, got {max_queue}")
+        if max_owed_rows < 1:
+            raise ValueError(f"max_owed_rows must be >= 1, got {max_owed_rows}")
         self.path = path
         self.registry = registry
         self.retention = retention or Retention()
@@ -147,10 +159,10 @@ class StoreWriter:
         self._symbols = SymbolMap(self._conn)
         self._trades = TradeTable(self._conn, self._symbols, clock, self.retention.trades_ms)
         self._pruner = Pruner(self._conn, self.retention, clock)
-        self._queue: queue.Queue = queue.Queue(maxsize=max_queue)
-        self._capacity = max_queue
-        self._waiters: deque[tuple[asyncio.AbstractEventLoop, asyncio.Future]] = deque()
-        self._waiters_lock = threading.Lock()
+        self._queue: queue.Queue = queue.Queue()  # bounded by rows, in `_accept`
+        self._max_owed = int(max_owed_rows)
+        self._waiting = 0  # rows submitted and not yet written, quarantined or owed
+        self._owed = OwedRanges()
         self._closing = threading.Event()
         self._abandon = threading.Event()
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
@@ -161,12 +173,15 @@ class StoreWriter:
         self._counts = dict.fromkeys(
             (
                 "batches_written", "transactions", "trades_written", "duplicates_ignored",
-                "stale_dropped", "rows_written", "rejected_submits", "quarantined_items",
+                "stale_dropped", "rows_written", "lost_rows", "quarantined_items",
                 "quarantined_rows", "errors",
             ),
             0,
         )  # fmt: skip
         self._retrying = False
+        self._fault: str | None = None
+        self._fault_since = 0.0
+        self._fault_logged = 0.0
         self._last_error: str | None = None
         self._last_error_ms: int | None = None
         self._latency = {"last": 0.0, "total": 0.0, "max": 0.0}
@@ -192,105 +207,90 @@ class StoreWriter:
         still pending are reported (logged, and in `status()`); they cannot be kept past exit.
         """
         self._closing.set()
-        self._wake_waiters()
         if not self._started:
             self._conn.close()
             return self._queue.empty()
-        with contextlib.suppress(queue.Full):
-            self._queue.put_nowait(_Flush())  # wakes an idle thread at once
+        self._queue.put_nowait(_Flush())  # wakes an idle thread at once
         self._thread.join(timeout)
         if self._thread.is_alive():
             self._abandon.set()
             self._thread.join(5.0)
-        lost = self._pending_rows + self._queued_rows()
+        lost = self._waiting_rows()
         if lost:
             log.error("store writer stopped with %d rows not written: %s", lost, self._last_error)
-        return not self._thread.is_alive() and lost == 0
+        owed = self.owed()
+        for r in owed:
+            log.error(
+                "store writer stopped owing %s trades %d..%d (a restart does not refetch them)",
+                self.registry.symbol(r.sym), r.first, r.last,
+            )  # fmt: skip
+        return not self._thread.is_alive() and lost == 0 and not owed
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything submitted so far is committed (or quarantined)."""
         marker = _Flush()
-        try:
-            self._queue.put(marker, timeout=timeout)
-        except queue.Full:
-            return False
+        self._queue.put_nowait(marker)
         return marker.done.wait(timeout)
 
     # ------------------------------------------------------------------ submission
 
-    def submit(self, batch: EngineBatch) -> bool:
-        """Enqueue a batch without blocking; False when the queue is full (nothing enqueued)."""
-        if not (len(batch.trades) or len(batch.liquidations)):
-            return True
-        return self._offer(batch)
+    def submit(self, batch: EngineBatch) -> None:
+        """Enqueue a batch without blocking and without refusing (past the bound, see `owed`)."""
+        if len(batch.trades) or len(batch.liquidations):
+            self._accept(batch)
 
-    async def submit_async(self, batch: EngineBatch) -> None:
-        """Enqueue a batch, awaiting room in the queue (never drops, never blocks the loop)."""
-        if not (len(batch.trades) or len(batch.liquidations)):
-            return
-        await self._offer_async(batch)
-
-    def submit_big_orders(self, orders: pd.DataFrame | np.ndarray) -> bool:
+    def submit_big_orders(self, orders: pd.DataFrame | np.ndarray) -> None:
         """Enqueue detected big orders; columns as in `big_orders` (see docs/storage.md).
 
-        Raises ValueError for missing columns or bad sides; False when the queue is full.
+        Raises ValueError for missing columns or bad sides.
         """
-        item = self._big_orders_item(orders)
-        return self._offer(item) if item.rows else True
-
-    async def submit_big_orders_async(self, orders: pd.DataFrame | np.ndarray) -> None:
-        """`submit_big_orders`, awaiting room in the queue instead of refusing."""
-        item = self._big_orders_item(orders)
+        item = _Rows(INSERT_BIG_ORDERS, big_order_rows(orders, self.registry))
         if item.rows:
-            await self._offer_async(item)
+            self._accept(item)
 
-    def submit_imbalances(self, minutes: pd.DataFrame | np.ndarray) -> bool:
+    def submit_imbalances(self, minutes: pd.DataFrame | np.ndarray) -> None:
         """Enqueue imbalance minutes: symbol (or sym), timestamp, bid/ask volume, ratio."""
-        item = self._imbalances_item(minutes)
-        return self._offer(item) if item.rows else True
-
-    async def submit_imbalances_async(self, minutes: pd.DataFrame | np.ndarray) -> None:
-        """`submit_imbalances`, awaiting room in the queue instead of refusing."""
-        item = self._imbalances_item(minutes)
+        item = _Rows(UPSERT_IMBALANCES, imbalance_rows(minutes, self.registry))
         if item.rows:
-            await self._offer_async(item)
+            self._accept(item)
 
-    def _big_orders_item(self, orders: pd.DataFrame | np.ndarray) -> _Rows:
-        return _Rows(INSERT_BIG_ORDERS, big_order_rows(orders, self.registry))
+    def owed(self) -> list[OwedRange]:
+        """The trade ranges owed (not held in memory), without taking them."""
+        return [OwedRange(*r) for r in self._owed.ranges()]
 
-    def _imbalances_item(self, minutes: pd.DataFrame | np.ndarray) -> _Rows:
-        return _Rows(UPSERT_IMBALANCES, imbalance_rows(minutes, self.registry))
+    def take_owed(self) -> list[OwedRange]:
+        """Owed trade ranges, removed: the caller backfills them (`submit`) or `restore_owed`s."""
+        return [OwedRange(*r) for r in self._owed.take()]
 
-    def _offer(self, item: object) -> bool:
+    def restore_owed(self, sym: int, first: int, last: int) -> None:
+        """Owe a range again (a backfill that could not fetch all of it)."""
+        self._owed.restore(sym, first, last)
+
+    def _accept(self, item: object) -> None:
         if self._closing.is_set():
             raise RuntimeError("the store writer is closed")
-        try:
-            self._queue.put_nowait(item)
-        except queue.Full:
-            self._count(rejected_submits=1)
-            return False
-        return True
-
-    async def _offer_async(self, item: object) -> None:
-        loop = asyncio.get_running_loop()
-        while not self._offer(item):
-            future = loop.create_future()
-            with self._waiters_lock:
-                self._waiters.append((loop, future))
-            # Room may have appeared before we registered; the writer wakes us on any later take.
-            if self._offer(item):
+        rows = _rows_of(item)
+        with self._stats_lock:
+            over = self._waiting + rows > self._max_owed
+            if over and isinstance(item, EngineBatch) and len(item.trades):
+                # Past the bound the trades are owed by id (REST has them), not held.
+                self._owed.add(item.trades)
+                item = dataclasses.replace(item, trades=item.trades[:0])
+                rows = len(item.liquidations)
+            if rows and self._waiting + rows > 2 * self._max_owed:
+                # Events REST cannot give back; the bound still holds, and the loss is counted.
+                self._counts["lost_rows"] += rows
+                log.error("store writer dropped %d event rows: %d rows already waiting", rows,
+                          self._waiting)  # fmt: skip
                 return
-            await future
-            if self._closing.is_set():
-                raise RuntimeError("the store writer is closed")
+            self._waiting += rows
+        if rows:
+            self._queue.put_nowait(item)
 
-    def _wake_waiters(self) -> None:
-        with self._waiters_lock:
-            waiters, self._waiters = self._waiters, deque()
-        for loop, future in waiters:
-            # A closed loop has nobody waiting any more.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_resolve, future)
+    def _settled(self, rows: int) -> None:
+        """Rows left memory: written, quarantined or dropped as not new."""
+        with self._stats_lock:
+            self._waiting -= rows
 
     # ------------------------------------------------------------------ status
 
@@ -302,7 +302,9 @@ class StoreWriter:
             return WriterStatus(
                 running=self._thread.is_alive(),
                 queue_depth=self._queue.qsize(),
-                queue_capacity=self._capacity,
+                waiting_rows=self._waiting,
+                owed_trades=self._owed.ids(),
+                fault=self._fault,
                 pruned_rows=sum(self._pruner.pruned.values()),
                 retrying=self._retrying,
                 last_error=self._last_error,
@@ -324,19 +326,41 @@ class StoreWriter:
 
     def _record_error(self, exc: BaseException, *, transient: bool) -> None:
         text = f"{type(exc).__name__}: {exc}"
+        now = time.monotonic()
         with self._stats_lock:
             self._counts["errors"] += 1
             self._last_error = text
             self._last_error_ms = _now_ms()
             self._retrying = transient
-        if transient:
-            log.warning("store write failed, will retry: %s", text)
-        else:
+            fault = fault_name(exc) if transient else None
+            first = fault is not None and fault != self._fault
+            remind = fault is not None and now - self._fault_logged >= _FAULT_LOG_EVERY_S
+            if fault is not None and self._fault is None:
+                self._fault_since = now
+            self._fault = fault
+            waiting = self._waiting + self._owed.ids()
+        if first or remind:
+            self._fault_logged = now
+            log.warning(
+                "store %s (%s): %d trades waiting, retrying; ingestion goes on from memory",
+                fault, text, waiting,
+            )  # fmt: skip
+        elif not transient:
             log.error("store write failed: %s", text, exc_info=exc)
 
-    def _queued_rows(self) -> int:
-        with self._queue.mutex:
-            return sum(_rows_of(item) for item in self._queue.queue)
+    def _recovered(self) -> None:
+        with self._stats_lock:
+            fault, self._fault, self._retrying = self._fault, None, False
+            waiting = self._waiting + self._owed.ids()
+        if fault is not None:
+            log.warning(
+                "store writes again after %.0f s of %s; %d trades still to write",
+                time.monotonic() - self._fault_since, fault, waiting,
+            )  # fmt: skip
+
+    def _waiting_rows(self) -> int:
+        with self._stats_lock:
+            return self._waiting
 
     # ------------------------------------------------------------------ the thread
 
@@ -367,7 +391,6 @@ class StoreWriter:
                     backoff = _MAX_BACKOFF_S
         finally:
             self._conn.close()
-            self._wake_waiters()
 
     def _gather(self, pending: list[object], opened: float) -> float:
         """Take queued items; returns when the current transaction window opened."""
@@ -399,7 +422,6 @@ class StoreWriter:
             except queue.Empty:
                 break
         self._pending_rows = rows
-        self._wake_waiters()
 
     def _commit_due(self, pending: list[object], opened: float, backoff: float) -> bool:
         return (
@@ -425,8 +447,8 @@ class StoreWriter:
                 return False
         else:
             self._count(batches_written=len(work))
-        with self._stats_lock:
-            self._retrying = False
+            self._settled(self._pending_rows)
+        self._recovered()
         for item in pending:
             if isinstance(item, _Flush):
                 item.done.set()
@@ -450,6 +472,7 @@ class StoreWriter:
                 )
             pending.remove(item)
             self._pending_rows -= _rows_of(item)
+            self._settled(_rows_of(item))
         return True
 
     def _quarantine_item(self, kind: str, data: object, exc: BaseException | str) -> None:
@@ -486,7 +509,10 @@ class StoreWriter:
                     written += len(item.rows)
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            # SQLite has already rolled back after some errors (a full disk among them);
+            # a second ROLLBACK would raise and hide the real cause.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
         elapsed = (time.perf_counter() - started) * 1000
         self._trades.advance(fresh)
@@ -515,6 +541,7 @@ class StoreWriter:
                 self._quarantine_item(
                     kind, rows[~ok], f"symbol index not in the registry: {unknown}"
                 )
+                self._settled(int((~ok).sum()))
                 fixed[kind] = rows[ok]
         return dataclasses.replace(item, **fixed) if fixed else item
 
@@ -524,11 +551,6 @@ def _concat(parts: list[np.ndarray], dtype: np.dtype) -> np.ndarray:
     if not parts:
         return np.zeros(0, dtype=dtype)
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
-
-
-def _resolve(future: asyncio.Future) -> None:
-    if not future.done():
-        future.set_result(None)
 
 
 def _rows_of(item: object) -> int:

@@ -53,3 +53,8 @@ def test_rest_weights_as_measured():
     assert ep.rest_weight(ep.DEPTH_PATH, {"limit": 1000}) == 20
     assert ep.rest_weight(ep.TICKER_24H_PATH, {}) == 40
     assert ep.rest_weight(ep.TICKER_24H_PATH, {"symbol": "BTCUSDT"}) == 1
+    assert ep.rest_weight(ep.PREMIUM_INDEX_PATH, {}) == 10
+    assert ep.rest_weight(ep.PREMIUM_INDEX_PATH, {"symbol": "BTCUSDT"}) == 1
+    assert ep.rest_weight(ep.BOOK_TICKER_PATH, {}) == 5
+    assert ep.rest_weight(ep.TICKER_PRICE_PATHS[1], {}) == 2
+    assert ep.rest_weight(ep.OPEN_INTEREST_PATH, {"symbol": "BTCUSDT"}) == 1

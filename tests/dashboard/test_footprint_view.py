@@ -224,3 +224,51 @@ def test_unknown_symbol_waits(fed) -> None:
     view = FootprintView(engine=engine, symbol="NOPEUSDT")
     view.__panel__()
     assert "waiting" in view._info.object
+
+
+def test_live_changes_redraw_at_most_every_interval_and_rule_changes_at_once(fed, monkeypatch):
+    from dashboard import footprint as module
+
+    engine, feed, _ = fed
+    view = FootprintView(engine=engine, symbol="BTCUSDT", price_bin=5)
+    view.__panel__()
+    clock = [module.time.monotonic() + 100.0]  # long after the first draw
+    monkeypatch.setattr(module.time, "monotonic", lambda: clock[0])
+    view.refresh()
+    drawn = view.redraws
+    live = view.source.live_start
+    now = int(time.time() * 1000)
+
+    def trade() -> None:
+        asyncio.run(feed.push(feed.trades(max(live, now - 500), live + MINUTE - 1, 30)))
+
+    trade()
+    view.refresh()  # long since the last redraw: drawn at once
+    first = view.redraws
+    assert first == drawn + 1
+    trade()
+    clock[0] += module.LIVE_REDRAW_S / 2
+    view.refresh()
+    assert view.redraws == first  # too soon
+    clock[0] += module.LIVE_REDRAW_S
+    view.refresh()
+    assert view.redraws == first + 1  # the pending live change is drawn
+    view.price_bin = 10  # a rule change is drawn at once, however recent the last redraw
+    assert view.redraws == first + 2
+
+
+def test_the_contract_survives_a_contract_list_that_lacks_it_for_a_while() -> None:
+    from tests.dashboard.feed import SPECS
+
+    engine = Engine()
+    for spec in SPECS[1:]:  # the list so far has ETHUSDT and SOLUSDT, not yet BTCUSDT
+        engine.registry.add(spec)
+    view = FootprintView(engine=engine, symbol="BTCUSDT")
+    panel = view.__panel__()
+    panel.get_root()  # the page builds its widgets meanwhile (a tab shown late does this then)
+    assert "waiting for the contract list" in view._info.object
+    assert view.symbol == view._symbol_input.value == "BTCUSDT"
+    Feed(engine)  # now BTCUSDT is listed
+    view.refresh()
+    assert view.symbol == "BTCUSDT" and view.source.known
+    assert "waiting" not in view._info.object

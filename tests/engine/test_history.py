@@ -17,8 +17,9 @@ def engine_with_history(tmp_path):
     """3 h of trades in the store; the engine's buffer keeps only the newest ~40 minutes."""
     db = str(tmp_path / "orderflow.db")
     batches = [batch(k, per_symbol=20, step_ms=10_000) for k in range(3 * 360)]
-    with StoreWriter(db, registry(), max_queue=len(batches)) as writer:
-        assert all(writer.submit(b) for b in batches)
+    with StoreWriter(db, registry()) as writer:
+        for b in batches:
+            writer.submit(b)
         assert writer.flush(30)
     return engine_over(batches, db), np.concatenate([b.trades for b in batches])
 

@@ -41,7 +41,7 @@ def test_persisted_minutes_and_big_orders_equal_the_analytics(tmp_path: Path) ->
             for b in batches:
                 b.exchange_ms = int(b.trades["time"].max())
                 analytics.update(b)
-                await persister(b)
+                persister(b)
 
         asyncio.run(feed())
         assert writer.flush(10)

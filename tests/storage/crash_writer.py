@@ -25,8 +25,10 @@ def main(path: str) -> None:
         last = store.last_agg_ids().get(reg.symbol(0), 0)
     k = last // PER_SYMBOL
     while True:
-        while not writer.submit(batch(k, per_symbol=PER_SYMBOL)):
+        # Paced so that nothing passes the writer's bound (owed ranges would need a REST backfill).
+        while writer.status().waiting_rows > 10_000:
             time.sleep(0.001)
+        writer.submit(batch(k, per_symbol=PER_SYMBOL))
         k += 1
         time.sleep(0.001)
 

@@ -1,6 +1,5 @@
-"""The writer: exact round trip, exactly-once, failures kept and reported, back-pressure."""
+"""The writer: exact round trip, exactly-once, failures kept and reported, a bounded memory for a failing store."""
 
-import asyncio
 import math
 import sqlite3
 import threading
@@ -17,7 +16,7 @@ from pipelines.binance.registry import SymbolRegistry
 from pipelines.records.batch import EngineBatch
 from pipelines.records.dtypes import LIQUIDATION_DTYPE
 from pipelines.storage import store as store_module
-from pipelines.storage.retention import HOUR_MS
+from pipelines.storage.retention import HOUR_MS, Pruner, Retention
 from pipelines.storage.schema import connect
 from pipelines.storage.store import Store
 from pipelines.storage.writer import StoreWriter
@@ -60,7 +59,7 @@ def test_round_trip_gives_exact_decimals(tmp_path: Path) -> None:
     batches = [batch(k) for k in range(3)]
     with writer_for(path, reg) as writer:
         for b in batches:
-            assert writer.submit(b)
+            writer.submit(b)
     trades = np.concatenate([b.trades for b in batches])
     conn = sqlite3.connect(path)
     view = {
@@ -156,7 +155,7 @@ def test_overlapping_batch_adds_only_new_trades(tmp_path: Path) -> None:
     assert got == naive_minutes(np.concatenate([b0.trades, b1.trades]))
 
 
-def test_hole_is_filled_once_and_stale_rows_are_not_added(tmp_path: Path) -> None:
+def test_hole_is_filled_once_and_history_below_the_checkpoint_once(tmp_path: Path) -> None:
     path = tmp_path / "store.db"
     reg = registry()
     trades = batch(0, per_symbol=30, n_symbols=1).trades
@@ -170,16 +169,37 @@ def test_hole_is_filled_once_and_stale_rows_are_not_added(tmp_path: Path) -> Non
     assert stored_minutes(conn, symbol_ids(conn), reg)[0] == naive_minutes(trades)[0]
     conn.close()
 
-    # Below the checkpoint, absent and older than the raw window: it may have been pruned
-    # already, so it is not added again.
-    old = trades[:3].copy()
-    old["agg_id"] = [-3, -2, -1]
-    old["time"] = clock() - 49 * HOUR_MS
-    with writer_for(path, reg) as writer:
-        writer.submit(EngineBatch(3, 0, trades=old))
-        assert writer.flush(10)
-        assert writer.status().stale_dropped == 3
-    assert counts(path)[0] == 30
+    def old(ids: list[int], hours: int) -> np.ndarray:
+        rows = trades[: len(ids)].copy()
+        rows["agg_id"] = ids
+        rows["time"] = clock() - hours * HOUR_MS
+        return rows
+
+    def prune() -> None:
+        conn = connect(path)
+        Pruner(conn, Retention(), clock).run_pass()
+        conn.close()
+
+    def submit(rows: np.ndarray) -> tuple[int, int]:
+        with writer_for(path, reg) as writer:
+            writer.submit(EngineBatch(3, 0, trades=rows))
+            assert writer.flush(10)
+            return writer.status().trades_written, writer.status().stale_dropped
+
+    # History below the checkpoint, older than the raw window (48 h): its minute has no bar, so
+    # it was never counted, and it is written. Retention then prunes its rows (its minutes stay).
+    history = old([-3, -2, -1], 49)
+    assert submit(history) == (3, 0)
+    prune()
+    assert counts(path)[:2] == (30, 33)
+    # Sent again: the whole bar of its minute says it is counted already.
+    assert submit(history) == (0, 0)
+    assert counts(path)[:2] == (30, 33)
+    # A bar with a hole in its id range cannot tell: such a trade is dropped as stale.
+    assert submit(old([-13, -11], 50)) == (2, 0)
+    prune()
+    assert submit(old([-12], 50)) == (0, 1)
+    assert counts(path)[:2] == (30, 35)
 
 
 def test_checkpoints_and_coverage(tmp_path: Path) -> None:
@@ -255,33 +275,73 @@ def test_bad_rows_are_quarantined_and_the_thread_goes_on(tmp_path: Path) -> None
     assert counts(path)[0] == 3 * len(good.trades) - 5
 
 
-def test_sync_submit_refuses_when_full_and_async_submit_waits(tmp_path: Path) -> None:
+def test_submit_never_refuses_and_owes_what_passes_the_memory_bound(tmp_path: Path) -> None:
     path = tmp_path / "store.db"
-    writer = writer_for(path, max_queue=1)
-    assert writer.submit(batch(0))
-    assert writer.submit(batch(1)) is False
-    assert writer.status().rejected_submits == 1
-
-    async def scenario() -> None:
-        task = asyncio.create_task(writer.submit_async(batch(1)))
-        for _ in range(20):
-            await asyncio.sleep(0)
-        assert not task.done()  # waits for room, does not drop
-        writer.start()
-        await asyncio.wait_for(task, 10)
-
-    asyncio.run(scenario())
+    per = len(batch(0).trades)
+    writer = writer_for(path, max_owed_rows=3 * per)  # not started: nothing is written yet
+    batches = [batch(k) for k in range(8)]
+    for b in batches:
+        writer.submit(b)  # never blocks, never refuses
+    status = writer.status()
+    assert status.waiting_rows == 3 * per  # the first three batches are held
+    # The other five are owed as one id range per symbol, exactly their ids.
+    late = np.concatenate([b.trades for b in batches[3:]])
+    expected = [
+        (
+            s,
+            int(late["agg_id"][late["sym"] == s].min()),
+            int(late["agg_id"][late["sym"] == s].max()),
+        )
+        for s in range(len(GRIDS))
+    ]
+    assert [tuple(r) for r in writer.owed()] == expected
+    assert status.owed_trades == len(late)
+    writer.start()
+    assert writer.flush(10)
+    assert counts(path)[0] == 3 * per
+    for r in writer.take_owed():  # what a REST backfill brings: the owed trades, and a repeat
+        owed = late[
+            (late["sym"] == r.sym) & (late["agg_id"] >= r.first) & (late["agg_id"] <= r.last)
+        ]
+        writer.submit(EngineBatch(0, 0, trades=owed))
+        assert writer.flush(10)  # as the engine's backfill does: within the bound
+    writer.submit(batches[0])
+    assert writer.flush(10)
     assert writer.close()
-    assert counts(path)[0] == 2 * len(batch(0).trades)
+    assert counts(path)[0] == 8 * per
+    assert writer.status().waiting_rows == 0 and writer.status().owed_trades == 0
     with pytest.raises(RuntimeError, match="closed"):
-        writer.submit(batch(3))
+        writer.submit(batch(9))
+
+
+def test_a_full_disk_is_named_retried_and_nothing_is_lost(tmp_path: Path, caplog) -> None:
+    path = tmp_path / "store.db"
+    writer = writer_for(path).start()
+    writer.submit(batch(0, per_symbol=200))
+    assert writer.flush(10)
+    # SQLite answers SQLITE_FULL at max_page_count exactly as on a full disk.
+    pages = writer._conn.execute("PRAGMA page_count").fetchone()[0]
+    writer._conn.execute(f"PRAGMA max_page_count = {pages}")
+    for k in range(1, 6):
+        writer.submit(batch(k, per_symbol=200))
+    assert not writer.flush(1.0)
+    status = writer.status()
+    assert status.fault == "disk full" and status.retrying
+    assert status.waiting_rows == 5 * 200 * len(GRIDS)
+    assert "database or disk is full" in status.last_error  # the cause, not a failed ROLLBACK
+    assert any("store disk full" in r.getMessage() for r in caplog.records)
+    writer._conn.execute("PRAGMA max_page_count = 1073741823")
+    assert writer.flush(10)
+    assert writer.status().fault is None
+    assert writer.close()
+    assert counts(path)[0] == 6 * 200 * len(GRIDS)
 
 
 def test_close_drains_the_queue(tmp_path: Path) -> None:
     path = tmp_path / "store.db"
-    writer = writer_for(path, max_queue=64, commit_interval_s=5.0)
+    writer = writer_for(path, commit_interval_s=5.0)
     for k in range(40):
-        assert writer.submit(batch(k, per_symbol=20))
+        writer.submit(batch(k, per_symbol=20))
     writer.start()
     assert writer.close(timeout=30)
     assert counts(path)[0] == 40 * 20 * 4
@@ -321,7 +381,7 @@ def test_liquidations_big_orders_and_stats(tmp_path: Path) -> None:
         10,
     )
     with writer_for(path, reg) as writer:
-        assert writer.submit_big_orders(detected)
+        writer.submit_big_orders(detected)
         for _ in range(2):  # replays are ignored
             writer.submit(EngineBatch(0, 0, liquidations=liq))
             writer.submit_big_orders(orders)

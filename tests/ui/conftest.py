@@ -53,7 +53,10 @@ def served():
     from dashboard.app import create_app
 
     runtime.configure(
-        runtime.RuntimeSettings(demo=True, demo_symbols=30, demo_rate=600, demo_seed=3)
+        # No generated past: these tests read the live flow (test_history_load.py has a past).
+        runtime.RuntimeSettings(
+            demo=True, demo_symbols=30, demo_rate=600, demo_seed=3, demo_history_s=0
+        )
     )
     port = free_port()
     server = pn.serve(

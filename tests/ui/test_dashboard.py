@@ -126,7 +126,7 @@ def test_bin_change_shows_the_reaggregation(page, served) -> None:
             .first
         )
         select.select_option(label=f"{spec.format_price(multiple)} ({multiple}×)")
-        expect(page.get_by_text(f"bin {multiple * tick:,.8g}")).to_be_visible(timeout=10_000)
+        expect(page.get_by_text(f"bin {multiple * tick:,.8g}")).to_be_visible(timeout=30_000)
         page.wait_for_timeout(1500)
         cells = shown_cells(page)
         assert len(cells) > 0

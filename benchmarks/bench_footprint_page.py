@@ -1,0 +1,212 @@
+"""The footprint tab in browsers: re-bin to the page, a day at tick level to the page, CPU.
+
+    python -m benchmarks.bench_footprint_page [--symbols 600] [--rate 1000] [--rebins 20]
+
+Part 1, live market: the stand-in in its own process (`orderflow simulate`, 600 contracts,
+1,000 trades/s) and the dashboard in another (`panel serve dashboard/app.py` pointed at it).
+The server's CPU (utime + stime from /proc) is measured with no browser (the baseline), then
+with four headless Chromium sessions on the Footprint tab. In one session the price bin is
+changed `--rebins` times; latency = from the selection in the page to the first frame whose
+cells all sit on the new bin's grid (polled every 10 ms in the page).
+
+Part 2, a day of history: a store holding 24 h of a BTCUSDT-like contract (about 1.4 M trades,
+tick 0.10), served with the footprint at one tick; latency = from setting the time axis to the
+whole day to the first frame holding the datashader image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from playwright.sync_api import sync_playwright
+
+from benchmarks.common import free_port, standin_process
+from tests.ui.footprint_js import SET_RANGE_JS
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+TICKS = os.sysconf("SC_CLK_TCK")
+
+# Resolves when every cell of the footprint sits on a grid of `level` (price units).
+ON_GRID_JS = """
+([level, timeout]) => new Promise((resolve) => {
+  const start = performance.now();
+  const check = () => {
+    for (const doc of Bokeh.documents) for (const m of doc._all_models.values()) {
+      const d = m.data;
+      if (!d || d.level === undefined || d.bid === undefined || d.level.length === 0) continue;
+      let ok = true;
+      for (const p of d.level) { const k = p / level; if (Math.abs(k - Math.round(k)) > 1e-6) { ok = false; break; } }
+      if (ok) return resolve(performance.now() - start);
+    }
+    if (performance.now() - start > timeout) return resolve(-1);
+    setTimeout(check, 10);
+  };
+  check();
+})
+"""
+# Resolves when the footprint's image holds data (after the range was set).
+IMAGE_JS = """
+(timeout) => new Promise((resolve) => {
+  const start = performance.now();
+  const check = () => {
+    for (const doc of Bokeh.documents) for (const m of doc._all_models.values()) {
+      const d = m.data;
+      if (d && d.image !== undefined && d.image[0] && d.image[0].length > 1) {
+        return resolve(performance.now() - start);
+      }
+    }
+    if (performance.now() - start > timeout) return resolve(-1);
+    setTimeout(check, 10);
+  };
+  check();
+})
+"""
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def cpu_share(pid: int, seconds: float) -> float:
+    """Share of one core the process used over the next `seconds`."""
+    start, t0 = cpu_seconds(pid), time.monotonic()
+    time.sleep(seconds)
+    return (cpu_seconds(pid) - start) / (time.monotonic() - t0)
+
+
+@contextlib.contextmanager
+def dashboard(env: dict[str, str], app: str = "dashboard/app.py") -> Iterator[tuple[str, int]]:
+    port = free_port()
+    cmd = [sys.executable, "-m", "panel", "serve", app, "--port", str(port), "--address",
+           "127.0.0.1", f"--allow-websocket-origin=127.0.0.1:{port}"]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        time.sleep(8)
+        yield f"http://127.0.0.1:{port}/{Path(app).stem}", proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+def open_footprint(browser, url: str, *, tabs: bool):
+    page = browser.new_page(viewport={"width": 1500, "height": 850})
+    page.goto(url)
+    if tabs:  # the whole app: open its Footprint tab
+        page.locator(".bk-tab", has_text="Footprint").first.click(timeout=180_000)
+    page.get_by_text("trades · bin").wait_for(timeout=180_000)
+    return page
+
+
+def live_market(symbols: int, rate: float, rebins: int) -> None:
+    with standin_process(symbols=symbols, rate=rate) as (rest, ws):
+        env = {"ORDERFLOW_REST_URL": rest, "ORDERFLOW_WS_URL": ws}
+        with dashboard(env) as (url, pid), sync_playwright() as pw:
+            time.sleep(20)  # universe, streams and ADV loaded
+            idle = cpu_share(pid, 30)
+            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            pages = [open_footprint(browser, url, tabs=True) for _ in range(4)]
+            time.sleep(10)
+            busy = cpu_share(pid, 30)
+            page = pages[0]
+            select = page.locator("select").filter(has=page.locator("option", has_text="(5×)"))
+            options = [o for o in select.first.locator("option").all_inner_texts() if "×" in o]
+            latencies = []
+            for k in range(rebins):
+                label = options[1 + k % 6]  # 2×, 5×, 10×, 20×, 25×, 50×
+                level = float(label.split()[0])
+                select.first.select_option(label=label)
+                latencies.append(page.evaluate(ON_GRID_JS, [level, 10_000]))
+                page.wait_for_timeout(500)
+            browser.close()
+    done = np.array([x for x in latencies if x >= 0])
+    print(f"server CPU, no browser: {idle:.1%} of a core; four footprint sessions: {busy:.1%} "
+          f"({(busy - idle) / 4:.1%} a session above the baseline)")  # fmt: skip
+    print(f"re-bin to the page: {len(done)}/{rebins} seen, p50 {np.percentile(done, 50):.0f} ms, "
+          f"p95 {np.percentile(done, 95):.0f} ms, max {done.max():.0f} ms")  # fmt: skip
+
+
+DAY_APP = """
+import os, panel as pn
+from dashboard import theme
+from dashboard.footprint import FootprintView
+from pipelines.engine.service import Engine, EngineConfig
+from tests.dashboard.feed import Feed
+theme.configure()
+engine = Engine(EngineConfig(db_path=os.environ["DAY_DB"], buffer_retention_s=3600))
+Feed(engine)
+pn.Column(FootprintView(engine=engine, symbol="BTCUSDT", price_bin=1),
+          sizing_mode="stretch_both").servable()
+"""
+
+
+def day_of_history(trades_per_hour: int) -> None:
+    from pipelines.engine.service import Engine
+    from pipelines.records.batch import EngineBatch
+    from pipelines.storage.writer import StoreWriter
+    from tests.dashboard.feed import Feed
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = str(Path(tmp) / "day.db")
+        engine = Engine()
+        feed = Feed(engine)
+        now = int(time.time() * 1000)
+        start = now - 24 * 3600_000
+        # Room for the whole day: the bound past which trades are owed is not measured here.
+        with StoreWriter(db, engine.registry, max_owed_rows=72 * trades_per_hour) as writer:
+            for hour in range(24):
+                t0 = start + hour * 3600_000
+                trades = feed.trades(t0, t0 + 3600_000, 3 * trades_per_hour)
+                writer.submit(EngineBatch(seq=hour, created_ms=t0, trades=trades))
+            assert writer.flush(120)
+        app = Path(tmp) / "day_app.py"
+        app.write_text(DAY_APP)
+        with dashboard({"DAY_DB": db, "PYTHONPATH": str(ROOT)}, str(app)) as (url, _), \
+                sync_playwright() as pw:  # fmt: skip
+            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            page = open_footprint(browser, url, tabs=False)
+            times = []
+            for _ in range(3):  # first load from the store, then cached bars
+                page.evaluate(SET_RANGE_JS, [now - 60 * 60_000, now])
+                page.wait_for_timeout(3000)
+                t = time.perf_counter()
+                page.evaluate(SET_RANGE_JS, [start, now + 60_000])
+                seen = page.evaluate(IMAGE_JS, 30_000)
+                times.append((time.perf_counter() - t) * 1000 if seen >= 0 else -1)
+            browser.close()
+    print(f"24 h of 1-minute tick-level bars ({24 * trades_per_hour:,} BTCUSDT trades) to the "
+          f"page: first {times[0]:.0f} ms, then {times[1]:.0f} / {times[2]:.0f} ms")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--symbols", type=int, default=600)
+    parser.add_argument("--rate", type=float, default=1000)
+    parser.add_argument("--rebins", type=int, default=20)
+    parser.add_argument("--day-trades-per-hour", type=int, default=60_000)
+    args = parser.parse_args()
+    print(f"load average before: {os.getloadavg()[0]:.2f}")
+    day_of_history(args.day_trades_per_hour)
+    live_market(args.symbols, args.rate, args.rebins)
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
