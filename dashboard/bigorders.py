@@ -11,14 +11,17 @@ import pandas as pd
 import panel as pn
 import param
 
+from dashboard.empty import EmptyState
 from dashboard.live import LiveView
 from dashboard.sound import Beeper
 from dashboard.theme import BORDER, MONO, MUTED, TABLE_CSS, as_float, tint_formatter
 
-COLUMNS = ("seq", "time", "symbol", "side", "quantity", "vwap", "notional", "pct_adv", "fills")
+COLUMNS = (
+    "seq", "time", "symbol", "side", "quantity", "vwap", "notional", "pct_adv", "pct_oi", "fills",
+)  # fmt: skip
 TITLES = {
     "time": "time UTC", "symbol": "symbol", "side": "side", "quantity": "quantity",
-    "vwap": "VWAP", "notional": "notional $", "pct_adv": "% ADV", "fills": "fills",
+    "vwap": "VWAP", "notional": "notional $", "pct_adv": "% ADV", "pct_oi": "% OI", "fills": "fills",
 }  # fmt: skip
 THRESHOLDS = {
     "0.001 %": 0.001, "0.005 %": 0.005, "0.01 %": 0.01, "0.05 %": 0.05, "0.1 %": 0.1,
@@ -71,8 +74,9 @@ class BigOrdersView(LiveView):
             hidden_columns=["seq"], titles=TITLES, formatters=self._formatters(),
             sorters=[{"field": "seq", "dir": "desc"}], layout="fit_columns",
             stylesheets=[TABLE_CSS], sizing_mode="stretch_both", min_height=400,
-            header_align={c: "right" for c in ("quantity", "vwap", "notional", "pct_adv", "fills")},
+            header_align={c: "right" for c in ("quantity", "vwap", "notional", "pct_adv", "pct_oi", "fills")},
         )  # fmt: skip
+        self.empty = EmptyState("screener")
 
     def _empty(self) -> pd.DataFrame:
         frame = pd.DataFrame({c: pd.Series(dtype="float64") for c in COLUMNS})
@@ -91,6 +95,7 @@ class BigOrdersView(LiveView):
             "vwap": tint_formatter("num", **tint),
             "notional": tint_formatter("num", decimals=0, **tint),
             "pct_adv": tint_formatter("num", decimals=3, suffix=" %", **tint),
+            "pct_oi": tint_formatter("num", decimals=3, suffix=" %", **tint),
             "fills": tint_formatter("num", decimals=0, **tint),
         }
 
@@ -121,7 +126,7 @@ class BigOrdersView(LiveView):
             search, pause, self.beeper, pn.layout.HSpacer(), self._count,
             sizing_mode="stretch_width", styles={"border-bottom": f"1px solid {BORDER}"},
         )  # fmt: skip
-        return pn.Column(controls, self.table, sizing_mode="stretch_both", margin=0)
+        return pn.Column(controls, self.empty, self.table, sizing_mode="stretch_both", margin=0)
 
     # ------------------------------------------------------------------ data
 
@@ -133,6 +138,8 @@ class BigOrdersView(LiveView):
         if len(orders) == 0:
             return self._empty()
         orders = orders[matches(orders["symbol"], self.symbol_filter).to_numpy()]
+        share = self.engine.open_interest.share_pct(orders["symbol"], orders["quantity"])
+        orders = orders.assign(pct_oi=share)
         return as_float(
             orders.loc[:, list(COLUMNS)].reset_index(drop=True), ("seq", "time", "fills")
         )
@@ -168,6 +175,8 @@ class BigOrdersView(LiveView):
             return
         last = self.detector.last_seq
         if last == self._seq:
+            if not len(self.table.value):
+                self._show_count()  # the reason may have changed (connected, then data)
             return
         new = self._select(self._since(self._seq))
         self._seq = last
@@ -180,6 +189,12 @@ class BigOrdersView(LiveView):
         self._show_count()
 
     def _show_count(self) -> None:
+        if len(self.table.value):
+            self.empty.hide()
+        else:
+            self.empty.show(
+                self.empty_reason(f"no big orders yet at ≥ {self.threshold_pct:g} % ADV")
+            )
         if hasattr(self, "_count"):
             self._count.object = (
                 f"{len(self.table.value):,} orders · ≥ {self.threshold_pct:g} % ADV"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import time
 
+import pandas as pd
 import panel as pn
 import param
 
@@ -19,6 +20,8 @@ _CSS = f"""
 .status .dot {{ width: 9px; height: 9px; border-radius: 50%; display: inline-block;
                margin-right: 6px; vertical-align: middle; }}
 .status .state {{ font-weight: 600; letter-spacing: .04em; }}
+.breadth {{ font-size: 12px; white-space: nowrap; font-family: {MONO}; }}
+.breadth b {{ color: {TEXT}; font-weight: 500; }}
 .status .err {{ color: {SELL}; overflow: hidden; text-overflow: ellipsis; max-width: 40vw; }}
 """
 
@@ -41,8 +44,8 @@ def status_html(status: EngineStatus, *, demo: bool = False, now_s: float | None
         colour, state = BUY, "LIVE"
     elif status.running and status.connections_up:
         colour, state = NEUTRAL, f"DEGRADED {status.connections_up}/{len(status.connections)}"
-    elif status.running and not status.connections:
-        colour, state = NEUTRAL, "CONNECTING"
+    elif status.running and not status.connections and not status.last_error:
+        colour, state = NEUTRAL, "CONNECTING"  # a start that failed says DISCONNECTED and why
     else:
         colour, state = SELL, "DISCONNECTED"
     clock = time.strftime("%H:%M:%S", time.gmtime(time.time() if now_s is None else now_s))
@@ -65,6 +68,21 @@ def status_html(status: EngineStatus, *, demo: bool = False, now_s: float | None
     return f'<div class="status" data-state="{state.split()[0].lower()}">{"".join(parts)}</div>'
 
 
+def breadth_html(breadth: pd.DataFrame) -> str:
+    """The last complete minute's market breadth; amber when it widened (pure, for tests)."""
+    if len(breadth) < 2 or not breadth[["buyers", "sellers", "liquidating"]].to_numpy().any():
+        return ""  # nothing traded yet: no line
+    row = breadth.iloc[-2]
+    colour = NEUTRAL if row["widening"] else MUTED
+    flag = " · WIDENING" if row["widening"] else ""
+    return (
+        f'<div class="breadth" data-widening="{int(bool(row["widening"]))}" '
+        f'style="color:{colour}">last min <b>{int(row["buyers"]):,}</b>&nbsp;buy · '
+        f"<b>{int(row['sellers']):,}</b>&nbsp;sell · <b>{int(row['big_orders']):,}</b>&nbsp;big · "
+        f"liq <b>{row['liquidated']:,.0f}</b>&nbsp;${flag}</div>"
+    )
+
+
 class HeaderView(LiveView):
     """One line of engine health; red dot and text when the feed is down."""
 
@@ -76,7 +94,11 @@ class HeaderView(LiveView):
         self._pane = pn.pane.HTML(
             "", stylesheets=[_CSS], margin=(0, 6), sizing_mode="stretch_width"
         )
-        return self._pane
+        self._breadth = pn.pane.HTML("", stylesheets=[_CSS], margin=(0, 6))
+        return pn.Row(self._pane, self._breadth, sizing_mode="stretch_width", margin=0)
 
     def refresh(self) -> None:
         self._pane.object = status_html(self.engine.status(), demo=self.demo)
+        breadth = breadth_html(self.engine.analytics.breadth(int(time.time() * 1000), 30))
+        if breadth != self._breadth.object:
+            self._breadth.object = breadth

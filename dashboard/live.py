@@ -13,6 +13,7 @@ import holoviews as hv
 import panel as pn
 import param
 
+from pipelines.engine.availability import feed_reason
 from pipelines.engine.service import Engine
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,10 @@ class LiveView(pn.viewable.Viewer):
             self._errors += 1
             if self._errors <= 5 or self._errors % 100 == 0:
                 log.exception("%s.%s failed (%d so far)", type(self).__name__, name, self._errors)
+
+    def empty_reason(self, idle: str) -> str:
+        """Why a view shows nothing: the feed's reason while it is down, else `idle`."""
+        return feed_reason(self.engine.status()) or idle
 
     def refresh_all(self) -> None:
         """Run every refresh once now (also what a tab does when it becomes visible)."""

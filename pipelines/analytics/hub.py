@@ -7,7 +7,10 @@ engine loads it from REST daily klines (`pipelines.engine.adv`), an analyst from
 
 from __future__ import annotations
 
+import pandas as pd
+
 from pipelines.analytics.bigorders import BigOrderDetector
+from pipelines.analytics.breadth import market_breadth
 from pipelines.analytics.imbalance import ImbalanceTracker
 from pipelines.analytics.liquidations import LiquidationTracker
 from pipelines.binance.registry import SymbolRegistry
@@ -22,6 +25,22 @@ class OrderFlowAnalytics:
         self.orders = BigOrderDetector(registry, grace_ms=300)
         self.imbalance = ImbalanceTracker(registry)
         self.liquidations = LiquidationTracker(registry)
+        self._breadth: tuple[tuple, pd.DataFrame] | None = None
+
+    def breadth(self, now_ms: int, minutes: int = 60) -> pd.DataFrame:
+        """Market breadth per minute (analytics/breadth.py) of the last `minutes` and the
+        current one; computed once per second and data change, however many views ask."""
+        key = (int(now_ms) // 1000, minutes, self.orders.last_seq, self.liquidations.last_seq)
+        if self._breadth is None or self._breadth[0] != key:
+            start = (int(now_ms) // 60_000 - minutes) * 60_000
+            orders = self.orders.big_since(0)
+            frame = market_breadth(
+                self.imbalance.heatmap(now_ms, minutes),
+                orders[orders["time"] >= start],
+                self.liquidations.since(0),
+            )
+            self._breadth = (key, frame)
+        return self._breadth[1]
 
     def update(self, batch: EngineBatch) -> None:
         self.orders.update(batch.trades)

@@ -8,6 +8,11 @@ Lower bound: Binance pushes at most one liquidation per contract per second (the
 every total, count and histogram here undercounts whenever a contract has several liquidations
 in one second, as in cascades. The largest single liquidation is the largest one pushed.
 
+Capped contract-seconds: a contract reported in two consecutive seconds (or twice in one
+second, which only a replay can do) was liquidating at the feed's limit, so that second may
+have hidden more. Each row carries `capped`; totals carry the notional of capped rows, so a
+view can say how much of a lower bound sits where the cap bit.
+
 Windows are (now - W, now]; histogram minutes follow the imbalance convention: the complete
 minutes before now plus the current one, minute = floor(time / 60 000).
 """
@@ -39,6 +44,7 @@ TOTAL_COLUMNS = (
     "largest_side",
     "largest_time",
     "largest_price",
+    "capped_notional",
 )
 
 Liquidations = pd.DataFrame | np.ndarray
@@ -51,9 +57,22 @@ def window_ms(window: str) -> int:
         raise ValueError(f"unknown window {window!r}; use one of {', '.join(WINDOWS)}") from None
 
 
+def capped_seconds(sym: np.ndarray, time_ms: np.ndarray) -> np.ndarray:
+    """Per row: True when the same contract also has a row in the second before or after, or
+    another in the same second (the feed was at its one-per-second limit there)."""
+    sym = np.asarray(sym, dtype=np.int64)
+    second = np.asarray(time_ms, dtype=np.int64) // 1000
+    key = sym * (1 << 40) + second  # seconds since 1970 stay below 2**40 until year 36812
+    if len(key) == 0:
+        return np.zeros(0, dtype=bool)
+    unique, counts = np.unique(key, return_counts=True)
+    repeated = unique[counts > 1]
+    return np.isin(key - 1, unique) | np.isin(key + 1, unique) | np.isin(key, repeated)
+
+
 def liquidations_frame(records: np.ndarray, registry: SymbolRegistry) -> pd.DataFrame:
     """`LIQUIDATION_DTYPE` rows as a frame: symbol, time, side ('long'/'short'), price, qty,
-    notional."""
+    notional, capped (see `capped_seconds`, among these rows)."""
     names = np.array([*registry.symbols, ""], dtype=object)
     return pd.DataFrame(
         {
@@ -63,6 +82,7 @@ def liquidations_frame(records: np.ndarray, registry: SymbolRegistry) -> pd.Data
             "price": records["price"].astype(np.float64),
             "qty": records["qty"].astype(np.float64),
             "notional": records["notional"].astype(np.float64),
+            "capped": capped_seconds(records["sym"], records["time"]),
         }
     )
 
@@ -78,6 +98,9 @@ def _frame(liquidations: Liquidations, registry: SymbolRegistry | None) -> pd.Da
         frame = frame.assign(side=side.astype(object))
     if "notional" not in frame and {"price", "qty"} <= set(frame.columns):
         frame = frame.assign(notional=frame["price"] * frame["qty"])
+    if "capped" not in frame and {"symbol", "time"} <= set(frame.columns):
+        codes = pd.factorize(frame["symbol"])[0]
+        frame = frame.assign(capped=capped_seconds(codes, frame["time"].to_numpy()))
     missing = {"symbol", "time", "side", "notional"} - set(frame.columns)
     if missing:
         raise ValueError(f"liquidations lack the columns {sorted(missing)}")
@@ -107,6 +130,7 @@ def liquidation_totals(
     Only liquidations of at least `min_notional` count; contracts with none in a window get no
     row. Totals are a lower bound (one liquidation per contract per second is published).
     """
+    # Caps are judged on every row reported, before any notional floor hides some.
     frame = _selected(_frame(liquidations, registry), min_notional)
     parts = []
     for window in windows:
@@ -125,9 +149,12 @@ def _totals(inside: pd.DataFrame, window: str) -> pd.DataFrame:
         short_notional=np.where(is_long, 0.0, inside["notional"]),
         long_count=is_long.astype(np.int64),
         short_count=(~is_long).astype(np.int64),
+        capped_notional=np.where(inside["capped"].to_numpy(dtype=bool), inside["notional"], 0.0),
     )
     grouped = parts.groupby("symbol", sort=True)
-    sums = grouped[["long_notional", "short_notional", "long_count", "short_count"]].sum()
+    sums = grouped[
+        ["long_notional", "short_notional", "long_count", "short_count", "capped_notional"]
+    ].sum()
     # The largest row of each contract; on equal notional the earliest one.
     order = parts.sort_values(["symbol", "notional", "time"], ascending=[True, False, True])
     largest = order.drop_duplicates("symbol").set_index("symbol").reindex(sums.index)
@@ -247,9 +274,12 @@ class LiquidationTracker:
 
     def since(self, seq: int = 0, *, min_notional: float = 0.0) -> pd.DataFrame:
         """Rows with a sequence number above `seq` (column `seq`) of at least `min_notional`."""
-        rows, seqs = self.history.since(seq)
-        keep = rows["notional"] >= min_notional
-        frame = liquidations_frame(rows[keep], self.registry)
+        # A cap is judged against the row's neighbours: take the rows of the second before
+        # too (at most one per contract per second, so two per contract cover it).
+        rows, seqs = self.history.since(max(0, seq - 2 * len(self.registry) - 16))
+        frame = liquidations_frame(rows, self.registry)
+        keep = (seqs > seq) & (rows["notional"] >= min_notional)
+        frame = frame[keep].reset_index(drop=True)
         frame.insert(0, "seq", seqs[keep])
         return frame
 

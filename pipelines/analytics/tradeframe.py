@@ -395,3 +395,9 @@ class Grid:
         """Quote amounts from sums of ticks * steps."""
         scaled = np.asarray(units, dtype=np.int64) * (self.tick_units[sym] * self.step_units[sym])
         return scaled / (self.price_scale[sym] * self.qty_scale[sym])
+
+    def units(self, sym: np.ndarray | int, quote: np.ndarray) -> np.ndarray:
+        """Sums of ticks * steps back from quote amounts (`quote`'s inverse, to the nearest)."""
+        scale = self.price_scale[sym] * self.qty_scale[sym]
+        per_unit = self.tick_units[sym] * self.step_units[sym]
+        return np.rint(np.asarray(quote, dtype=np.float64) * scale / per_unit).astype(np.int64)

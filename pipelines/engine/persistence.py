@@ -7,10 +7,19 @@ minute go to the writer's queue (which never makes the live path wait). A restar
 
 from __future__ import annotations
 
+import logging
+
 from pipelines.analytics.hub import OrderFlowAnalytics
+from pipelines.analytics.imbalance import ImbalanceTracker
 from pipelines.records.batch import EngineBatch
 from pipelines.records.timeunits import MINUTE_MS
+from pipelines.storage.store import Store
 from pipelines.storage.writer import StoreWriter
+
+log = logging.getLogger(__name__)
+
+# Minute imbalances reloaded on start: the heatmap's longest everyday span.
+RESTORE_IMBALANCE_MINUTES = 240
 
 # A minute's flow is final once the exchange clock is this far past its end (late trades of a
 # minute come with the next aggTrade push, at most a few hundred ms later).
@@ -41,3 +50,22 @@ class AnalyticsPersister:
             if len(minute):
                 self.writer.submit_imbalances(minute)
             self._next_minute += MINUTE_MS
+
+
+def restore_imbalances(
+    store: Store | None,
+    tracker: ImbalanceTracker,
+    now_ms: int,
+    minutes: int = RESTORE_IMBALANCE_MINUTES,
+) -> int:
+    """The stored minute imbalances of the last `minutes` into the tracker (a restart then
+    shows the heatmap's history at once); returns the rows taken, 0 when the store fails."""
+    if store is None:
+        return 0
+    minutes = min(minutes, tracker.history_minutes)
+    try:
+        rows = store.load_imbalances(now_ms - minutes * MINUTE_MS, now_ms)
+    except Exception as exc:  # a store that cannot be read must not stop the start
+        log.warning("minute imbalances not restored: %r", exc)
+        return 0
+    return tracker.restore(rows)

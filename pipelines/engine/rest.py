@@ -208,5 +208,8 @@ class RestClient:
     async def depth(self, symbol: str, limit: int = 20) -> dict:
         return await self.get(ep.DEPTH_PATH, {"symbol": symbol, "limit": limit})
 
+    async def open_interest(self, symbol: str) -> dict:
+        return await self.get(ep.OPEN_INTEREST_PATH, {"symbol": symbol})
+
     async def ticker_24h(self) -> list[dict]:
         return await self.get(ep.TICKER_24H_PATH)

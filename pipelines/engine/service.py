@@ -9,7 +9,7 @@ One batch, not one trade, is an event in the streamz graph.
 The public surface, all on `Engine` (views and analysts use nothing else):
     lifecycle     start(), stop(), `async with Engine(config)`, open_store()
     consumers     subscribe(sink), flush()
-    state         registry, analytics, books, quote_volume_24h, last_batch
+    state         registry, analytics, books, quote_volume_24h, open_interest, last_batch
     reading       trades(symbol, start, end), footprint(symbol, start, end, rules),
                   history_start(symbol), store
     history       load_history(symbol, start, end) -> HistoryLoad (shared, cancellable, progress)
@@ -50,7 +50,8 @@ from pipelines.engine.history import HistoryReader, restore_recent
 from pipelines.engine.history_loads import HistoryLoad, HistoryLoads
 from pipelines.engine.inbox import FrameInbox
 from pipelines.engine.metrics import LatencyRing, Rate
-from pipelines.engine.persistence import AnalyticsPersister
+from pipelines.engine.openinterest import OpenInterest
+from pipelines.engine.persistence import AnalyticsPersister, restore_imbalances
 from pipelines.engine.rest import RestClient
 from pipelines.engine.sequencer import TradeSequencer
 from pipelines.engine.status import EngineStatus
@@ -134,6 +135,7 @@ class Engine:
             give_up_s=config.gap_give_up_s,
         )
         self.history = HistoryReader(self.registry, self.buffer, config.db_path)
+        self.open_interest = OpenInterest(self.rest, self.registry)
         self.history_loads = HistoryLoads(
             HistoryLoader(
                 self.rest,
@@ -205,6 +207,7 @@ class Engine:
                 keep_adv_current(self.rest, self.analytics.orders, self.registry),
                 name="engine-adv",
             ),
+            loop.create_task(self.open_interest.run(), name="engine-open-interest"),
         ]
 
     async def stop(self) -> None:
@@ -241,10 +244,14 @@ class Engine:
             self.config.db_path, self.registry, self.buffer, window_s
         )
         self.sequencer.resume_from(resume)
+        minutes = restore_imbalances(
+            self.history.store, self.analytics.imbalance, int(time.time() * 1000)
+        )
         log.info(
-            "restored %d symbols, %d recent trades from %s",
+            "restored %d symbols, %d recent trades, %d minute imbalances from %s",
             len(resume),
             self.restored_trades,
+            minutes,
             self.config.db_path,
         )
         self.writer = StoreWriter(

@@ -43,3 +43,22 @@ def test_live_and_disconnected_states() -> None:
         running=True, symbols=1, streams=2, connections=[conn(True), conn(False)], connections_up=1
     )
     assert "DEGRADED 1/2" in status_html(half)
+
+
+def test_breadth_line_shows_the_last_complete_minute_and_widening() -> None:
+    import pandas as pd
+
+    from dashboard.header import breadth_html
+
+    frame = pd.DataFrame(
+        {
+            "minute": [0, 60_000, 120_000], "buyers": [5, 312, 1], "sellers": [7, 201, 1],
+            "big_orders": [0, 14, 0], "sweeping": [0, 9, 0], "liquidated": [0.0, 2_300_000.0, 0.0],
+            "liquidating": [0, 30, 0], "widening": [False, True, False],
+        }
+    )  # fmt: skip
+    text = breadth_html(frame)
+    assert "<b>312</b>&nbsp;buy" in text and "<b>201</b>&nbsp;sell" in text
+    assert "<b>14</b>&nbsp;big" in text and "2,300,000" in text and "WIDENING" in text
+    assert "WIDENING" not in breadth_html(frame.assign(widening=False))
+    assert breadth_html(frame.iloc[:1]) == ""

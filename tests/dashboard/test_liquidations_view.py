@@ -76,3 +76,31 @@ def pytest_approx(value: float):
     import pytest
 
     return pytest.approx(value, rel=1e-12, abs=1e-6)
+
+
+def test_capped_seconds_are_marked_and_loud_ones_beep() -> None:
+    now = int(time.time() * 1000) // 1000 * 1000 - 5_000  # whole seconds, in the past
+    engine = Engine()
+    feed = Feed(engine)
+    first = feed.liquidations(now, 1)
+    first["sym"] = 0
+    asyncio.run(feed.push(feed.trades(now - 10, now, 3), first))
+    view = LiquidationsView(engine=engine, alert_notional=1.0)
+    view.__panel__()
+    assert list(view.feed.value["cap"]) == [""]
+    # The same contract a second later (streamed in the next batch): that second is capped;
+    # another contract in that second is not.
+    later = feed.liquidations(now + 1000, 2)
+    later["sym"] = [0, 1]
+    later["long_liquidated"] = [False, False]
+    asyncio.run(feed.push(feed.trades(now, now + 10, 3), later))
+    view.refresh_feed()
+    caps = dict(zip(view.feed.value["seq"], view.feed.value["cap"], strict=True))
+    assert [caps[k] for k in sorted(caps)] == ["", "≥", ""]
+    assert view.beeper.count == 1 and view.beeper.side == "buy"  # shorts liquidated: high
+    view.refresh_charts()
+    totals = view.totals.value.set_index("window")
+    # Over all rows held, both seconds of contract 0 are capped.
+    capped = float(first["notional"][0] + later["notional"][0])
+    total = float(first["notional"].sum() + later["notional"].sum())
+    assert np.isclose(totals.loc["1h", "capped"], 100 * capped / total)

@@ -53,10 +53,13 @@ def test_tabs_render_with_live_data(page, served) -> None:
     page.screenshot(path=str(IMG / "screener.png"))
 
     open_tab(page, "Imbalance")
-    expect(page.get_by_text("BUYERS")).to_be_visible()
-    expect(page.locator(".tabulator-row").first).to_be_visible(timeout=15_000)
-    first = page.locator(".tabulator-row").first.locator(".tabulator-cell").first.inner_text()
-    page.locator(".tabulator-row").first.click()
+    expect(page.get_by_text("BUYERS")).to_be_visible(timeout=15_000)
+    # The first ranked contract (the screener's rows stay in the page, hidden).
+    ranked = page.locator(".tabulator-row").filter(visible=True).first
+    expect(ranked).to_be_visible(timeout=15_000)
+    first = ranked.locator(".tabulator-cell[tabulator-field='symbol']").inner_text()
+    assert first.strip()
+    ranked.click()
     expect(page.get_by_text("cumulative volume delta")).to_contain_text(
         first.strip(), timeout=10_000
     )
