@@ -115,7 +115,7 @@ def raster(frame: Frame) -> hv.Image:
     y0, y1 = frame.y_range
     column = SHADINGS[frame.shading]
     if frame.draws_cells or len(frame.levels) == 0:
-        empty = np.zeros((1, 1))  # drawn under everything, in the background colour
+        empty = np.full((1, 1), np.nan)  # transparent: no colour for a range of nothing
         return hv.Image(
             empty, bounds=(x0, y0, x1, y1), kdims=["time", "price"], vdims=[column], group="Volume"
         )
@@ -148,7 +148,10 @@ def raster(frame: Frame) -> hv.Image:
 def chart_options() -> list:
     """Styles of the main chart's elements, set once on the DynamicMap (by element group)."""
     return [
-        hv.opts.Image("Volume", colorbar=False, alpha=0.95, tools=["hover"]),
+        hv.opts.Image(
+            "Volume", colorbar=False, alpha=0.95, tools=["hover"],
+            clipping_colors={"NaN": "transparent"},
+        ),
         hv.opts.Rectangles(
             "Cells", color="color", alpha="alpha", line_width=0, tools=["hover"],
             hover_tooltips=[("price", "@level{0,0.[00000000]}"), ("sells", "@bid{0,0.[000]}"),
