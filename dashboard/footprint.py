@@ -268,6 +268,7 @@ class FootprintView(LiveView):
             x_range=(x0, x1), y_range=(float(y_range[0]), float(y_range[1])), mode=self.mode,
             shading=self.shading, width_px=int(width or _PLOT_WIDTH),
             height_px=int(height or _PLOT_HEIGHT), studies=source.studies(near_levels, seen_levels),
+            visible_bars=len(seen), visible_cells=len(seen_levels),
         )  # fmt: skip
 
     def _chart(self) -> hv.Layout:

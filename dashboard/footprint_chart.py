@@ -48,10 +48,12 @@ class Frame:
     width_px: int
     height_px: int
     studies: Studies  # of the bars in view (the volume profile: of the visible range)
+    visible_bars: int = 0  # bars and (bar, level) cells inside the x range itself, without
+    visible_cells: int = 0  # the margin drawn around it for panning
 
     @property
     def draws_cells(self) -> bool:
-        return len(self.bars) <= CELL_MAX_BARS and len(self.levels) <= CELL_MAX_CELLS
+        return self.visible_bars <= CELL_MAX_BARS and self.visible_cells <= CELL_MAX_CELLS
 
     @property
     def draws_numbers(self) -> bool:

@@ -106,8 +106,13 @@ def test_opening_a_contract_loads_its_last_two_hours(page, fresh_served) -> None
     # A window inside the loaded past, at tick level: the cells equal the engine's rebuild.
     target = first_live - 60 * MINUTE_MS
     assert page.evaluate(SET_RANGE_JS, [target, target + 16 * MINUTE_MS])
-    assert shown_until(page, lambda s: frames(s, "cells")["bar_time"].max() < first_live)
-    cells = frames(page.evaluate(SOURCES_JS), "cells")
+    deadline = time.monotonic() + 60
+    while True:  # one snapshot of the page, read once it holds the window (a redraw may follow)
+        cells = frames(page.evaluate(SOURCES_JS), "cells")
+        if len(cells) and cells["bar_time"].max() < first_live:
+            break
+        assert time.monotonic() < deadline, "the window of loaded history was not drawn"
+        page.wait_for_timeout(500)
     lo, hi = int(cells["bar_time"].min()), int(cells["bar_time"].max()) + MINUTE_MS
     assert hi <= first_live  # all of it is loaded history
     spec = engine.registry.spec(SYMBOL)
