@@ -14,14 +14,13 @@ import os
 import subprocess
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from dashboard.header import status_html
 from pipelines.engine.service import Engine
 from pipelines.standin.server import StandIn
 from pipelines.storage.store import Store
-from tests.engine.test_end_to_end import engine_for
+from tests.engine.test_end_to_end import assert_trades_equal, engine_for
 
 pytestmark = [
     pytest.mark.slow,
@@ -74,17 +73,7 @@ def assert_store_equals_truth(db: Path, engine: Engine, exchange: StandIn) -> in
         for symbol in store.symbols():
             held, spec = store.load_trades(symbol, 0, 2**62)
             truth = exchange.ground_truth(symbol)
-            truth = truth[truth["agg_trade_id"] >= held["agg_id"][0]]
-            assert held["agg_id"].tolist() == truth["agg_trade_id"].tolist(), symbol
-            np.testing.assert_array_equal(held["time"], truth["transact_time"])
-            np.testing.assert_array_equal(held["buyer_maker"], truth["is_buyer_maker"])
-            np.testing.assert_array_equal(
-                held["price"], spec.price_to_ticks(truth["price"].to_numpy(dtype=float))
-            )
-            np.testing.assert_array_equal(
-                held["qty"], spec.qty_to_steps(truth["quantity"].to_numpy(dtype=float))
-            )
-            compared += len(held)
+            compared += assert_trades_equal(held, truth, spec, symbol)
     return compared
 
 

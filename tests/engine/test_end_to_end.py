@@ -37,19 +37,23 @@ def assert_equals_truth(engine: Engine, exchange: StandIn) -> int:
         truth = exchange.ground_truth(symbol)
         if len(held) == 0:
             continue
-        truth = truth[truth["agg_trade_id"] >= held["agg_id"][0]]
-        spec = engine.registry.spec(symbol)
-        assert held["agg_id"].tolist() == truth["agg_trade_id"].tolist(), symbol
-        np.testing.assert_array_equal(held["time"], truth["transact_time"])
-        np.testing.assert_array_equal(held["buyer_maker"], truth["is_buyer_maker"])
-        np.testing.assert_array_equal(
-            held["price"], spec.price_to_ticks(truth["price"].to_numpy(dtype=float))
-        )
-        np.testing.assert_array_equal(
-            held["qty"], spec.qty_to_steps(truth["quantity"].to_numpy(dtype=float))
-        )
-        compared += len(held)
+        compared += assert_trades_equal(held, truth, engine.registry.spec(symbol), symbol)
     return compared
+
+
+def assert_trades_equal(held, truth, spec, symbol: str) -> int:
+    """`TRADE_DTYPE` records equal the exchange's truth from their first id on, field by field."""
+    truth = truth[truth["agg_trade_id"] >= held["agg_id"][0]]
+    assert held["agg_id"].tolist() == truth["agg_trade_id"].tolist(), symbol
+    np.testing.assert_array_equal(held["time"], truth["transact_time"])
+    np.testing.assert_array_equal(held["buyer_maker"], truth["is_buyer_maker"])
+    np.testing.assert_array_equal(
+        held["price"], spec.price_to_ticks(truth["price"].to_numpy(dtype=float))
+    )
+    np.testing.assert_array_equal(
+        held["qty"], spec.qty_to_steps(truth["quantity"].to_numpy(dtype=float))
+    )
+    return len(held)
 
 
 async def test_faults_lose_nothing_and_count_nothing_twice():
