@@ -24,7 +24,9 @@ from bokeh.models import CustomJS, NumeralTickFormatter
 
 from dashboard import footprint_glyphs as fg
 from dashboard.footprint_chart import (
+    CVD_STYLE,
     SHADINGS,
+    STATS_STYLE,
     Frame,
     chart_options,
     cvd_curve,
@@ -34,13 +36,15 @@ from dashboard.footprint_chart import (
     stats_overlay,
 )
 from dashboard.live import LiveView
+from dashboard.plot_patch import patch_plot
 from dashboard.theme import BORDER, MONO, MUTED, NEUTRAL, plot_opts, utc_time_formatter
 from pipelines.analytics.footprint import TIMEFRAMES_MS
 from pipelines.engine.footprint_source import BIN_MULTIPLES, FootprintSource
 
 RATIOS = {"150 %": 1.5, "200 %": 2.0, "250 %": 2.5, "300 %": 3.0, "400 %": 4.0, "500 %": 5.0}
 VISIBLE_BARS = 14  # bars in view when a contract opens: every level's numbers readable
-LIVE_REDRAW_S = 1.4  # the live bar is redrawn at most this often
+LIVE_REDRAW_S = 1.4  # the live bar is redrawn at most this often ...
+LIVE_IMAGE_REDRAW_S = 5.0  # ... and this often while the view is one image (a day or more)
 _PLOT_WIDTH, _PLOT_HEIGHT = 1100, 520  # the image's size until the browser reports its own
 
 # In the browser: keep every visible bar in the y range, and follow the live bar.
@@ -89,7 +93,10 @@ class FootprintView(LiveView):
     mode = param.Selector(default="bid × ask", objects=list(fg.MODES), doc="What a level shows.")
     shading = param.Selector(default="volume", objects=list(SHADINGS), doc="Image shading.")
 
-    redraws = param.Integer(default=0, precedence=-1, doc="Bumped when the chart is redrawn.")
+    redraws = param.Integer(default=0, precedence=-1, doc="Bumped for a DynamicMap redraw.")
+    patches = param.Integer(
+        default=0, precedence=-1, doc="Changes sent to the drawn chart as data alone."
+    )
 
     _schedules = (("refresh", 700),)
 
@@ -112,6 +119,9 @@ class FootprintView(LiveView):
         self._structural = False  # ... in more than its live bar
         self._drawn_at = 0.0
         self._x_seen = (-float("inf"), float("inf"))  # the time range last drawn
+        self._plots: dict[str, object] = {}  # the drawn HoloViews plots, for live patches
+        self._streams: tuple = ()  # (RangeXY, PlotSize) of the drawn chart
+        self._drawn_cells = True  # the chart last drawn by the DynamicMap holds cells
         self.source.param.watch(self._source_changed, "version")
 
     # ------------------------------------------------------------------ layout
@@ -126,7 +136,9 @@ class FootprintView(LiveView):
             options=list(TIMEFRAMES_MS), value=self.timeframe, margin=(2, 6)
         )
         tf_input.link(self, value="timeframe", bidirectional=True)
-        self._bin_input = pn.widgets.Select(options={"auto": 0}, value=0, width=130, margin=(2, 6))
+        self._bin_input = pn.widgets.Select(
+            options=self._bin_options(), value=self.price_bin, width=130, margin=(2, 6)
+        )
         self._bin_input.link(self, value="price_bin", bidirectional=True)
         ratio_input = pn.widgets.Select(
             options=RATIOS, value=self.imbalance_ratio if self.imbalance_ratio in RATIOS.values() else 3.0,
@@ -184,13 +196,15 @@ class FootprintView(LiveView):
             self._info.object = f"{html.escape(self.symbol)}: waiting for the contract list"
             return
         self.source.refresh()
-        self._redraw_if_due()
         if self.price_bin == 0 or self.price_bin != self.source.bin_ticks:
             self._update_bin_options()
         key = (self.source.symbol, self.source.timeframe)
         if self._pane is not None and key != self._chart_key and self.source.rules is not None:
             self._chart_key = key
+            self._pending = self._structural = False  # a new chart draws the source as it is
             self._pane.object = self._chart()
+        else:
+            self._redraw_if_due()
         self._render_status()
 
     def _source_changed(self, event: param.parameterized.Event) -> None:
@@ -198,29 +212,67 @@ class FootprintView(LiveView):
         self._structural = self._structural or self.source.change != "live"
 
     def _redraw_if_due(self) -> None:
-        """Redraw for any change of what is drawn; a live bar out of view, or redrawn less than
-        LIVE_REDRAW_S ago, waits (a redraw costs the server tens of milliseconds a session)."""
+        """Draw any change of the source: a rule change, a closed bar or loaded history at
+        once; a live bar at most every LIVE_REDRAW_S (LIVE_IMAGE_REDRAW_S while the view is an
+        image), and not while it is out of view (a pan back draws it anyway)."""
         if not self._pending:
             return
         now = time.monotonic()
         if not self._structural:
-            if now - self._drawn_at < LIVE_REDRAW_S:
+            every = LIVE_REDRAW_S if self._drawn_cells else LIVE_IMAGE_REDRAW_S
+            if now - self._drawn_at < every:
                 return
             x0, x1 = self._x_seen
             live = self.source.live_start
             if live + self.source.tf_ms < x0 or live > x1:
-                return  # the user looks elsewhere; a pan back redraws anyway
+                return
         self._pending = self._structural = False
         self._drawn_at = now
-        self.redraws += 1
+        if not self._patch():
+            self.redraws += 1
+
+    def _patch(self) -> bool:
+        """Send the source's new data to the drawn chart as data alone (see plot_patch): the
+        x range, the layers and their styles stay as drawn. False when the DynamicMap must
+        redraw: nothing drawn yet, or an image (drawn or due: its colour scale is an option)."""
+        if len(self._plots) < 3 or not self._streams or not self._drawn_cells:
+            return False
+        ranges, size = self._streams
+        frame = self.frame(ranges.x_range, ranges.y_range, size.width, size.height)
+        if not frame.draws_cells:
+            return False
+        orders = self.source.big_orders(frame.x_range[0] - frame.tf_ms, frame.x_range[1])
+        cvd = cvd_curve(frame.bars, frame.tf_ms)
+        patched = (
+            patch_plot(self._plots["main"], main_overlay(frame, orders))
+            and patch_plot(self._plots["stats"], stats_overlay(frame))
+            and patch_plot(self._plots["cvd"], cvd)
+        )
+        if patched and len(frame.bars):  # the CVD's y range is framewise: it follows the data
+            values = cvd.dimension_values("cvd")
+            lo, hi = float(values.min()), float(values.max())
+            pad = max((hi - lo) * 0.1, 1e-9)
+            self._plots["cvd"].handles["y_range"].update(start=lo - pad, end=hi + pad)
+        if patched:
+            # Silently: no redraw now, but the DynamicMap's key moves on, so a later redraw
+            # (a pan back to a range seen before) never reuses an element older than the data.
+            with param.discard_events(self):
+                self.patches += 1
+        return patched
+
+    def _bin_options(self) -> dict[str, int]:
+        """Bins offered: the usual multiples of the tick, the automatic one and the chosen one
+        (always an option: a Select whose value leaves its options resets it to "auto")."""
+        bins = sorted({*BIN_MULTIPLES, self.source.bin_ticks, self.price_bin} - {0})
+        spec = self.source.spec if self.source.known else None
+        label = (lambda m: f"{spec.format_price(m)} ({m}×)") if spec else (lambda m: f"{m}×")
+        return {"auto": 0} | {label(m): m for m in bins}
 
     def _update_bin_options(self) -> None:
         if self._pane is None:
             return
-        spec = self.source.spec
-        bins = sorted({*BIN_MULTIPLES, self.source.bin_ticks})
-        options = {"auto": 0} | {f"{spec.format_price(m)} ({m}×)": m for m in bins}
-        if options != self._bin_input.options:  # reassigning would reset a choice in flight
+        options = self._bin_options()
+        if options != self._bin_input.options:
             self._bin_input.options = options
 
     def _render_status(self) -> None:
@@ -276,19 +328,28 @@ class FootprintView(LiveView):
         first = self.frame()
         ranges = hv.streams.RangeXY()
         size = hv.streams.PlotSize()
-        version = hv.streams.Params(self, ["redraws"], rename={"redraws": "version"})
+        version = hv.streams.Params(
+            self, ["redraws", "patches"], rename={"redraws": "version", "patches": "patched"}
+        )
         look = hv.streams.Params(self, ["mode", "shading"])
 
-        def main(x_range, y_range, width, height, scale, version, mode, shading):
+        def main(x_range, y_range, width, height, scale, version, patched, mode, shading):
             frame = self.frame(x_range, y_range, width, height)
+            self._drawn_cells = frame.draws_cells
             orders = source.big_orders(frame.x_range[0] - frame.tf_ms, frame.x_range[1])
             return main_overlay(frame, orders)
 
-        def stats(x_range, version):
+        def stats(x_range, version, patched):
             return stats_overlay(self.frame(x_range))
 
-        def cvd(x_range, version):
+        def cvd(x_range, version, patched):
             return cvd_curve(self.frame(x_range).bars, source.tf_ms)
+
+        self._plots = {}
+        self._streams = (ranges, size)
+
+        def keep(name: str):
+            return lambda plot, element: self._plots.__setitem__(name, plot)
 
         level, tf = source.level_size, source.tf_ms
         main_map = hv.DynamicMap(main, streams=[ranges, size, version, look]).opts(
@@ -301,19 +362,21 @@ class FootprintView(LiveView):
                 ),
                 xlim=first.x_range, ylim=first.y_range, framewise=False,
                 yformatter=NumeralTickFormatter(format="0,0.[00000000]"),
-                hooks=[lambda plot, element: self._follow_hook(plot, level, tf)],
+                hooks=[keep("main"), lambda plot, element: self._follow_hook(plot, level, tf)],
             )
         )  # fmt: skip
         x_stream = hv.streams.RangeX(source=main_map)
         stats_map = hv.DynamicMap(stats, streams=[x_stream, version]).opts(
             **plot_opts(height=64, xaxis=None, ylabel="", yticks=[(0, "trades"), (1, "delta"),
                         (2, "volume")], ylim=(-0.6, 2.6), toolbar=None, default_tools=[],
-                        active_tools=[], xlim=first.x_range),
+                        active_tools=[], xlim=first.x_range, hooks=[keep("stats")]),
+            **STATS_STYLE,
         )  # fmt: skip
         cvd_map = hv.DynamicMap(cvd, streams=[x_stream, version]).opts(
             **plot_opts(height=130, ylabel="CVD", xlabel="", xformatter=utc_time_formatter(),
                         framewise=True, toolbar=None, default_tools=[], active_tools=[],
-                        xlim=first.x_range),
+                        xlim=first.x_range, hooks=[keep("cvd")]),
+            **CVD_STYLE,
         )  # fmt: skip
         return (main_map + stats_map + cvd_map).cols(1).opts(shared_axes=True)
 

@@ -87,9 +87,20 @@ def price_span(bars: pd.DataFrame, level_size: float) -> tuple[float, float] | N
 
 _RECT_KDIMS = ["time", "price", "time_end", "price_top"]
 _RECT_NAMES = {"left": "time", "bottom": "price", "right": "time_end", "top": "price_top"}
+# Elements are made for every live tick of every session: dimensions built once and plain
+# dict columns (no DataFrame per element) make one about 3x cheaper to construct.
+_DIMS: dict[str, hv.Dimension] = {}
+_DICT = ["dictionary"]
 
 
-_COLOUR_COLUMNS = {"color", "fill", "line"}
+def _dims(names: list[str]) -> list[hv.Dimension]:
+    for name in names:
+        if name not in _DIMS:
+            _DIMS[name] = hv.Dimension(name)
+    return [_DIMS[name] for name in names]
+
+
+_COLOUR_COLUMNS = {"color", "fill_color", "line_color"}
 
 
 def _rects(data: dict, vdims: list[str], group: str) -> hv.Rectangles:
@@ -97,18 +108,25 @@ def _rects(data: dict, vdims: list[str], group: str) -> hv.Rectangles:
     for name in [*_RECT_KDIMS, *vdims]:
         # An empty colour column must still be strings: BokehJS refuses a numeric one.
         columns.setdefault(name, np.zeros(0, object if name in _COLOUR_COLUMNS else float))
-    return hv.Rectangles(columns, kdims=_RECT_KDIMS, vdims=vdims, group=group)
+    return hv.Rectangles(
+        columns, kdims=_dims(_RECT_KDIMS), vdims=_dims(vdims), group=group, datatype=_DICT
+    )
 
 
 def _segments(x0, y0, x1, y1, group: str, **extra: np.ndarray) -> hv.Segments:
     columns = {"time": x0, "price": y0, "time_end": x1, "price_top": y1, **extra}
     columns = {k: np.asarray(v) for k, v in columns.items()}
-    return hv.Segments(columns, kdims=_RECT_KDIMS, vdims=list(extra), group=group)
+    return hv.Segments(
+        columns, kdims=_dims(_RECT_KDIMS), vdims=_dims(list(extra)), group=group, datatype=_DICT
+    )
 
 
 def _labels(columns: dict, group: str) -> hv.Labels:
     data = {"time": columns["x"], "price": columns["y"], "text": columns["text"]}
-    return hv.Labels(data, kdims=["time", "price"], vdims=["text"], group=group)
+    data = {k: np.asarray(v) for k, v in data.items()}
+    return hv.Labels(
+        data, kdims=_dims(["time", "price"]), vdims=_dims(["text"]), group=group, datatype=_DICT
+    )
 
 
 def raster(frame: Frame) -> hv.Image:
@@ -160,10 +178,10 @@ def chart_options() -> list:
                             ("buys", "@ask{0,0.[000]}"), ("delta", "@delta{+0,0.[000]}")],
         ),
         hv.opts.Rectangles(
-            "Marks", fill_color="fill", fill_alpha="fill_alpha", line_color="line",
+            "Marks", fill_color="fill_color", fill_alpha="fill_alpha", line_color="line_color",
             line_width="line_width",
         ),
-        hv.opts.Segments("Lines", color="color", alpha="alpha", line_width="width"),
+        hv.opts.Segments("Lines", color="color", alpha="alpha", line_width="line_width"),
         hv.opts.Segments("Naked", color=NEUTRAL, line_dash="dashed", line_width=1, alpha=0.8),
         hv.opts.Points("Auctions", color="#d0d0d0", marker="x", size=7),
         hv.opts.Points(
@@ -223,12 +241,12 @@ def _marks(bars: pd.DataFrame, frame: Frame) -> hv.Rectangles:
             "bottom": np.r_[candles["bottom"], poc["poc_bottom"], vol["bottom"]],
             "right": np.r_[candles["right"], poc["poc_right"], vol["right"]],
             "top": np.r_[candles["top"], poc["poc_top"], vol["top"]],
-            "fill": np.r_[candles["color"], np.full(n, NEUTRAL), vol["color"]].astype(object),
+            "fill_color": np.r_[candles["color"], np.full(n, NEUTRAL), vol["color"]].astype(object),
             "fill_alpha": np.r_[np.ones(n), np.zeros(n), np.full(m, 0.5)],
-            "line": np.r_[candles["color"], np.full(n, NEUTRAL), vol["color"]].astype(object),
+            "line_color": np.r_[candles["color"], np.full(n, NEUTRAL), vol["color"]].astype(object),
             "line_width": np.r_[np.ones(n), np.full(n, 1.2), np.zeros(m)],
         },
-        ["fill", "fill_alpha", "line", "line_width"],
+        ["fill_color", "fill_alpha", "line_color", "line_width"],
         "Marks",
     )
 
@@ -247,7 +265,7 @@ def _lines(bars: pd.DataFrame, levels: pd.DataFrame, tf: int, level: float) -> h
         "Lines",
         color=np.r_[np.full(n, "#b0b0b0"), np.full(n, NEUTRAL), stacked["color"]].astype(object),
         alpha=np.r_[np.ones(n), np.full(n, 0.55), np.ones(k)],
-        width=np.r_[np.ones(n), np.full(n, 2.0), np.full(k, 3.0)],
+        line_width=np.r_[np.ones(n), np.full(n, 2.0), np.full(k, 3.0)],
     )
 
 
@@ -263,7 +281,9 @@ def _auction_points(auctions: pd.DataFrame, tf: int, level: float) -> hv.Points:
     low = auctions[auctions["unfinished_low"].astype(bool)]
     x = np.r_[high["bar_time"], low["bar_time"]].astype(np.float64) + tf / 2
     y = np.r_[high["high_level"] + 1.5 * level, low["low_level"] - 0.5 * level].astype(float)
-    return hv.Points({"time": x, "price": y}, kdims=["time", "price"], group="Auctions")
+    return hv.Points(
+        {"time": x, "price": y}, kdims=_dims(["time", "price"]), group="Auctions", datatype=_DICT
+    )
 
 
 def _big_order_points(orders: pd.DataFrame) -> hv.Points:
@@ -277,8 +297,9 @@ def _big_order_points(orders: pd.DataFrame) -> hv.Points:
         "color": np.where(orders["side"].to_numpy() == "BUY", BUY, SELL).astype(object),
     }
     return hv.Points(
-        data, kdims=["time", "price"], vdims=["notional", "size", "color"], group="Orders"
-    )
+        data, kdims=_dims(["time", "price"]), vdims=_dims(["notional", "size", "color"]),
+        group="Orders", datatype=_DICT,
+    )  # fmt: skip
 
 
 def _profile_columns(profile: pd.DataFrame, frame: Frame) -> dict[str, np.ndarray]:
@@ -302,26 +323,29 @@ def _profile_columns(profile: pd.DataFrame, frame: Frame) -> dict[str, np.ndarra
     }
 
 
+STATS_STYLE = {"text_color": "text_color", "text_font_size": "8pt", "text_baseline": "middle"}
+CVD_STYLE = {"color": NEUTRAL, "line_width": 1.6}
+
+
 def stats_overlay(frame: Frame) -> hv.Labels:
-    """The bar-statistics row: volume, delta and trade count under each bar (when readable)."""
+    """The bar-statistics row: volume, delta and trade count under each bar (when readable);
+    styled by STATS_STYLE on its DynamicMap."""
     bars = frame.bars if len(frame.bars) <= 2 * LABEL_MAX_BARS else frame.bars.iloc[:0]
     columns = fg.stats_columns(bars, frame.tf_ms)
-    data = pd.DataFrame(
-        {
-            "time": columns["x"],
-            "row": columns["y"],
-            "text": columns["text"],
-            "color": columns["color"],
-        }
-    )
-    return hv.Labels(data, kdims=["time", "row"], vdims=["text", "color"]).opts(
-        text_color="color", text_font_size="8pt", text_baseline="middle"
-    )
+    data = {
+        "time": np.asarray(columns["x"], dtype=np.float64),
+        "row": np.asarray(columns["y"], dtype=np.float64),
+        "text": np.asarray(columns["text"], dtype=object),
+        "text_color": np.asarray(columns["color"], dtype=object),
+    }
+    kdims, vdims = _dims(["time", "row"]), _dims(["text", "text_color"])
+    return hv.Labels(data, kdims=kdims, vdims=vdims, datatype=_DICT)
 
 
 def cvd_curve(bars: pd.DataFrame, tf_ms: int) -> hv.Curve:
-    """Cumulative delta at each bar's close (`cvd` runs from the first loaded bar)."""
+    """Cumulative delta at each bar's close (`cvd` runs from the first loaded bar); styled by
+    CVD_STYLE on its DynamicMap."""
     close = bars["bar_time"].to_numpy(dtype=np.float64) + tf_ms if len(bars) else np.zeros(0)
     cvd = bars["cvd"].to_numpy(dtype=np.float64) if len(bars) else np.zeros(0)
-    data = pd.DataFrame({"time": close, "cvd": cvd})
-    return hv.Curve(data, kdims=["time"], vdims=["cvd"]).opts(color=NEUTRAL, line_width=1.6)
+    data = {"time": close, "cvd": cvd}
+    return hv.Curve(data, kdims=_dims(["time"]), vdims=_dims(["cvd"]), datatype=_DICT)

@@ -272,3 +272,58 @@ def test_the_contract_survives_a_contract_list_that_lacks_it_for_a_while() -> No
     view.refresh()
     assert view.symbol == "BTCUSDT" and view.source.known
     assert "waiting" not in view._info.object
+
+
+def drawn_cells(view: FootprintView, bar_time: int) -> pd.DataFrame:
+    """What the browser was sent for one bar: sells and buys per level."""
+    cells = view._plots["main"].subplots[("Cells", "I")].handles["source"].data
+    rows = np.asarray(cells["bar_time"]) == bar_time
+    columns = {name: np.asarray(cells[name])[rows] for name in ("level", "bid", "ask")}
+    return pd.DataFrame(columns).groupby("level").first()
+
+
+def test_live_ticks_and_rule_changes_reach_the_drawn_chart_as_data_alone(fed, monkeypatch):
+    """In a rendered page, a live bar that gained trades and a new bin are sent as data (no
+    DynamicMap update), and the cells sent equal the rebuild from the raw trades."""
+    from bokeh.document import Document
+    from panel.io.server import set_curdoc
+
+    from dashboard import footprint as module
+
+    engine, feed, now = fed
+    view = FootprintView(engine=engine, symbol="BTCUSDT", price_bin=5)
+    doc = Document()
+    clock = [module.time.monotonic() + 100.0]
+    monkeypatch.setattr(module.time, "monotonic", lambda: clock[0])
+    with set_curdoc(doc):
+        doc.add_root(view.__panel__().get_root(doc))
+        view.refresh()
+        assert set(view._plots) == {"main", "stats", "cvd"} and view._drawn_cells
+        live = view.source.live_start
+        redraws = view.redraws
+        asyncio.run(feed.push(feed.trades(max(live, now - 500), live + MINUTE - 1, 40)))
+        clock[0] += module.LIVE_REDRAW_S
+        view.refresh()
+        assert view.source.change == "live"
+        assert (view.patches, view.redraws) == (1, redraws)
+        for bin_ticks in (5, 10):
+            if bin_ticks != view.price_bin:
+                view.price_bin = bin_ticks  # drawn at once, however recent the last patch
+            expected = naive_levels(engine, "BTCUSDT", view.source.start_ms, bin_ticks, MINUTE)
+            expected = expected[expected["bar_time"] == live]
+            got = drawn_cells(view, live)
+            np.testing.assert_allclose(got.index.to_numpy(), expected["price"].to_numpy())
+            np.testing.assert_allclose(got["bid"].to_numpy(), expected["bid_volume"].to_numpy())
+            np.testing.assert_allclose(got["ask"].to_numpy(), expected["ask_volume"].to_numpy())
+        assert (view.patches, view.redraws) == (2, redraws)
+        # The browser reports the range it already had (a resize does): the DynamicMap redraws
+        # the current data, not the element it drew before the patches.
+        ranges = view._streams[0]
+        ranges.event(x_range=ranges.x_range, y_range=ranges.y_range)
+        cells = view._plots["main"].subplots[("Cells", "I")].handles["source"].data
+        assert len({len(column) for column in cells.values()}) == 1
+        got = drawn_cells(view, live)
+        np.testing.assert_allclose(got["ask"].to_numpy(), expected["ask_volume"].to_numpy())
+    cvd = view._plots["cvd"].handles["source"].data["cvd"]
+    _, bars = view.source.frames()
+    assert cvd[-1] == pytest.approx(float(bars["cvd"].iloc[-1]))

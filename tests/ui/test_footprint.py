@@ -45,16 +45,21 @@ def test_default_zoom_shows_the_numbers_of_the_rebuild(page, served) -> None:
     expect(page.get_by_text("trades · bin")).to_be_visible(timeout=15_000)
     page.wait_for_timeout(2000)
     spec = served.engine.registry.spec("BTCUSDT")
-    info = page.get_by_text("trades · bin").inner_text()
-    level = float(info.rsplit("bin", 1)[1].replace(",", ""))
-    multiple = round(level / float(spec.tick_size))
+
+    def bin_shown() -> float:
+        info = page.get_by_text("trades · bin").inner_text()
+        return float(info.rsplit("bin", 1)[1].replace(",", ""))
+
     deadline = time.monotonic() + 90
     while True:  # a demo that just started may hold one bar: wait for a closed one
+        # The automatic bin may be re-chosen when a bar closes: read it with the numbers.
+        level = bin_shown()
         texts = numbers(shown(page), MINUTE, level)
         closed = texts[texts["bar_time"] < texts["bar_time"].max()] if len(texts) else texts
-        if len(closed) or time.monotonic() > deadline:
+        if (len(closed) and bin_shown() == level) or time.monotonic() > deadline:
             break
         page.wait_for_timeout(2000)
+    multiple = round(level / float(spec.tick_size))
     assert len(closed) > 0, "no numbers at the default zoom"
     bins = {int(v) for v in closed["bar_time"]}
     start, end = min(bins), max(bins) + MINUTE
