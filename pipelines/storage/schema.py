@@ -20,6 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DB_FILENAME = "orderflow.db"
+# SQLite's page cache per connection. It fills as pages are touched and stays resident, so a
+# writer's RSS grows with the store until the cache is full (~1.3 MB a minute at 500 trades/s,
+# docs/performance.md, "Soak"); large enough for every contract's hot b-tree pages.
+DEFAULT_CACHE_MB = 64
 
 
 class SchemaError(RuntimeError):
@@ -224,12 +228,16 @@ def connect(
     readonly: bool = False,
     busy_timeout_ms: int = 5000,
     check_same_thread: bool = True,
+    cache_mb: int = DEFAULT_CACHE_MB,
 ) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit), WAL, synchronous=NORMAL.
 
     A read-write open creates the file (and its folder) and brings the schema up to date; a
-    read-only open requires an existing file at the current version.
+    read-only open requires an existing file at the current version. `cache_mb` bounds the
+    connection's page cache (resident once filled, see DEFAULT_CACHE_MB).
     """
+    if cache_mb < 1:
+        raise ValueError(f"the page cache must be at least 1 MB, got {cache_mb}")
     path = Path(path)
     if readonly:
         if not path.exists():
@@ -250,7 +258,7 @@ def connect(
             check_same_thread=check_same_thread,
         )
     try:
-        _configure(conn, readonly=readonly)
+        _configure(conn, readonly=readonly, cache_mb=cache_mb)
         if readonly:
             check_version(conn)
         else:
@@ -261,14 +269,14 @@ def connect(
     return conn
 
 
-def _configure(conn: sqlite3.Connection, *, readonly: bool) -> None:
+def _configure(conn: sqlite3.Connection, *, readonly: bool, cache_mb: int) -> None:
     if not readonly:
         mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise SchemaError(f"the database refused WAL mode (journal_mode={mode})")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA temp_store=MEMORY")
-    conn.execute("PRAGMA cache_size=-65536")  # 64 MiB
+    conn.execute(f"PRAGMA cache_size=-{int(cache_mb) * 1024}")  # negative: KiB
 
 
 def user_version(conn: sqlite3.Connection) -> int:

@@ -54,7 +54,7 @@ from pipelines.storage.event_rows import (
 from pipelines.storage.faults import fault_name
 from pipelines.storage.owed import OwedRanges, load_owed, owed_file, save_owed
 from pipelines.storage.retention import Pruner, Retention
-from pipelines.storage.schema import connect
+from pipelines.storage.schema import DEFAULT_CACHE_MB, connect
 from pipelines.storage.symbols import SymbolMap
 from pipelines.storage.tables import TradeTable, write_liquidations
 
@@ -145,6 +145,7 @@ class StoreWriter:
         busy_timeout_ms: int = 5000,
         clock: Callable[[], int] = _now_ms,
         quarantine_keep: int = 100,
+        cache_mb: int = DEFAULT_CACHE_MB,
     ) -> None:
         if max_owed_rows < 1:
             raise ValueError(f"max_owed_rows must be >= 1, got {max_owed_rows}")
@@ -155,7 +156,9 @@ class StoreWriter:
         self._max_txn_rows = int(max_txn_rows)
         self._clock = clock
         # Opened here so that a bad path or a too-new schema fails in the caller, not the thread.
-        self._conn = connect(path, busy_timeout_ms=busy_timeout_ms, check_same_thread=False)
+        self._conn = connect(
+            path, busy_timeout_ms=busy_timeout_ms, check_same_thread=False, cache_mb=cache_mb
+        )
         self._symbols = SymbolMap(self._conn)
         self._trades = TradeTable(self._conn, self._symbols, clock, self.retention.trades_ms)
         self._pruner = Pruner(self._conn, self.retention, clock)

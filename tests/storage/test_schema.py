@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.storage.schema import (
+    DEFAULT_CACHE_MB,
     MIGRATIONS,
     SCHEMA_VERSION,
     SchemaError,
@@ -41,6 +42,16 @@ def test_new_database_is_current_wal_and_complete(tmp_path: Path) -> None:
     ).fetchone()[0]
     assert "WITHOUT ROWID" in without_rowid
     conn.close()
+
+
+def test_page_cache_is_the_size_asked(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    for cache_mb, kib in ((DEFAULT_CACHE_MB, 65536), (8, 8192)):
+        conn = connect(path, cache_mb=cache_mb)
+        assert conn.execute("PRAGMA cache_size").fetchone()[0] == -kib  # negative: KiB
+        conn.close()
+    with pytest.raises(ValueError, match="at least 1 MB, got 0"):
+        connect(path, cache_mb=0)
 
 
 def test_older_database_is_migrated_keeping_its_rows(tmp_path: Path) -> None:
