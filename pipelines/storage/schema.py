@@ -14,8 +14,10 @@ division, so it is the double nearest to the decimal value.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -279,6 +281,23 @@ def _configure(conn: sqlite3.Connection, *, readonly: bool, cache_mb: int) -> No
     conn.execute(f"PRAGMA cache_size=-{int(cache_mb) * 1024}")  # negative: KiB
 
 
+@contextlib.contextmanager
+def write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT; on any error rolled back, and the error raised as it was.
+
+    SQLite has already rolled back after some errors (a full disk among them): a second
+    ROLLBACK would raise "no transaction is active" and hide the real cause.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
 def user_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
@@ -307,8 +326,7 @@ def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
     """Apply the missing migration steps up to `target` in one transaction; returns the version."""
     if not 0 <= target <= SCHEMA_VERSION:
         raise ValueError(f"target version must be within 0..{SCHEMA_VERSION}, got {target}")
-    conn.execute("BEGIN IMMEDIATE")  # re-read the version under the write lock
-    try:
+    with write_transaction(conn):  # re-read the version under the write lock
         version = user_version(conn)
         _refuse_newer(version)
         for step in MIGRATIONS[version:target]:
@@ -316,8 +334,4 @@ def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
                 conn.execute(statement)
         if target > version:
             conn.execute(f"PRAGMA user_version = {int(target)}")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return max(version, target)

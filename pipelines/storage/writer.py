@@ -54,7 +54,7 @@ from pipelines.storage.event_rows import (
 from pipelines.storage.faults import fault_name
 from pipelines.storage.owed import OwedRanges, load_owed, owed_file, save_owed
 from pipelines.storage.retention import Pruner, Retention
-from pipelines.storage.schema import DEFAULT_CACHE_MB, connect
+from pipelines.storage.schema import DEFAULT_CACHE_MB, connect, write_transaction
 from pipelines.storage.symbols import SymbolMap
 from pipelines.storage.tables import TradeTable, write_liquidations
 
@@ -553,21 +553,13 @@ class StoreWriter:
         self._symbols.resolve(self.registry, np.unique(trades["sym"]))
         started = time.perf_counter()
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(conn):
             fresh, written, dups, stale = self._trades.write(trades)
             written += write_liquidations(conn, self.registry, liqs)
             for item in items:
                 if isinstance(item, _Rows):
                     conn.executemany(item.sql, item.rows)
                     written += len(item.rows)
-            conn.execute("COMMIT")
-        except BaseException:
-            # SQLite has already rolled back after some errors (a full disk among them);
-            # a second ROLLBACK would raise and hide the real cause.
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
         elapsed = (time.perf_counter() - started) * 1000
         self._trades.advance(fresh)
         self._count(

@@ -13,6 +13,7 @@ from pipelines.storage.schema import (
     default_db_path,
     migrate,
     user_version,
+    write_transaction,
 )
 from pipelines.storage.store import Store
 
@@ -52,6 +53,22 @@ def test_page_cache_is_the_size_asked(tmp_path: Path) -> None:
         conn.close()
     with pytest.raises(ValueError, match="at least 1 MB, got 0"):
         connect(path, cache_mb=0)
+
+
+def test_a_transaction_sqlite_already_rolled_back_raises_its_own_error(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "store.db")
+    conn.execute("CREATE TABLE scratch (x INTEGER)")
+    full = pytest.raises(sqlite3.OperationalError, match="database or disk is full")
+    with full, write_transaction(conn):
+        conn.execute("INSERT INTO scratch VALUES (1)")
+        conn.execute("ROLLBACK")  # as SQLite does itself on SQLITE_FULL
+        raise sqlite3.OperationalError("database or disk is full")
+    with pytest.raises(ZeroDivisionError), write_transaction(conn):
+        conn.execute("INSERT INTO scratch VALUES (2)")
+        1 / 0  # noqa: B018
+    assert not conn.in_transaction
+    assert conn.execute("SELECT count(*) FROM scratch").fetchone()[0] == 0
+    conn.close()
 
 
 def test_older_database_is_migrated_keeping_its_rows(tmp_path: Path) -> None:
