@@ -23,7 +23,7 @@ from pathlib import Path
 
 DB_FILENAME = "orderflow.db"
 # SQLite's page cache per connection. It fills as pages are touched and stays resident, so a
-# writer's RSS grows with the store until the cache is full (~1.3 MB a minute at 500 trades/s,
+# writer's RSS grows with the store until the cache is full (~1.2 MB a minute at 420 trades/s,
 # docs/performance.md, "Soak"); large enough for every contract's hot b-tree pages.
 DEFAULT_CACHE_MB = 64
 
