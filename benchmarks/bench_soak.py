@@ -2,6 +2,7 @@
 disk-full episode; RSS over time and the store against the ground truth.
 
     python -m benchmarks.bench_soak [--minutes 30] [--symbols 100] [--rate 500]
+                                    [--buffer-minutes 240] [--store-cache-mb 64]
 
 `orderflow simulate --truth` (faults: drops, stalls, malformed frames, duplicates, reordering,
 gaps, 429s) and `orderflow ingest` run as the processes a server would run. The store lives on
@@ -33,6 +34,7 @@ import numpy as np
 from benchmarks.common import free_port
 from pipelines.binance.contracts import ContractSpec
 from pipelines.standin.truth import read_truth
+from pipelines.storage.schema import DEFAULT_CACHE_MB
 
 FAULTS = (
     "drop=0.002,stall=0.002:5,malformed=0.001,duplicate=0.01,reorder=0.005,gap=0.002,rest429=0.02"
@@ -122,6 +124,9 @@ def main() -> None:
     parser.add_argument(
         "--buffer-minutes", type=float, default=240.0, help="ingest's raw buffer (default 4 h)"
     )
+    parser.add_argument(
+        "--store-cache-mb", type=int, default=DEFAULT_CACHE_MB, help="ingest's SQLite page cache"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="soak-"))
     port = free_port()
@@ -133,7 +138,8 @@ def main() -> None:
                      "--retention", str(args.minutes * 60 + 600)], work / "simulate.log")  # fmt: skip
         time.sleep(3)
         ingest = spawn(["ingest", "--rest-url", rest, "--ws-url", ws, "--db", str(db),
-                        "--status-every", "5", "--buffer-minutes", str(args.buffer_minutes)],
+                        "--status-every", "5", "--buffer-minutes", str(args.buffer_minutes),
+                        "--store-cache-mb", str(args.store_cache_mb)],
                        work / "ingest.log")  # fmt: skip
         start = time.monotonic()
         samples: list[tuple[float, float]] = []

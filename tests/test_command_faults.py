@@ -162,6 +162,14 @@ def closed_port() -> int:
         return s.getsockname()[1]  # closed again when the socket is: nothing listens
 
 
+def test_a_bad_store_cache_size_is_one_line(tmp_path: Path, capsys) -> None:
+    code = main(["ingest", "--db", str(tmp_path / "o.db"), "--store-cache-mb", "0"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err == "orderflow ingest: --store-cache-mb must be at least 1, got 0\n"
+    assert not (tmp_path / "o.db").exists()
+
+
 def test_dead_exchange_is_one_line_per_attempt(tmp_path: Path, capsys, caplog) -> None:
     caplog.set_level(logging.INFO)
     url = f"http://127.0.0.1:{closed_port()}"

@@ -49,6 +49,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="raw trades kept in memory (older ones are read from the store)",
     )
     p.add_argument(
+        "--store-cache-mb",
+        type=int,
+        default=EngineConfig().store_cache_mb,
+        help="the store writer's SQLite page cache (resident once the store has filled it)",
+    )
+    p.add_argument(
         "--reconcile",
         action="store_true",
         help="before exiting, fetch every symbol's newest trades from REST (weight 20 each)",
@@ -59,6 +65,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     try:
         retention = retention_of(args)
+        if args.store_cache_mb < 1:
+            raise ValueError(f"--store-cache-mb must be at least 1, got {args.store_cache_mb}")
     except ValueError as exc:
         print(f"orderflow ingest: {exc}", file=sys.stderr)
         return 2
@@ -77,6 +85,7 @@ def _run(args: argparse.Namespace) -> int:
         book_depth=not args.no_depth,
         db_path=args.db,
         buffer_retention_s=args.buffer_minutes * 60,
+        store_cache_mb=args.store_cache_mb,
         retention=retention,
     )
     return asyncio.run(_ingest(config, args))

@@ -60,6 +60,7 @@ from pipelines.engine.streams import StreamSet
 from pipelines.engine.universe import Universe
 from pipelines.records.batch import BookTop, EngineBatch
 from pipelines.storage.retention import Retention
+from pipelines.storage.schema import DEFAULT_CACHE_MB
 from pipelines.storage.store import Store
 from pipelines.storage.writer import StoreWriter
 
@@ -93,6 +94,7 @@ class EngineConfig:
     memory_trim_s: float = 60.0  # hand free heap pages back to the system this often
     # Rows waiting for a failing store kept in memory (~100 B each); past it, owed by id range.
     store_owed_rows: int = 1_000_000
+    store_cache_mb: int = DEFAULT_CACHE_MB  # the writer's SQLite page cache, resident once full
     connection: ConnectionSettings = field(default_factory=ConnectionSettings)
 
 
@@ -258,6 +260,7 @@ class Engine:
             self.config.db_path,
             self.registry,
             max_owed_rows=self.config.store_owed_rows,
+            cache_mb=self.config.store_cache_mb,
             retention=self.config.retention,
         ).start()
         self.store_backfill = StoreBackfill(self.rest, self.writer, self.registry)

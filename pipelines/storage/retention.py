@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pipelines.records.timeunits import DAY_MS, HOUR_MS, MINUTE_MS
+from pipelines.storage.schema import write_transaction
 
 log = logging.getLogger(__name__)
 
@@ -81,15 +82,10 @@ class Pruner:
             return 0
         table, sym_id, cutoff = self._tasks[-1]
         n = self.retention.chunk_rows
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(self._conn):
             deleted = self._conn.execute(
                 _DELETE[table], {"id": sym_id, "cutoff": cutoff, "n": n}
             ).rowcount
-            self._conn.execute("COMMIT")
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
         self.pruned[table] += deleted
         self._pass_pruned[table] += deleted
         if deleted < n:

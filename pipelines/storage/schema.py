@@ -14,12 +14,18 @@ division, so it is the double nearest to the decimal value.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 DB_FILENAME = "orderflow.db"
+# SQLite's page cache per connection. It fills as pages are touched and stays resident, so a
+# writer's RSS grows with the store until the cache is full (~1.2 MB a minute at 420 trades/s,
+# docs/performance.md, "Soak"); large enough for every contract's hot b-tree pages.
+DEFAULT_CACHE_MB = 64
 
 
 class SchemaError(RuntimeError):
@@ -224,12 +230,16 @@ def connect(
     readonly: bool = False,
     busy_timeout_ms: int = 5000,
     check_same_thread: bool = True,
+    cache_mb: int = DEFAULT_CACHE_MB,
 ) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit), WAL, synchronous=NORMAL.
 
     A read-write open creates the file (and its folder) and brings the schema up to date; a
-    read-only open requires an existing file at the current version.
+    read-only open requires an existing file at the current version. `cache_mb` bounds the
+    connection's page cache (resident once filled, see DEFAULT_CACHE_MB).
     """
+    if cache_mb < 1:
+        raise ValueError(f"the page cache must be at least 1 MB, got {cache_mb}")
     path = Path(path)
     if readonly:
         if not path.exists():
@@ -250,7 +260,7 @@ def connect(
             check_same_thread=check_same_thread,
         )
     try:
-        _configure(conn, readonly=readonly)
+        _configure(conn, readonly=readonly, cache_mb=cache_mb)
         if readonly:
             check_version(conn)
         else:
@@ -261,14 +271,31 @@ def connect(
     return conn
 
 
-def _configure(conn: sqlite3.Connection, *, readonly: bool) -> None:
+def _configure(conn: sqlite3.Connection, *, readonly: bool, cache_mb: int) -> None:
     if not readonly:
         mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise SchemaError(f"the database refused WAL mode (journal_mode={mode})")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA temp_store=MEMORY")
-    conn.execute("PRAGMA cache_size=-65536")  # 64 MiB
+    conn.execute(f"PRAGMA cache_size=-{int(cache_mb) * 1024}")  # negative: KiB
+
+
+@contextlib.contextmanager
+def write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT; on any error rolled back, and the error raised as it was.
+
+    SQLite has already rolled back after some errors (a full disk among them): a second
+    ROLLBACK would raise "no transaction is active" and hide the real cause.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def user_version(conn: sqlite3.Connection) -> int:
@@ -299,8 +326,7 @@ def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
     """Apply the missing migration steps up to `target` in one transaction; returns the version."""
     if not 0 <= target <= SCHEMA_VERSION:
         raise ValueError(f"target version must be within 0..{SCHEMA_VERSION}, got {target}")
-    conn.execute("BEGIN IMMEDIATE")  # re-read the version under the write lock
-    try:
+    with write_transaction(conn):  # re-read the version under the write lock
         version = user_version(conn)
         _refuse_newer(version)
         for step in MIGRATIONS[version:target]:
@@ -308,8 +334,4 @@ def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
                 conn.execute(statement)
         if target > version:
             conn.execute(f"PRAGMA user_version = {int(target)}")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return max(version, target)

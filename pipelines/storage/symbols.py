@@ -17,6 +17,7 @@ import numpy as np
 
 from pipelines.binance.contracts import ContractSpec
 from pipelines.binance.registry import SymbolRegistry
+from pipelines.storage.schema import write_transaction
 
 log = logging.getLogger(__name__)
 
@@ -97,14 +98,9 @@ class SymbolMap:
             return
         stored = {spec.symbol: (sid, spec) for sid, spec in read_specs(self._conn).items()}
         found: list[tuple[int, int, int, int]] = []
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(self._conn):
             for idx in missing.tolist():
                 found.append((idx, *self._resolve_one(registry.spec(idx), stored)))
-            self._conn.execute("COMMIT")
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
         for idx, sid, kp, kq in found:
             self.ids[idx], self.price_factor[idx], self.qty_factor[idx] = sid, kp, kq
 

@@ -52,9 +52,9 @@ from pipelines.storage.event_rows import (
     imbalance_rows,
 )
 from pipelines.storage.faults import fault_name
-from pipelines.storage.owed import OwedRanges
+from pipelines.storage.owed import OwedRanges, load_owed, owed_file, save_owed
 from pipelines.storage.retention import Pruner, Retention
-from pipelines.storage.schema import connect
+from pipelines.storage.schema import DEFAULT_CACHE_MB, connect, write_transaction
 from pipelines.storage.symbols import SymbolMap
 from pipelines.storage.tables import TradeTable, write_liquidations
 
@@ -145,6 +145,7 @@ class StoreWriter:
         busy_timeout_ms: int = 5000,
         clock: Callable[[], int] = _now_ms,
         quarantine_keep: int = 100,
+        cache_mb: int = DEFAULT_CACHE_MB,
     ) -> None:
         if max_owed_rows < 1:
             raise ValueError(f"max_owed_rows must be >= 1, got {max_owed_rows}")
@@ -155,7 +156,9 @@ class StoreWriter:
         self._max_txn_rows = int(max_txn_rows)
         self._clock = clock
         # Opened here so that a bad path or a too-new schema fails in the caller, not the thread.
-        self._conn = connect(path, busy_timeout_ms=busy_timeout_ms, check_same_thread=False)
+        self._conn = connect(
+            path, busy_timeout_ms=busy_timeout_ms, check_same_thread=False, cache_mb=cache_mb
+        )
         self._symbols = SymbolMap(self._conn)
         self._trades = TradeTable(self._conn, self._symbols, clock, self.retention.trades_ms)
         self._pruner = Pruner(self._conn, self.retention, clock)
@@ -163,10 +166,13 @@ class StoreWriter:
         self._max_owed = int(max_owed_rows)
         self._waiting = 0  # rows submitted and not yet written, quarantined or owed
         self._owed = OwedRanges()
+        self._owed_file = owed_file(path)
+        self._owe_what_a_previous_run_left()
         self._closing = threading.Event()
         self._abandon = threading.Event()
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
         self._started = False
+        self._pending: list[object] = []  # the thread's current transaction
         self._pending_rows = 0
         self._quarantine: deque[QuarantinedItem] = deque(maxlen=quarantine_keep)
         self._stats_lock = threading.Lock()
@@ -203,27 +209,29 @@ class StoreWriter:
     def close(self, timeout: float = 30.0) -> bool:
         """Drain the queue, commit and stop the thread. True when everything was written.
 
-        If the store keeps failing past `timeout`, the thread stops retrying and the rows
-        still pending are reported (logged, and in `status()`); they cannot be kept past exit.
+        If the store keeps failing past `timeout`, the thread stops retrying; the trades it
+        could not write become owed ranges, and every range still owed is recorded beside the
+        database (`owed.owed_file`) for the next run to backfill. Other rows still pending
+        (liquidations, analytics) are reported (logged, and in `status()`).
         """
         self._closing.set()
         if not self._started:
             self._conn.close()
-            return self._queue.empty()
+            self._owe_unwritten()
+            self._record_owed()
+            return not self._owed and self._waiting_rows() == 0
         self._queue.put_nowait(_Flush())  # wakes an idle thread at once
         self._thread.join(timeout)
         if self._thread.is_alive():
             self._abandon.set()
             self._thread.join(5.0)
+        if not self._thread.is_alive():
+            self._owe_unwritten()
         lost = self._waiting_rows()
         if lost:
             log.error("store writer stopped with %d rows not written: %s", lost, self._last_error)
-        owed = self.owed()
-        for r in owed:
-            log.error(
-                "store writer stopped owing %s trades %d..%d (a restart does not refetch them)",
-                self.registry.symbol(r.sym), r.first, r.last,
-            )  # fmt: skip
+        owed = bool(self._owed)
+        self._record_owed()
         return not self._thread.is_alive() and lost == 0 and not owed
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -265,6 +273,52 @@ class StoreWriter:
     def restore_owed(self, sym: int, first: int, last: int) -> None:
         """Owe a range again (a backfill that could not fetch all of it)."""
         self._owed.restore(sym, first, last)
+
+    def _owe_what_a_previous_run_left(self) -> None:
+        try:
+            left = load_owed(self._owed_file)
+        except ValueError as exc:
+            log.error("owed ranges not read (%s): a backfill of them will not happen", exc)
+            return
+        for symbol, (first, last) in left.items():
+            sym = self.registry.index(symbol)
+            if sym is None:
+                log.warning("%s trades %d..%d owed by the last run: not listed now, not "
+                            "backfilled", symbol, first, last)  # fmt: skip
+                continue
+            self._owed.restore(sym, first, last)
+            log.info("%s trades %d..%d owed by the last run: to backfill", symbol, first, last)
+
+    def _owe_unwritten(self) -> None:
+        """Trades the stopped thread could not write become owed ranges (REST still has them)."""
+        items = self._pending
+        while True:
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        for item in items:
+            if isinstance(item, EngineBatch) and len(item.trades):
+                self._owed.add(item.trades[self.registry.known(item.trades)])
+                self._settled(len(item.trades))
+        items.clear()
+
+    def _record_owed(self) -> None:
+        """Keep what is owed for the next run (beside the database), or say what is lost."""
+        ranges = {self.registry.symbol(r.sym): (r.first, r.last) for r in self.owed()}
+        try:
+            save_owed(self._owed_file, ranges)
+        except OSError as exc:
+            for symbol, (first, last) in ranges.items():
+                log.error(
+                    "store writer stopped owing %s trades %d..%d, not recorded (%s: %s): lost "
+                    "unless above the store's last id (the restart gap refetches those)",
+                    symbol, first, last, self._owed_file, exc.strerror or exc,
+                )  # fmt: skip
+            return
+        for symbol, (first, last) in ranges.items():
+            log.warning("store writer stopped owing %s trades %d..%d: recorded in %s for the "
+                        "next start", symbol, first, last, self._owed_file)  # fmt: skip
 
     def _accept(self, item: object) -> None:
         if self._closing.is_set():
@@ -365,7 +419,7 @@ class StoreWriter:
     # ------------------------------------------------------------------ the thread
 
     def _run(self) -> None:
-        pending: list[object] = []
+        pending = self._pending
         opened = 0.0
         backoff = 0.0
         try:
@@ -499,21 +553,13 @@ class StoreWriter:
         self._symbols.resolve(self.registry, np.unique(trades["sym"]))
         started = time.perf_counter()
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(conn):
             fresh, written, dups, stale = self._trades.write(trades)
             written += write_liquidations(conn, self.registry, liqs)
             for item in items:
                 if isinstance(item, _Rows):
                     conn.executemany(item.sql, item.rows)
                     written += len(item.rows)
-            conn.execute("COMMIT")
-        except BaseException:
-            # SQLite has already rolled back after some errors (a full disk among them);
-            # a second ROLLBACK would raise and hide the real cause.
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
         elapsed = (time.perf_counter() - started) * 1000
         self._trades.advance(fresh)
         self._count(

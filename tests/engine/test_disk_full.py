@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import json
 import logging
 import os
 import subprocess
@@ -126,3 +127,49 @@ async def test_disk_full_mid_run_then_space_returns(small_disk: Path, caplog) ->
     assert writer.quarantined_rows == 0 and writer.lost_rows == 0
     assert compared > 3000
     assert len(lags) > 100 and max(lags) < 1000, f"max lag {max(lags):.0f} ms"
+
+
+async def test_ranges_still_owed_at_shutdown_are_backfilled_on_the_next_start(
+    small_disk: Path, caplog
+) -> None:
+    caplog.set_level(logging.INFO, logger="pipelines.storage.writer")
+    db = small_disk / "orderflow.db"
+    async with StandIn(symbols=12, rate=300, seed=22) as exchange:
+        first = engine_for(exchange, db_path=str(db), store_owed_rows=1500)
+        await first.start()
+
+        async def rest_refuses() -> int:  # this run cannot backfill what the store is owed
+            return 0
+
+        first.store_backfill.fill_owed = rest_refuses
+        await asyncio.sleep(3)
+        filler = fill(small_disk)
+        await until(first, lambda: first.writer.status().owed_trades > 0, "trades past the bound")
+        filler.unlink()
+        await until(first, lambda: not first.status().store_fault, "the store writing again")
+        await until(first, lambda: first.writer.status().waiting_rows == 0, "the backlog written")
+        await asyncio.sleep(1)  # newer trades are stored: the owed ranges lie below the checkpoint
+        owed = {first.registry.symbol(r.sym): [r.first, r.last] for r in first.writer.owed()}
+        await first.stop()
+        recorded = json.loads((small_disk / "orderflow.db.owed.json").read_text())
+        with Store(db) as store:  # a hole inside each symbol's stored range, not at its end
+            stored = {s: store.load_trades(s, 0, 2**62)[0]["agg_id"] for s in owed}
+
+        second = engine_for(exchange, db_path=str(db))
+        await second.start()
+        await until(second, lambda: second.store_backfill.backfilled > 0, "the owed backfill")
+        await until(second, lambda: not second.writer.owed(), "nothing owed")
+        await asyncio.sleep(1)
+        exchange.pause()
+        await second.reconcile()
+        await second.stop()
+        compared = assert_store_equals_truth(db, second, exchange)
+
+    assert owed and recorded == owed
+    for symbol, (lo, hi) in owed.items():
+        ids = stored[symbol]
+        assert ids[0] < lo and ids[-1] > hi, symbol  # inside the stored range: no restart gap
+        assert ((ids >= lo) & (ids <= hi)).sum() < hi - lo + 1, symbol  # and missing there
+    assert any("to backfill" in r.getMessage() for r in caplog.records)
+    assert not (small_disk / "orderflow.db.owed.json").exists()  # nothing owed any more
+    assert compared > 3000

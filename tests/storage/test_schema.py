@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.storage.schema import (
+    DEFAULT_CACHE_MB,
     MIGRATIONS,
     SCHEMA_VERSION,
     SchemaError,
@@ -12,6 +13,7 @@ from pipelines.storage.schema import (
     default_db_path,
     migrate,
     user_version,
+    write_transaction,
 )
 from pipelines.storage.store import Store
 
@@ -40,6 +42,32 @@ def test_new_database_is_current_wal_and_complete(tmp_path: Path) -> None:
         "SELECT sql FROM sqlite_master WHERE name = 'trade_rows'"
     ).fetchone()[0]
     assert "WITHOUT ROWID" in without_rowid
+    conn.close()
+
+
+def test_page_cache_is_the_size_asked(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    for cache_mb, kib in ((DEFAULT_CACHE_MB, 65536), (8, 8192)):
+        conn = connect(path, cache_mb=cache_mb)
+        assert conn.execute("PRAGMA cache_size").fetchone()[0] == -kib  # negative: KiB
+        conn.close()
+    with pytest.raises(ValueError, match="at least 1 MB, got 0"):
+        connect(path, cache_mb=0)
+
+
+def test_a_transaction_sqlite_already_rolled_back_raises_its_own_error(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "store.db")
+    conn.execute("CREATE TABLE scratch (x INTEGER)")
+    full = pytest.raises(sqlite3.OperationalError, match="database or disk is full")
+    with full, write_transaction(conn):
+        conn.execute("INSERT INTO scratch VALUES (1)")
+        conn.execute("ROLLBACK")  # as SQLite does itself on SQLITE_FULL
+        raise sqlite3.OperationalError("database or disk is full")
+    with pytest.raises(ZeroDivisionError), write_transaction(conn):
+        conn.execute("INSERT INTO scratch VALUES (2)")
+        1 / 0  # noqa: B018
+    assert not conn.in_transaction
+    assert conn.execute("SELECT count(*) FROM scratch").fetchone()[0] == 0
     conn.close()
 
 

@@ -337,6 +337,49 @@ def test_a_full_disk_is_named_retried_and_nothing_is_lost(tmp_path: Path, caplog
     assert counts(path)[0] == 6 * 200 * len(GRIDS)
 
 
+def test_what_a_failing_store_is_owed_at_close_is_recorded_for_the_next_writer(
+    tmp_path: Path, caplog
+) -> None:
+    path = tmp_path / "store.db"
+    per = len(batch(0).trades)
+    writer = writer_for(path, max_owed_rows=2 * per).start()
+    writer.submit(batch(0))
+    assert writer.flush(10)
+    pages = writer._conn.execute("PRAGMA page_count").fetchone()[0]
+    writer._conn.execute(f"PRAGMA max_page_count = {pages}")  # SQLITE_FULL from here on
+    late = [batch(k) for k in range(1, 6)]
+    for b in late:
+        writer.submit(b)  # two held in memory, three owed by id range
+    assert not writer.close(timeout=1.0)  # gives up: nothing after batch 0 is written
+    trades = np.concatenate([b.trades for b in late])
+    expected = [
+        (s, int(trades["agg_id"][trades["sym"] == s].min()),
+         int(trades["agg_id"][trades["sym"] == s].max()))
+        for s in range(len(GRIDS))
+    ]  # fmt: skip
+    assert writer.status().waiting_rows == 0  # the held trades are owed too, not lost
+    assert counts(path)[0] == per
+    assert any("recorded in" in r.getMessage() for r in caplog.records)
+
+    reg = registry()
+    again = writer_for(path, reg)
+    assert [tuple(r) for r in again.owed()] == expected
+    assert again.close() is False  # still owed (nothing backfilled it): recorded again
+    assert [tuple(r) for r in writer_for(path, reg).owed()] == expected
+
+
+def test_a_bad_owed_file_is_named_in_one_line(tmp_path: Path, caplog) -> None:
+    path = tmp_path / "store.db"
+    (tmp_path / "store.db.owed.json").write_text("[1, 2")
+    writer = writer_for(path)
+    assert writer.owed() == []
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
+        f"owed ranges not read ({path}.owed.json: not a file of owed ranges): "
+        "a backfill of them will not happen"
+    ]
+    writer.close()
+
+
 def test_close_drains_the_queue(tmp_path: Path) -> None:
     path = tmp_path / "store.db"
     writer = writer_for(path, commit_interval_s=5.0)
