@@ -87,11 +87,12 @@ class RejectionLog:
             log.warning("rejected frame #%d (%s): %.200s", n, reason, text)
 
 
-def _levels(rows: list) -> tuple[np.ndarray, np.ndarray]:
-    if not rows:
-        return np.zeros(0), np.zeros(0)
-    arr = np.array(rows, dtype=np.float64).reshape(-1, 2)
-    return arr[:, 0].copy(), arr[:, 1].copy()
+def _levels(row: dict, key: str) -> list:
+    """The level list of a depth answer, kept as received (`BookTop` converts it on read)."""
+    levels = row[key]
+    if type(levels) is not list:
+        raise FrameRejected(f"depth levels {key!r} are not a list")
+    return levels
 
 
 class FrameParser:
@@ -247,14 +248,11 @@ class FrameParser:
         )
 
     def _depth(self, row: dict, acc: _Accumulator) -> None:
-        bid_price, bid_qty = _levels(row["b"])
-        ask_price, ask_qty = _levels(row["a"])
+        bids, asks = _levels(row, "b"), _levels(row, "a")
         sym = self._symbol(row)
         if sym is None:
             return
-        acc.books.append(
-            BookTop(sym, int(row["E"]), bid_price, bid_qty, ask_price, ask_qty, row["u"])
-        )
+        acc.books.append(BookTop(sym, int(row["E"]), bids, asks, row["u"]))
 
     def _ticker(self, row: dict, acc: _Accumulator) -> None:
         values = (float(row["c"]), float(row["v"]), float(row["q"]), int(row.get("n", -1)))
@@ -404,15 +402,11 @@ def parse_klines(body: list[list]) -> pd.DataFrame:
 
 def parse_depth(body: dict, sym: int) -> BookTop:
     """`GET /fapi/v1/depth` answer."""
-    bid_price, bid_qty = _levels(body["bids"])
-    ask_price, ask_qty = _levels(body["asks"])
     return BookTop(
         sym,
         int(body.get("E", 0)),
-        bid_price,
-        bid_qty,
-        ask_price,
-        ask_qty,
+        _levels(body, "bids"),
+        _levels(body, "asks"),
         int(body["lastUpdateId"]),
     )
 
