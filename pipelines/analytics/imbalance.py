@@ -447,14 +447,16 @@ class ImbalanceTracker:
         """
         self._grow()
         n = len(self.registry)
+        pending = self._pending
+        computed = self._book[:, 2].tolist()  # one conversion, not a numpy read per book
         for book in books:
             if not 0 <= book.sym < n:
                 continue
-            held = self._pending.get(book.sym)
-            newest = held.event_time if held is not None else float(self._book[book.sym, 2])
+            held = pending.get(book.sym)
+            newest = held.event_time if held is not None else computed[book.sym]
             if newest == newest and book.event_time < newest:  # NaN: no book yet
                 continue
-            self._pending[book.sym] = book
+            pending[book.sym] = book
 
     def _settle_books(self) -> None:
         """Imbalances of the books that arrived since the last read."""

@@ -109,9 +109,10 @@ class FrameParser:
         acc = _Accumulator()
         rejected_before = self.rejections.total
         filtered_before = self.filtered.total()
-        # The aggTrade fast path inlines the checks of `_trade`; anything it does not accept
-        # goes through `_dispatch`, which accepts it or says precisely why not.
+        # The aggTrade and depth fast paths inline the checks of `_trade` and `_depth`; anything
+        # they do not accept goes through `_dispatch`, which accepts it or says precisely why not.
         append_trade = acc.trades.append
+        append_book = acc.books.append
         index = self.registry.index
         loads = orjson.loads
         n = 0
@@ -156,6 +157,21 @@ class FrameParser:
                         )
                         continue
                 except (KeyError, TypeError, ValueError):
+                    pass
+            elif type(data) is dict and data.get("e") == "depthUpdate":
+                # Partial depth is most frames after trades: the same checks as `_depth`.
+                try:
+                    bids, asks, t, sym = data["b"], data["a"], data["E"], index(data["s"])
+                    if (
+                        sym is not None
+                        and data.get("st", USD_M) == USD_M
+                        and type(bids) is list
+                        and type(asks) is list
+                        and type(t) is int
+                    ):
+                        append_book(BookTop(sym, t, bids, asks, data["u"]))
+                        continue
+                except (KeyError, TypeError):
                     pass
             self._dispatch_message(data, frame, acc)
         self.frames += n
