@@ -173,7 +173,7 @@ def _side_matrices(books: Sequence[BookTop], bids: bool) -> tuple[np.ndarray, np
     sides = [book.bids if bids else book.asks for book in books]
     flat = [level for side in sides for level in side]
     try:
-        ok = all(len(level) == 2 for level in flat)
+        ok = not flat or set(map(len, flat)) == {2}
         values = np.fromiter(map(float, chain.from_iterable(flat)), np.float64).reshape(-1, 2)
     except (ValueError, TypeError):
         ok = False
