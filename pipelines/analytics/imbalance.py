@@ -179,7 +179,7 @@ def _side_matrices(books: Sequence[BookTop], bids: bool) -> tuple[np.ndarray, np
         ok = False
     if ok:
         counts = np.fromiter(map(len, sides), np.int64, len(sides))
-    else:  # a malformed or empty side somewhere: each book's own arrays (malformed is empty)
+    else:  # a malformed level somewhere: each book's own arrays (a malformed side is empty)
         pairs = [(b.bid_price, b.bid_qty) if bids else (b.ask_price, b.ask_qty) for b in books]
         counts = np.array([len(p) for p, _ in pairs], dtype=np.int64)
         values = np.column_stack(
