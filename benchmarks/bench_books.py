@@ -33,8 +33,8 @@ def books(contracts: int, seconds: int, rng: np.random.Generator) -> list[list[B
             batch.append(
                 BookTop(
                     sym=s, event_time=step * 50,
-                    bids=np.column_stack([mid - np.arange(1, 11), rng.integers(1, 100, 10)]).tolist(),
-                    asks=np.column_stack([mid + np.arange(1, 11), rng.integers(1, 100, 10)]).tolist(),
+                    bids=tuple(np.column_stack([mid - np.arange(1, 11), rng.integers(1, 100, 10)]).ravel().tolist()),
+                    asks=tuple(np.column_stack([mid + np.arange(1, 11), rng.integers(1, 100, 10)]).ravel().tolist()),
                 )
             )  # fmt: skip
         batches.append(batch)

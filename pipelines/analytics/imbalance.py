@@ -171,15 +171,13 @@ def _side_matrices(books: Sequence[BookTop], bids: bool) -> tuple[np.ndarray, np
     padded with zero quantity (an empty level). One numpy conversion for all the books: per
     book, the calls cost far more than the arithmetic."""
     sides = [book.bids if bids else book.asks for book in books]
-    flat = [level for side in sides for level in side]
+    counts = np.fromiter(map(len, sides), np.int64, len(sides)) // 2
     try:
-        ok = not flat or set(map(len, flat)) == {2}
-        values = np.fromiter(map(float, chain.from_iterable(flat)), np.float64).reshape(-1, 2)
+        values = np.fromiter(map(float, chain.from_iterable(sides)), np.float64).reshape(-1, 2)
+        ok = len(values) == counts.sum()  # no side of an odd length
     except (ValueError, TypeError):
         ok = False
-    if ok:
-        counts = np.fromiter(map(len, sides), np.int64, len(sides))
-    else:  # a malformed level somewhere: each book's own arrays (a malformed side is empty)
+    if not ok:  # a malformed side somewhere: each book's own arrays (a malformed side is empty)
         pairs = [(b.bid_price, b.bid_qty) if bids else (b.ask_price, b.ask_qty) for b in books]
         counts = np.array([len(p) for p, _ in pairs], dtype=np.int64)
         values = np.column_stack(

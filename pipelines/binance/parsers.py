@@ -13,6 +13,7 @@ import logging
 from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import chain
 
 import numpy as np
 import orjson
@@ -87,12 +88,13 @@ class RejectionLog:
             log.warning("rejected frame #%d (%s): %.200s", n, reason, text)
 
 
-def _levels(row: dict, key: str) -> list:
-    """The level list of a depth answer, kept as received (`BookTop` converts it on read)."""
+def _levels(row: dict, key: str) -> tuple:
+    """The [price, qty] levels of a depth answer, flattened as `BookTop` keeps them (it
+    converts them to numbers on read)."""
     levels = row[key]
-    if type(levels) is not list:
-        raise FrameRejected(f"depth levels {key!r} are not a list")
-    return levels
+    if type(levels) is not list or not set(map(len, levels)) <= {2}:
+        raise FrameRejected(f"depth levels {key!r} are not a list of [price, qty] pairs")
+    return tuple(chain.from_iterable(levels))
 
 
 class FrameParser:
@@ -161,17 +163,12 @@ class FrameParser:
             elif type(data) is dict and data.get("e") == "depthUpdate":
                 # Partial depth is most frames after trades: the same checks as `_depth`.
                 try:
-                    bids, asks, t, sym = data["b"], data["a"], data["E"], index(data["s"])
-                    if (
-                        sym is not None
-                        and data.get("st", USD_M) == USD_M
-                        and type(bids) is list
-                        and type(asks) is list
-                        and type(t) is int
-                    ):
+                    t, sym = data["E"], index(data["s"])
+                    if sym is not None and data.get("st", USD_M) == USD_M and type(t) is int:
+                        bids, asks = _levels(data, "b"), _levels(data, "a")
                         append_book(BookTop(sym, t, bids, asks, data["u"]))
                         continue
-                except (KeyError, TypeError):
+                except (KeyError, TypeError, FrameRejected):
                     pass
             self._dispatch_message(data, frame, acc)
         self.frames += n

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from itertools import chain
 
 import numpy as np
 import pandas as pd
@@ -183,7 +184,7 @@ def test_book_imbalance_on_real_depth():
         a = sum(q for p, q in asks if p <= mid * (1 + band))
         assert book_band_imbalance(book, bps) == pytest.approx(float((b - a) / (b + a)), abs=1e-12)
     registry = SymbolRegistry([BTC])
-    older = BookTop(0, book.event_time - 1, [["1.0", "9.0"]], [["2.0", "1.0"]])
+    older = BookTop(0, book.event_time - 1, ("1.0", "9.0"), ("2.0", "1.0"))
     table = book_imbalances([book, older], registry, levels=5, band_bps=1.0)
     assert table.loc[0, "event_time"] == book.event_time
     tracker = ImbalanceTracker(registry, book_levels=5, band_bps=1.0)
@@ -196,10 +197,10 @@ def test_book_imbalance_on_real_depth():
 
 
 def test_book_imbalance_edge_cases():
-    empty = BookTop(0, 0, [], [["10.0", "1.0"]])
+    empty = BookTop(0, 0, (), ("10.0", "1.0"))
     assert np.isnan(book_band_imbalance(empty, 10))
     assert book_imbalance(empty, 5) == -1.0
-    nothing = BookTop(0, 0, [], [])
+    nothing = BookTop(0, 0, (), ())
     assert np.isnan(book_imbalance(nothing, 5))
     with pytest.raises(ValueError, match="levels"):
         book_imbalance(empty, 0)
@@ -244,10 +245,12 @@ def test_many_books_read_at_once_equal_each_book_alone():
         )
         if sym == 7:
             bids = [["not a price", "1"]]  # reads as an empty side
+            odd = BookTop(sym, 1, ("1.0",), ())  # so does a side of an odd length
+            assert book_imbalance(odd, 5) != book_imbalance(odd, 5)  # NaN: nothing on either
             expected[sym] = _naive_book([], asks, 5, 20.0)
         else:
             expected[sym] = _naive_book(bids, asks, 5, 20.0)
-        books.append(BookTop(sym, 1, bids, asks))
+        books.append(BookTop(sym, 1, tuple(chain(*bids)), tuple(chain(*asks))))
     tracker.update_books(books)
     tracker._settle_books()
     for sym, (top, band) in expected.items():
