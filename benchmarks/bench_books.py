@@ -33,8 +33,8 @@ def books(contracts: int, seconds: int, rng: np.random.Generator) -> list[list[B
             batch.append(
                 BookTop(
                     sym=s, event_time=step * 50,
-                    bid_price=mid - np.arange(1, 11), bid_qty=rng.integers(1, 100, 10),
-                    ask_price=mid + np.arange(1, 11), ask_qty=rng.integers(1, 100, 10),
+                    bids=tuple(np.column_stack([mid - np.arange(1, 11), rng.integers(1, 100, 10)]).ravel().tolist()),
+                    asks=tuple(np.column_stack([mid + np.arange(1, 11), rng.integers(1, 100, 10)]).ravel().tolist()),
                 )
             )  # fmt: skip
         batches.append(batch)

@@ -24,9 +24,22 @@ def update_table(table: pn.widgets.Tabulator, frame: pd.DataFrame) -> str:
         new, was = frame[column], old[column]
         changed = (new != was).to_numpy() & ~(new.isna() & was.isna()).to_numpy()
         if changed.any():
-            rows = np.flatnonzero(changed)
-            patch[column] = [(int(i), new.iloc[i]) for i in rows]
+            patch[column] = _runs(np.flatnonzero(changed), new)
     if not patch:
         return "none"
     table.patch(patch, as_index=False)
     return "patch"
+
+
+def _runs(rows: np.ndarray, values: pd.Series) -> list[tuple[int | slice, object]]:
+    """The changed `rows` as (row, value), and consecutive ones as (slice, values): Tabulator
+    writes each patch entry into its frame with one pandas assignment, which costs far more
+    per cell than sending it."""
+    out: list[tuple[int | slice, object]] = []
+    for run in np.split(rows, np.flatnonzero(np.diff(rows) != 1) + 1):
+        first, last = int(run[0]), int(run[-1])
+        if first == last:
+            out.append((first, values.iloc[first]))
+        else:
+            out.append((slice(first, last + 1), values.iloc[first : last + 1].tolist()))
+    return out

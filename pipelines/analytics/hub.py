@@ -25,22 +25,24 @@ class OrderFlowAnalytics:
         self.orders = BigOrderDetector(registry, grace_ms=300)
         self.imbalance = ImbalanceTracker(registry)
         self.liquidations = LiquidationTracker(registry)
-        self._breadth: tuple[tuple, pd.DataFrame] | None = None
+        # One snapshot per span asked (the header's and the Imbalance tab's differ).
+        self._breadth: dict[int, tuple[tuple, pd.DataFrame]] = {}
 
     def breadth(self, now_ms: int, minutes: int = 60) -> pd.DataFrame:
         """Market breadth per minute (analytics/breadth.py) of the last `minutes` and the
         current one; computed once per second and data change, however many views ask."""
-        key = (int(now_ms) // 1000, minutes, self.orders.last_seq, self.liquidations.last_seq)
-        if self._breadth is None or self._breadth[0] != key:
+        key = (int(now_ms) // 1000, self.orders.last_seq, self.liquidations.last_seq)
+        held = self._breadth.get(minutes)
+        if held is None or held[0] != key:
             start = (int(now_ms) // 60_000 - minutes) * 60_000
             orders = self.orders.big_since(0)
             frame = market_breadth(
                 self.imbalance.heatmap(now_ms, minutes),
                 orders[orders["time"] >= start],
-                self.liquidations.since(0),
+                self.liquidations.frame(),  # kept by the tracker until its rows change
             )
-            self._breadth = (key, frame)
-        return self._breadth[1]
+            held = self._breadth[minutes] = (key, frame)
+        return held[1]
 
     def update(self, batch: EngineBatch) -> None:
         self.orders.update(batch.trades)

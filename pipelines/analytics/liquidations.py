@@ -143,31 +143,33 @@ def liquidation_totals(
 
 
 def _totals(inside: pd.DataFrame, window: str) -> pd.DataFrame:
-    is_long = inside["side"].to_numpy() == "long"
-    parts = inside.assign(
-        long_notional=np.where(is_long, inside["notional"], 0.0),
-        short_notional=np.where(is_long, 0.0, inside["notional"]),
-        long_count=is_long.astype(np.int64),
-        short_count=(~is_long).astype(np.int64),
-        capped_notional=np.where(inside["capped"].to_numpy(dtype=bool), inside["notional"], 0.0),
-    )
-    grouped = parts.groupby("symbol", sort=True)
-    sums = grouped[
-        ["long_notional", "short_notional", "long_count", "short_count", "capped_notional"]
-    ].sum()
+    # numpy sums per contract: a pandas groupby, sort and de-duplication per window cost a
+    # Liquidations session most of its refresh.
+    codes = np.unique(inside["symbol"].to_numpy(dtype=object), return_inverse=True)[1]
+    n = int(codes.max(initial=-1)) + 1
+    notional = inside["notional"].to_numpy(dtype=np.float64)
+    is_long = inside["side"].to_numpy(dtype=object) == "long"
+    capped = inside["capped"].to_numpy(dtype=bool)
+    long_notional = _sum_by(codes, np.where(is_long, notional, 0.0), n)
+    short_notional = _sum_by(codes, np.where(is_long, 0.0, notional), n)
     # The largest row of each contract; on equal notional the earliest one.
-    order = parts.sort_values(["symbol", "notional", "time"], ascending=[True, False, True])
-    largest = order.drop_duplicates("symbol").set_index("symbol").reindex(sums.index)
-    out = sums.reset_index()
-    out.insert(1, "window", window)
-    out.insert(4, "total_notional", out["long_notional"] + out["short_notional"])
-    out["largest_notional"] = largest["notional"].to_numpy(dtype=np.float64)
-    out["largest_side"] = largest["side"].to_numpy(dtype=object)
-    out["largest_time"] = largest["time"].to_numpy(dtype=np.int64)
+    order = np.lexsort((inside["time"].to_numpy(dtype=np.int64), -notional, codes))
+    largest = order[np.r_[True, np.diff(codes[order]) != 0]] if len(order) else order
+    out = pd.DataFrame({"symbol": inside["symbol"].take(largest).reset_index(drop=True)})
+    out["window"] = window
+    out["long_notional"] = long_notional
+    out["short_notional"] = short_notional
+    out["total_notional"] = long_notional + short_notional
+    out["long_count"] = np.bincount(codes[is_long], minlength=n).astype(np.int64)
+    out["short_count"] = np.bincount(codes[~is_long], minlength=n).astype(np.int64)
+    out["largest_notional"] = notional[largest]
+    out["largest_side"] = inside["side"].to_numpy(dtype=object)[largest]
+    out["largest_time"] = inside["time"].to_numpy(dtype=np.int64)[largest]
     out["largest_price"] = (
-        largest["price"].to_numpy(dtype=np.float64) if "price" in largest else np.nan
+        inside["price"].to_numpy(dtype=np.float64)[largest] if "price" in inside else np.nan
     )
-    return out[list(TOTAL_COLUMNS)]
+    out["capped_notional"] = _sum_by(codes, np.where(capped, notional, 0.0), n)
+    return out
 
 
 def liquidation_ranking(
@@ -220,9 +222,7 @@ def liquidation_histogram(
 
 
 def _sum_by(index: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    out = np.zeros(n)
-    np.add.at(out, index, values)
-    return out
+    return np.bincount(index, values, n).astype(np.float64)  # float also when empty
 
 
 class LiquidationTracker:
@@ -247,6 +247,11 @@ class LiquidationTracker:
         self.history_ms = int(history_ms)
         self.history = SequencedRing(LIQUIDATION_DTYPE, capacity)
         self._latest = -(2**62)
+        # Snapshots shared by every session until the rows (or, for totals and histogram, the
+        # clock) change them.
+        self._frame: tuple[tuple, pd.DataFrame] | None = None
+        self._totals: tuple[tuple, int, float, pd.DataFrame] | None = None
+        self._histogram: tuple[tuple, pd.DataFrame] | None = None
 
     @property
     def last_seq(self) -> int:
@@ -268,9 +273,16 @@ class LiquidationTracker:
         """Drop rows older than `history_ms` before `now_ms`; returns how many."""
         return self.history.drop_before("time", int(now_ms) - self.history_ms)
 
+    def _held(self) -> tuple[int, int]:
+        """Which rows are held: changes with every append and every prune."""
+        return self.history.first_seq, self.history.last_seq
+
     def frame(self) -> pd.DataFrame:
-        rows, _ = self.history.since(0)
-        return liquidations_frame(rows, self.registry)
+        """Every row held (`liquidations_frame`); one frame per change of the rows."""
+        if self._frame is None or self._frame[0] != self._held():
+            rows, _ = self.history.since(0)
+            self._frame = (self._held(), liquidations_frame(rows, self.registry))
+        return self._frame[1].copy()
 
     def since(self, seq: int = 0, *, min_notional: float = 0.0) -> pd.DataFrame:
         """Rows with a sequence number above `seq` (column `seq`) of at least `min_notional`."""
@@ -286,7 +298,21 @@ class LiquidationTracker:
     def totals(
         self, now_ms: int, *, windows: Sequence[str] = DEFAULT_WINDOWS, min_notional: float = 0.0
     ) -> pd.DataFrame:
-        return liquidation_totals(self.frame(), now_ms, windows=windows, min_notional=min_notional)
+        """`liquidation_totals` of the rows held. Computed again only when the rows change or
+        `now_ms` reaches the next time a row enters or leaves a window, not per refresh."""
+        key = (self._held(), tuple(windows), float(min_notional))
+        cached = self._totals
+        if cached is None or cached[0] != key or not cached[1] <= now_ms < cached[2]:
+            frame = self.frame()
+            totals = liquidation_totals(frame, now_ms, windows=windows, min_notional=min_notional)
+            time = frame["time"].to_numpy(dtype=np.int64)[frame["notional"] >= min_notional]
+            changes = [time[time > now_ms]]  # rows stamped ahead of the clock enter later
+            for window in windows:
+                span = window_ms(window)
+                changes.append(time[(time > now_ms - span) & (time <= now_ms)] + span)  # leave
+            until = min((float(c.min()) for c in changes if len(c)), default=float("inf"))
+            cached = self._totals = (key, int(now_ms), until, totals)
+        return cached[3].copy()
 
     def ranking(
         self, now_ms: int, *, window: str = "1h", min_notional: float = 0.0
@@ -301,6 +327,11 @@ class LiquidationTracker:
         symbol: str | None = None,
         min_notional: float = 0.0,
     ) -> pd.DataFrame:
-        return liquidation_histogram(
-            self.frame(), now_ms, minutes=minutes, symbol=symbol, min_notional=min_notional
-        )
+        # The histogram changes with the rows and the current minute only.
+        key = (self._held(), int(now_ms) // MINUTE_MS, minutes, symbol, float(min_notional))
+        if self._histogram is None or self._histogram[0] != key:
+            frame = liquidation_histogram(
+                self.frame(), now_ms, minutes=minutes, symbol=symbol, min_notional=min_notional
+            )
+            self._histogram = (key, frame)
+        return self._histogram[1].copy()

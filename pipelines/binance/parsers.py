@@ -13,6 +13,7 @@ import logging
 from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import chain
 
 import numpy as np
 import orjson
@@ -87,11 +88,13 @@ class RejectionLog:
             log.warning("rejected frame #%d (%s): %.200s", n, reason, text)
 
 
-def _levels(rows: list) -> tuple[np.ndarray, np.ndarray]:
-    if not rows:
-        return np.zeros(0), np.zeros(0)
-    arr = np.array(rows, dtype=np.float64).reshape(-1, 2)
-    return arr[:, 0].copy(), arr[:, 1].copy()
+def _levels(row: dict, key: str) -> tuple:
+    """The [price, qty] levels of a depth answer, flattened as `BookTop` keeps them (it
+    converts them to numbers on read)."""
+    levels = row[key]
+    if type(levels) is not list or not set(map(len, levels)) <= {2}:
+        raise FrameRejected(f"depth levels {key!r} are not a list of [price, qty] pairs")
+    return tuple(chain.from_iterable(levels))
 
 
 class FrameParser:
@@ -108,9 +111,10 @@ class FrameParser:
         acc = _Accumulator()
         rejected_before = self.rejections.total
         filtered_before = self.filtered.total()
-        # The aggTrade fast path inlines the checks of `_trade`; anything it does not accept
-        # goes through `_dispatch`, which accepts it or says precisely why not.
+        # The aggTrade and depth fast paths inline the checks of `_trade` and `_depth`; anything
+        # they do not accept goes through `_dispatch`, which accepts it or says precisely why not.
         append_trade = acc.trades.append
+        append_book = acc.books.append
         index = self.registry.index
         loads = orjson.loads
         n = 0
@@ -155,6 +159,16 @@ class FrameParser:
                         )
                         continue
                 except (KeyError, TypeError, ValueError):
+                    pass
+            elif type(data) is dict and data.get("e") == "depthUpdate":
+                # Partial depth is most frames after trades: the same checks as `_depth`.
+                try:
+                    t, sym = data["E"], index(data["s"])
+                    if sym is not None and data.get("st", USD_M) == USD_M and type(t) is int:
+                        bids, asks = _levels(data, "b"), _levels(data, "a")
+                        append_book(BookTop(sym, t, bids, asks, data["u"]))
+                        continue
+                except (KeyError, TypeError, FrameRejected):
                     pass
             self._dispatch_message(data, frame, acc)
         self.frames += n
@@ -247,14 +261,11 @@ class FrameParser:
         )
 
     def _depth(self, row: dict, acc: _Accumulator) -> None:
-        bid_price, bid_qty = _levels(row["b"])
-        ask_price, ask_qty = _levels(row["a"])
+        bids, asks = _levels(row, "b"), _levels(row, "a")
         sym = self._symbol(row)
         if sym is None:
             return
-        acc.books.append(
-            BookTop(sym, int(row["E"]), bid_price, bid_qty, ask_price, ask_qty, row["u"])
-        )
+        acc.books.append(BookTop(sym, int(row["E"]), bids, asks, row["u"]))
 
     def _ticker(self, row: dict, acc: _Accumulator) -> None:
         values = (float(row["c"]), float(row["v"]), float(row["q"]), int(row.get("n", -1)))
@@ -404,15 +415,11 @@ def parse_klines(body: list[list]) -> pd.DataFrame:
 
 def parse_depth(body: dict, sym: int) -> BookTop:
     """`GET /fapi/v1/depth` answer."""
-    bid_price, bid_qty = _levels(body["bids"])
-    ask_price, ask_qty = _levels(body["asks"])
     return BookTop(
         sym,
         int(body.get("E", 0)),
-        bid_price,
-        bid_qty,
-        ask_price,
-        ask_qty,
+        _levels(body, "bids"),
+        _levels(body, "asks"),
         int(body["lastUpdateId"]),
     )
 

@@ -74,13 +74,25 @@ class TradeBuffer:
         self._symbols: dict[int, _SymbolTrades] = {}
         self.trimmed = 0
         self.newest_ms = 0
+        # Kept as appends and trims go: summing 600 contracts' arrays per batch (and per status
+        # read) cost more than the appends themselves.
+        self._bytes = 0
+        self._rows = 0
+        self._oldest_ms = 2**62  # no trade held is older (a bound, exact after each trim pass)
 
     def __len__(self) -> int:
-        return sum(len(s) for s in self._symbols.values())
+        return self._rows
 
     @property
     def memory_bytes(self) -> int:
-        return sum(s.data.nbytes for s in self._symbols.values())
+        return self._bytes
+
+    def _store(self, sym: int, rows: int) -> _SymbolTrades:
+        store = self._symbols.get(sym)
+        if store is None:
+            store = self._symbols[sym] = _SymbolTrades(max(self._initial, 2 * rows))
+            self._bytes += store.data.nbytes
+        return store
 
     def append(self, trades: np.ndarray) -> None:
         """Append an exactly-once batch (per symbol in id order, as the sequencer releases it)."""
@@ -90,12 +102,14 @@ class TradeBuffer:
         rows = trades[order]
         cuts = np.flatnonzero(np.diff(rows["sym"])) + 1
         for part in np.split(rows, cuts):
-            sym = int(part["sym"][0])
-            store = self._symbols.get(sym)
-            if store is None:
-                store = self._symbols[sym] = _SymbolTrades(max(self._initial, 2 * len(part)))
+            store = self._store(int(part["sym"][0]), len(part))
+            before = store.data.nbytes
             store.append(part)
-        self.newest_ms = max(self.newest_ms, int(trades["time"].max()))
+            self._bytes += store.data.nbytes - before
+        self._rows += len(trades)
+        times = trades["time"]
+        self.newest_ms = max(self.newest_ms, int(times.max()))
+        self._oldest_ms = min(self._oldest_ms, int(times.min()))
         self._enforce_bounds()
 
     def prepend_history(self, sym: int, rows: np.ndarray) -> int:
@@ -111,25 +125,37 @@ class TradeBuffer:
         rows = rows[rows["time"] >= newest - self.retention_ms]
         if len(rows) == 0:
             return 0
-        if store is None:
-            store = self._symbols[sym] = _SymbolTrades(max(self._initial, 2 * len(rows)))
+        store = self._store(sym, len(rows))
+        before = store.data.nbytes
         store.prepend(rows)
+        self._bytes += store.data.nbytes - before
+        self._rows += len(rows)
         self.newest_ms = max(self.newest_ms, int(rows["time"].max()))
+        self._oldest_ms = min(self._oldest_ms, int(rows["time"].min()))
         self._enforce_bounds()
         return len(rows)
 
     def _enforce_bounds(self) -> None:
         horizon = self.newest_ms - self.retention_ms
-        if self.memory_bytes > self.budget_bytes:
+        over_budget = self._bytes > self.budget_bytes
+        if horizon <= self._oldest_ms and not over_budget:
+            return  # nothing held is old enough to go: no pass over every contract
+        if over_budget:
             # Over budget: give up the oldest quarter of the time still held, across symbols.
             oldest = min(
                 (int(s.view()["time"][0]) for s in self._symbols.values() if len(s)),
                 default=horizon,
             )
             horizon = max(horizon, oldest + (self.newest_ms - oldest) // 4)
+        oldest = 2**62
         for store in self._symbols.values():
             if len(store) and store.data["time"][store.start] < horizon:
-                self.trimmed += store.trim_before(horizon)
+                cut = store.trim_before(horizon)
+                self.trimmed += cut
+                self._rows -= cut
+            if len(store):
+                oldest = min(oldest, int(store.data["time"][store.start]))
+        self._oldest_ms = oldest
 
     def trades(
         self, sym: int, start_ms: int | None = None, end_ms: int | None = None

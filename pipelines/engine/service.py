@@ -411,6 +411,7 @@ class Engine:
         stats = self.sequencer.stats
         lat = self.latency_samples()
         filled = len(lat)
+        p50, p99 = np.percentile(lat, [50, 99]).tolist() if filled else (None, None)  # one pass
         now_ms = time.time() * 1000 + self.universe.clock_offset_ms  # the exchange's clock
         store_fault, store_waiting = self.store_health()
         return EngineStatus(
@@ -422,8 +423,8 @@ class Engine:
             frames_per_s=self._frames.read(),
             trades_per_s=self._trades.read(),
             lag_ms=(now_ms - self._newest_event_ms) if self._newest_event_ms else None,
-            latency_p50_ms=float(np.percentile(lat, 50)) if filled else None,
-            latency_p99_ms=float(np.percentile(lat, 99)) if filled else None,
+            latency_p50_ms=p50,
+            latency_p99_ms=p99,
             gaps_found=stats.gaps_found,
             gaps_filled=stats.gaps_filled,
             gaps_open=len(self.sequencer.gaps),

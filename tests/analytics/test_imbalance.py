@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from itertools import chain
 
 import numpy as np
 import pandas as pd
@@ -183,8 +184,7 @@ def test_book_imbalance_on_real_depth():
         a = sum(q for p, q in asks if p <= mid * (1 + band))
         assert book_band_imbalance(book, bps) == pytest.approx(float((b - a) / (b + a)), abs=1e-12)
     registry = SymbolRegistry([BTC])
-    older = BookTop(0, book.event_time - 1, np.array([1.0]), np.array([9.0]), np.array([2.0]),
-                    np.array([1.0]))  # fmt: skip
+    older = BookTop(0, book.event_time - 1, ("1.0", "9.0"), ("2.0", "1.0"))
     table = book_imbalances([book, older], registry, levels=5, band_bps=1.0)
     assert table.loc[0, "event_time"] == book.event_time
     tracker = ImbalanceTracker(registry, book_levels=5, band_bps=1.0)
@@ -197,10 +197,64 @@ def test_book_imbalance_on_real_depth():
 
 
 def test_book_imbalance_edge_cases():
-    empty = BookTop(0, 0, np.zeros(0), np.zeros(0), np.array([10.0]), np.array([1.0]))
+    empty = BookTop(0, 0, (), ("10.0", "1.0"))
     assert np.isnan(book_band_imbalance(empty, 10))
     assert book_imbalance(empty, 5) == -1.0
-    nothing = BookTop(0, 0, np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0))
+    nothing = BookTop(0, 0, (), ())
     assert np.isnan(book_imbalance(nothing, 5))
     with pytest.raises(ValueError, match="levels"):
         book_imbalance(empty, 0)
+
+
+def _naive_book(bids: list, asks: list, levels: int, band_bps: float) -> tuple[float, float]:
+    """Both book imbalances of one book in Decimal, from the levels as received."""
+    b = sorted(((Decimal(p), Decimal(q)) for p, q in bids if Decimal(q) > 0), reverse=True)
+    a = sorted((Decimal(p), Decimal(q)) for p, q in asks if Decimal(q) > 0)
+
+    def ratio(x: Decimal, y: Decimal) -> float:
+        return float((x - y) / (x + y)) if x + y > 0 else float("nan")
+
+    top = ratio(
+        sum((q for _, q in b[:levels]), Decimal(0)), sum((q for _, q in a[:levels]), Decimal(0))
+    )
+    if not b or not a:
+        return top, float("nan")
+    mid, k = (b[0][0] + a[0][0]) / 2, Decimal(str(band_bps)) / Decimal(10_000)
+    band = ratio(
+        sum((q for p, q in b if p >= mid * (1 - k)), Decimal(0)),
+        sum((q for p, q in a if p <= mid * (1 + k)), Decimal(0)),
+    )
+    return top, band
+
+
+def test_many_books_read_at_once_equal_each_book_alone():
+    """The tracker converts and computes every pending book in one pass; each equals its own
+    Decimal computation, whatever the other books' depths, empty levels or malformed sides."""
+    rng = np.random.default_rng(5)
+    registry = SymbolRegistry([ContractSpec(f"C{i}USDT", "0.01", "0.001") for i in range(40)])
+    tracker = ImbalanceTracker(registry, book_levels=5, band_bps=20.0)
+    books, expected = [], {}
+    for sym in range(40):
+        mid = rng.uniform(1, 500)
+        bids, asks = (
+            [
+                [f"{mid + sign * rng.uniform(0, mid / 400):.4f}", f"{q:.3f}"]
+                for q in rng.choice([0.0, 0.5, 2.0, 7.0], int(rng.integers(0, 21)))
+            ]
+            for sign in (-1, 1)
+        )
+        if sym == 7:
+            bids = [["not a price", "1"]]  # reads as an empty side
+            odd = BookTop(sym, 1, ("1.0",), ())  # so does a side of an odd length
+            assert book_imbalance(odd, 5) != book_imbalance(odd, 5)  # NaN: nothing on either
+            expected[sym] = _naive_book([], asks, 5, 20.0)
+        else:
+            expected[sym] = _naive_book(bids, asks, 5, 20.0)
+        books.append(BookTop(sym, 1, tuple(chain(*bids)), tuple(chain(*asks))))
+    tracker.update_books(books)
+    tracker._settle_books()
+    for sym, (top, band) in expected.items():
+        got = tracker._book[sym, :2]
+        np.testing.assert_allclose(got, [top, band], rtol=0, atol=1e-12, equal_nan=True)
+        alone = (book_imbalance(books[sym], 5), book_band_imbalance(books[sym], 20.0))
+        np.testing.assert_array_equal(got, alone)

@@ -183,3 +183,29 @@ def test_real_force_order_frames_through_the_parser():
     )
     assert totals.loc["BTCUSDT", "largest_notional"] == pytest.approx(39021.0 * 0.288)
     assert list(totals.index) == ["BTCUSDT"]  # the 2020 and 2021 frames are outside the hour
+
+
+@settings(max_examples=30, deadline=None)
+@given(liquidation_rows(), st.lists(st.integers(-10_000, 25 * 3_600_000), min_size=1, max_size=12))
+def test_tracker_snapshots_follow_the_clock_and_the_rows(rows, steps):
+    """Totals and histogram are kept between reads; at any later clock, and after new rows,
+    they equal the pure functions on the rows held (rows enter and leave windows meanwhile)."""
+    reg = registry()
+    tracker = LiquidationTracker(reg)
+    rows = rows[np.argsort(rows["time"], kind="stable")]
+    half = len(rows) // 2
+    tracker.update(rows[:half])
+    now = NOW
+    for i, step in enumerate(sorted(steps)):
+        if i == len(steps) // 2:
+            tracker.update(rows[half:])
+        now = NOW + step
+        frame = tracker.frame()
+        for floor in (0.0, 5_000.0):
+            pd.testing.assert_frame_equal(
+                tracker.totals(now, min_notional=floor),
+                liquidation_totals(frame, now, min_notional=floor),
+            )
+        pd.testing.assert_frame_equal(
+            tracker.histogram(now, minutes=60), liquidation_histogram(frame, now, minutes=60)
+        )

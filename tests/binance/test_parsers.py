@@ -321,6 +321,9 @@ def test_rest_polyoxide_answers():
         (b'{"e":"forceOrder","E":1,"o":{"s":"BTCUSDT","S":"HOLD","ap":"1","z":"1","T":1}}', "side"),
         (b"[1, 2]", "expected an object"),
         (b'{"foo":1}', "no event type"),
+        (b'{"e":"depthUpdate","E":1,"s":"BTCUSDT","u":1,"b":"1","a":[]}', "not a list"),
+        (b'{"e":"depthUpdate","E":1,"s":"BTCUSDT","u":1,"a":[]}', "KeyError"),
+        (b'{"e":"depthUpdate","E":"x","s":"BTCUSDT","u":1,"b":[],"a":[]}', "ValueError"),
     ],
 )  # fmt: skip
 def test_malformed_frames_are_counted_not_raised(frame, reason):
@@ -338,10 +341,12 @@ def test_unknown_symbol_and_coin_m_are_filtered_not_rejected():
     frames = [
         b'{"e":"aggTrade","E":1,"a":1,"s":"NEWUSDT","p":"1","q":"1","f":1,"l":1,"T":1,"m":true}',
         b'{"e":"aggTrade","E":1,"a":1,"s":"BTCUSD_PERP","p":"1","q":"1","f":1,"l":1,"T":1,"m":true,"st":2}',
+        b'{"e":"depthUpdate","E":1,"s":"NEWUSDT","u":1,"b":[["1","2"]],"a":[]}',
+        b'{"e":"depthUpdate","E":1,"s":"BTCUSDT","u":1,"b":[["1","2"]],"a":[],"st":2}',
     ]
     batch = parser.parse(frames)
-    assert (batch.rejected, batch.filtered, len(batch.trades)) == (0, 2, 0)
-    assert parser.filtered == {"symbol outside the universe": 1, "COIN-M row": 1}
+    assert (batch.rejected, batch.filtered, len(batch.trades), len(batch.books)) == (0, 4, 0, 0)
+    assert parser.filtered == {"symbol outside the universe": 2, "COIN-M row": 2}
 
 
 def test_control_replies():
