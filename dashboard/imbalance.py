@@ -68,6 +68,7 @@ for (const root of Object.values(Bokeh.index)) {
   if (view) { view.trigger_ranges_update_event(); break; }
 }
 """
+LIVE_CHART_S = 10.0  # within a minute, the heatmap and breadth strip redraw at most this often
 LABELLED_ROWS = 64  # at most this many rows in view: every row has its label
 SEARCH_ROWS = 40  # rows in view around a contract found by the search box
 RANK_COLUMNS = (
@@ -187,13 +188,15 @@ class ImbalanceView(LiveView):
         self._y_view: tuple[tuple[float, float] | None, int] = (None, 0)
         self._reframing = False  # the next draw is for new data, not for a zoom or pan
         self._fig = None  # the heatmap's Bokeh figure, once drawn (the search moves its range)
-        self._sent: pd.DataFrame | None = None  # the heatmap frame last drawn
+        self._sent: pd.DataFrame | None = None  # the heatmap frame last drawn ...
+        self._sent_at = 0.0  # ... and when (time.monotonic)
         self.empty = EmptyState("imbalance")
         self.heat_pipe = hv.streams.Pipe(data=heatmap_image(pd.DataFrame())[0])
         self.breadth_pipe = hv.streams.Pipe(
             data=breadth_strip(pd.DataFrame(columns=BREADTH_COLUMNS))
         )
-        self._breadth_key: tuple | None = None
+        self._breadth_key: tuple = ()  # (rows, minute, counts...) of the strip last drawn
+        self._breadth_at = 0.0
         self.cvd_pipe = hv.streams.Pipe(data=pd.DataFrame({"time": pd.to_datetime([]), "cvd": []}))
         self.buyers = self._table()
         self.sellers = self._table()
@@ -410,9 +413,14 @@ class ImbalanceView(LiveView):
             self.rows.update(symbols, *self._order_keys())
         rows = self.rows.rows
         frame = frame.reindex(pd.Index(rows, dtype=object)) if len(frame) else frame
-        # Re-rasterize only when something changed: an idle market costs nothing.
-        if self._sent is None or not self._sent.equals(frame):
-            self._sent = frame
+        # Re-rasterize only when something changed (an idle market costs nothing); the live
+        # minute's column at most every LIVE_CHART_S, a new minute, row or span at once.
+        now = time.monotonic()
+        reshaped = self._sent is None or not (
+            self._sent.index.equals(frame.index) and self._sent.columns.equals(frame.columns)
+        )
+        if reshaped or (now - self._sent_at >= LIVE_CHART_S and not self._sent.equals(frame)):
+            self._sent, self._sent_at = frame, now
             image, self._names = heatmap_image(frame)
             if hasattr(self, "_search") and self._search.options != self._names:
                 self._search.options = list(self._names)
@@ -423,9 +431,13 @@ class ImbalanceView(LiveView):
 
     def refresh_breadth(self) -> None:
         breadth = self.engine.analytics.breadth(int(time.time() * 1000), SPANS[self.span])
-        key = (len(breadth), *breadth.iloc[-1].tolist()) if len(breadth) else None
-        if key != self._breadth_key:  # a new minute or new counts: redraw, else send nothing
-            self._breadth_key = key
+        key = (len(breadth), *breadth.iloc[-1].tolist()) if len(breadth) else ()
+        now = time.monotonic()
+        # (rows, last minute) moved: at once; new counts in the live minute: at most every
+        # LIVE_CHART_S.
+        due = key[:2] != self._breadth_key[:2] or now - self._breadth_at >= LIVE_CHART_S
+        if key != self._breadth_key and due:
+            self._breadth_key, self._breadth_at = key, now
             self.breadth_pipe.send(breadth_strip(breadth))
 
     def refresh_cvd(self) -> None:

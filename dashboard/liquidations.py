@@ -172,6 +172,7 @@ class LiquidationsView(LiveView):
             **shared,
         )  # fmt: skip
         self.histogram_pipe = hv.streams.Pipe(data=histogram_rectangles(self._empty_histogram()))
+        self._histogram_sent: tuple[int, pd.DataFrame | None] = (0, None)  # minute, bars drawn
         self.empty = EmptyState("liquidations")
 
     @staticmethod
@@ -323,8 +324,14 @@ class LiquidationsView(LiveView):
         histogram = self.tracker.histogram(
             now, minutes=HISTOGRAM_SPANS[self.histogram_span], min_notional=self.min_notional
         )
-        start = float(histogram["minute"].iloc[0]) if len(histogram) else now - 3_600_000.0
-        rects = histogram_rectangles(histogram).opts(xlim=(start, now + 60_000.0))
+        # Redrawn when its bars or the minute change (the axis ends a minute past this one).
+        minute = now // 60_000 * 60_000
+        sent_minute, sent = self._histogram_sent
+        if minute == sent_minute and sent is not None and sent.equals(histogram):
+            return
+        self._histogram_sent = (minute, histogram)
+        start = float(histogram["minute"].iloc[0]) if len(histogram) else minute - 3_600_000.0
+        rects = histogram_rectangles(histogram).opts(xlim=(start, minute + 120_000.0))
         self.histogram_pipe.send(rects)
 
 

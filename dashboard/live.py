@@ -12,6 +12,7 @@ import logging
 import holoviews as hv
 import panel as pn
 import param
+from panel.io.callbacks import PeriodicCallback
 
 from pipelines.engine.availability import feed_reason
 from pipelines.engine.service import Engine
@@ -62,9 +63,14 @@ class LiveView(pn.viewable.Viewer):
         if self._callbacks or pn.state.curdoc is None:
             return
         for name, period in self._schedules:
-            cb = pn.state.add_periodic_callback(
-                lambda name=name: self._run(name), period=period, start=self.active
+            # In the background: a foreground refresh marks the server busy (pn.state.busy),
+            # and every session's busy indicator is then updated, twice per refresh of any
+            # session (a fifth of the server's time with four sessions open).
+            cb = PeriodicCallback(
+                callback=lambda name=name: self._run(name), period=period, background=True
             )
+            if self.active:
+                cb.start()
             self._callbacks.append(cb)
 
     @param.depends("active", watch=True)
