@@ -83,12 +83,16 @@ def breadth_html(breadth: pd.DataFrame) -> str:
     )
 
 
+BREADTH_EVERY_S = 10.0
+
+
 class HeaderView(LiveView):
     """One line of engine health; red dot and text when the feed is down."""
 
     demo = param.Boolean(default=False, doc="Mark the line as demo data.")
 
     _schedules = (("refresh", 1000),)
+    _breadth_read = 0.0  # when the breadth line was last read (epoch s)
 
     def _layout(self) -> pn.viewable.Viewable:
         self._pane = pn.pane.HTML(
@@ -99,6 +103,12 @@ class HeaderView(LiveView):
 
     def refresh(self) -> None:
         self._pane.object = status_html(self.engine.status(), demo=self.demo)
-        breadth = breadth_html(self.engine.analytics.breadth(int(time.time() * 1000), 30))
+        # The line shows the last complete minute: read again when a minute closes, and every
+        # BREADTH_EVERY_S for what arrives late (liquidations, big orders closing).
+        now = time.time()
+        if now // 60 == self._breadth_read // 60 and now - self._breadth_read < BREADTH_EVERY_S:
+            return
+        self._breadth_read = now
+        breadth = breadth_html(self.engine.analytics.breadth(int(now * 1000), 30))
         if breadth != self._breadth.object:
             self._breadth.object = breadth

@@ -22,7 +22,7 @@ from bokeh.models import AdaptiveTicker, DatetimeTicker, HoverTool
 from holoviews.operation.datashader import rasterize
 
 from dashboard.empty import EmptyState
-from dashboard.live import LiveView
+from dashboard.live import LIVE_CHART_S, LiveView
 from dashboard.tables import update_table
 from dashboard.theme import (
     BORDER,
@@ -68,7 +68,6 @@ for (const root of Object.values(Bokeh.index)) {
   if (view) { view.trigger_ranges_update_event(); break; }
 }
 """
-LIVE_CHART_S = 10.0  # within a minute, the heatmap and breadth strip redraw at most this often
 LABELLED_ROWS = 64  # at most this many rows in view: every row has its label
 SEARCH_ROWS = 40  # rows in view around a contract found by the search box
 RANK_COLUMNS = (

@@ -17,7 +17,7 @@ import param
 from bokeh.models import DatetimeTicker
 
 from dashboard.empty import EmptyState
-from dashboard.live import LiveView
+from dashboard.live import LIVE_CHART_S, LiveView
 from dashboard.sound import Beeper
 from dashboard.tables import update_table
 from dashboard.theme import (
@@ -172,7 +172,7 @@ class LiquidationsView(LiveView):
             **shared,
         )  # fmt: skip
         self.histogram_pipe = hv.streams.Pipe(data=histogram_rectangles(self._empty_histogram()))
-        self._histogram_sent: tuple[int, pd.DataFrame | None] = (0, None)  # minute, bars drawn
+        self._histogram_sent: tuple = ((), 0.0, None)  # (minute, span, floor), when, bars
         self.empty = EmptyState("liquidations")
 
     @staticmethod
@@ -324,12 +324,16 @@ class LiquidationsView(LiveView):
         histogram = self.tracker.histogram(
             now, minutes=HISTOGRAM_SPANS[self.histogram_span], min_notional=self.min_notional
         )
-        # Redrawn when its bars or the minute change (the axis ends a minute past this one).
+        # Redrawn at once for a new minute, span or floor; for new bars in this minute at most
+        # every LIVE_CHART_S (the axis ends a minute past this one).
         minute = now // 60_000 * 60_000
-        sent_minute, sent = self._histogram_sent
-        if minute == sent_minute and sent is not None and sent.equals(histogram):
+        shape = (minute, self.histogram_span, self.min_notional)
+        sent_shape, sent_at, sent = self._histogram_sent
+        if shape == sent_shape and (
+            time.monotonic() - sent_at < LIVE_CHART_S or sent.equals(histogram)
+        ):
             return
-        self._histogram_sent = (minute, histogram)
+        self._histogram_sent = (shape, time.monotonic(), histogram)
         start = float(histogram["minute"].iloc[0]) if len(histogram) else minute - 3_600_000.0
         rects = histogram_rectangles(histogram).opts(xlim=(start, minute + 120_000.0))
         self.histogram_pipe.send(rects)

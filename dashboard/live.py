@@ -19,6 +19,10 @@ from pipelines.engine.service import Engine
 
 log = logging.getLogger(__name__)
 
+# A chart of minutes redraws its live minute at most this often (a new minute at once): the
+# redraw, not the data, is most of what a session costs the server.
+LIVE_CHART_S = 10.0
+
 
 class LiveView(pn.viewable.Viewer):
     engine = param.ClassSelector(
