@@ -119,9 +119,14 @@ def live_market(symbols: int, rate: float, rebins: int) -> None:
     with standin_process(symbols=symbols, rate=rate) as (rest, ws):
         env = {"ORDERFLOW_REST_URL": rest, "ORDERFLOW_WS_URL": ws}
         with dashboard(env) as (url, pid), sync_playwright() as pw:
-            time.sleep(20)  # universe, streams and ADV loaded
-            idle = cpu_share(pid, 30)
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            # The served app starts its engine with the first session: open one and close it,
+            # then the baseline is the engine and server with no browser.
+            first = browser.new_page()
+            first.goto(url)
+            first.close()
+            time.sleep(40)  # universe, streams and ADV loaded; the closed session expired
+            idle = cpu_share(pid, 30)
             pages = [open_footprint(browser, url, tabs=True) for _ in range(4)]
             time.sleep(10)
             busy = cpu_share(pid, 30)

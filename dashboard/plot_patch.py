@@ -12,6 +12,7 @@ DynamicMap.
 from __future__ import annotations
 
 import holoviews as hv
+import numpy as np
 
 
 def patch_plot(plot: object, element: hv.core.ViewableElement) -> bool:
@@ -32,6 +33,8 @@ def patch_plot(plot: object, element: hv.core.ViewableElement) -> bool:
         if "source" not in getattr(layer, "handles", {}) or not hasattr(layer, "get_data"):
             return False
     for layer, new in pairs:
+        if _same_data(layer.current_frame, new):
+            continue  # nothing to send (a live tick leaves most layers as they are)
         layer.current_frame = new
         source = layer.handles["source"]
         style = layer.style[layer.cyclic_index]
@@ -48,3 +51,13 @@ def patch_plot(plot: object, element: hv.core.ViewableElement) -> bool:
         else:
             layer._update_glyphs(new, layer.current_ranges, style)
     return True
+
+
+def _same_data(old: hv.Element, new: hv.Element) -> bool:
+    if type(old) is not type(new) or old.dimensions() != new.dimensions() or len(old) != len(new):
+        return False
+    if isinstance(new, hv.Image):
+        return False  # its bounds are part of what is drawn: always sent
+    return all(
+        np.array_equal(old.dimension_values(d), new.dimension_values(d)) for d in new.dimensions()
+    )
