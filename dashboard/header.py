@@ -9,7 +9,7 @@ import pandas as pd
 import panel as pn
 import param
 
-from dashboard.live import LiveView
+from dashboard.live import LIVE_CHART_S, LiveView
 from dashboard.theme import BUY, MONO, MUTED, NEUTRAL, SELL, TEXT
 from pipelines.engine.status import EngineStatus
 
@@ -83,9 +83,6 @@ def breadth_html(breadth: pd.DataFrame) -> str:
     )
 
 
-BREADTH_EVERY_S = 10.0
-
-
 class HeaderView(LiveView):
     """One line of engine health; red dot and text when the feed is down."""
 
@@ -104,9 +101,9 @@ class HeaderView(LiveView):
     def refresh(self) -> None:
         self._pane.object = status_html(self.engine.status(), demo=self.demo)
         # The line shows the last complete minute: read again when a minute closes, and every
-        # BREADTH_EVERY_S for what arrives late (liquidations, big orders closing).
+        # LIVE_CHART_S for what arrives late (liquidations, big orders closing).
         now = time.time()
-        if now // 60 == self._breadth_read // 60 and now - self._breadth_read < BREADTH_EVERY_S:
+        if now // 60 == self._breadth_read // 60 and now - self._breadth_read < LIVE_CHART_S:
             return
         self._breadth_read = now
         breadth = breadth_html(self.engine.analytics.breadth(int(now * 1000), 30))
