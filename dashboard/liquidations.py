@@ -77,7 +77,11 @@ def totals_table(totals: pd.DataFrame) -> pd.DataFrame:
                 "short": float(part["short_notional"].sum()),
                 "total": float(part["total_notional"].sum()),
                 "count": float(part["long_count"].sum() + part["short_count"].sum()),
-                "capped": capped_share(part["capped_notional"].sum(), part["total_notional"].sum()),
+                # A float, not a 0-d array: an object column never compares equal, so the
+                # table would be patched on every refresh with nothing changed.
+                "capped": float(
+                    capped_share(part["capped_notional"].sum(), part["total_notional"].sum())
+                ),
             }
         )
     return pd.DataFrame(rows)

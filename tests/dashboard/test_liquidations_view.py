@@ -104,3 +104,18 @@ def test_capped_seconds_are_marked_and_loud_ones_beep() -> None:
     capped = float(first["notional"][0] + later["notional"][0])
     total = float(first["notional"].sum() + later["notional"].sum())
     assert np.isclose(totals.loc["1h", "capped"], 100 * capped / total)
+
+
+def test_an_idle_refresh_sends_no_table_update() -> None:
+    """With nothing liquidated, a refresh changes no cell, so no patch reaches the browser
+    (a patch landing on a table still being built, as after a tab switch, breaks Tabulator)."""
+    view = LiquidationsView(engine=Engine())
+    view.__panel__()
+    sent: list[tuple[str, dict]] = []
+    for name in ("totals", "ranking"):
+        table = getattr(view, name)
+        table.patch = lambda patch, name=name, **kw: sent.append((name, patch))
+    view.refresh_charts()
+    view.refresh_charts()
+    assert sent == []
+    assert view.totals.value["capped"].dtype == np.float64
