@@ -5,8 +5,10 @@ the served app with four browser sessions, one per tab.
 
 The stand-in runs in a process of its own (it is the exchange). CPU is the process's user +
 system time over `--seconds` after a warm-up, as % of one core (from /proc). The engine alone
-is `orderflow ingest` without a store; the app is `panel serve dashboard/app.py` (no store)
-on the same stand-in, first with no browser (the same run's baseline), then with four sessions. With
+is the engine as the served app runs it (no store) in a process of its own; `orderflow ingest`,
+the same engine writing every trade to a store (in a temporary directory), is shown beside it;
+the app is `panel serve dashboard/app.py` (no store) on the same stand-in, first with no
+browser (the same run's baseline), then with four sessions. With
 `--profile F` the four-session server runs under cProfile and the top entries are printed.
 """
 
@@ -19,6 +21,7 @@ import pstats
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 
@@ -32,6 +35,18 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 TABS = ("Screener", "Imbalance", "Footprint", "Liquidations")
 TICKS = os.sysconf("SC_CLK_TCK")
+# The served app's engine, without the UI: argv[1:] are the REST and websocket URLs.
+ENGINE_ALONE = """
+import asyncio, sys
+from pipelines.engine.service import Engine, EngineConfig
+
+async def main():
+    engine = Engine(EngineConfig(rest_url=sys.argv[1], ws_url=sys.argv[2]))
+    await engine.start()
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
 
 
 def cpu_seconds(pid: int) -> float:
@@ -86,13 +101,18 @@ def main() -> None:
     py = [sys.executable]
     with standin_process(symbols=args.symbols, rate=args.rate) as (rest, ws):
         env = {"ORDERFLOW_REST_URL": rest, "ORDERFLOW_WS_URL": ws}
-        ingest = [*py, "-m", "pipelines.cli", "--log-level", "WARNING", "ingest",
-                  "--rest-url", rest, "--ws-url", ws]  # fmt: skip
         if not args.skip_engine:
-            with process(ingest, {}) as pid:
+            with process([*py, "-c", ENGINE_ALONE, rest, ws], {}) as pid:
                 time.sleep(args.warmup)
                 engine = cpu_percent(pid, args.seconds)
-            print(f"engine alone (orderflow ingest): {engine:.1f} % of a core", flush=True)
+            print(f"engine alone (no store): {engine:.1f} % of a core", flush=True)
+            with tempfile.TemporaryDirectory() as tmp:
+                ingest = [*py, "-m", "pipelines.cli", "--log-level", "WARNING", "ingest",
+                          "--rest-url", rest, "--ws-url", ws, "--db", f"{tmp}/store.db"]  # fmt: skip
+                with process(ingest, {}) as pid:
+                    time.sleep(args.warmup)
+                    stored = cpu_percent(pid, args.seconds)
+            print(f"orderflow ingest (engine + store): {stored:.1f} % of a core", flush=True)
         if args.engine_only:
             print(f"load average: {os.getloadavg()}")
             return

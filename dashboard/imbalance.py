@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import param
-from bokeh.models import AdaptiveTicker, DatetimeTicker, HoverTool
+from bokeh.models import AdaptiveTicker, HoverTool
 from holoviews.operation.datashader import rasterize
 
 from dashboard.empty import EmptyState
@@ -34,10 +34,13 @@ from dashboard.theme import (
     SELL,
     TABLE_CSS,
     plot_opts,
+    show_row_names,
     symbol_hover,
     symbol_tick_formatter,
     tint_formatter,
+    utc_time_axis,
     utc_time_formatter,
+    utc_time_hook,
 )
 from pipelines.analytics.breadth import BREADTH_COLUMNS
 from pipelines.analytics.imbalance import WINDOWS
@@ -284,7 +287,7 @@ class ImbalanceView(LiveView):
             sizing_mode="stretch_width", styles={"border-bottom": f"1px solid {BORDER}"},
         )  # fmt: skip
         strip = hv.DynamicMap(lambda data: data, streams=[self.breadth_pipe]).opts(
-            hv.opts.Spikes(framewise=True, xlabel="", ylabel="buy / sell", yformatter="%d", hooks=[_strip_axis], **plot_opts(height=90, toolbar=None, default_tools=[], active_tools=[]))
+            hv.opts.Spikes(framewise=True, xlabel="", ylabel="buy / sell", yformatter="%d", hooks=[utc_time_hook], **plot_opts(height=90, toolbar=None, default_tools=[], active_tools=[]))
         )  # fmt: skip
         left = pn.Column(
             pn.pane.HoloViews(strip, sizing_mode="stretch_width", height=90, linked_axes=False),
@@ -309,30 +312,35 @@ class ImbalanceView(LiveView):
 
     def _axes_hook(self, plot, element) -> None:
         fig = plot.state
-        if fig is not self._fig and hasattr(self, "_search"):
+        if fig is not self._fig:  # a new figure: its axis models once (they outlive redraws)
             self._fig = fig
-            self._search.jscallback(value=_SCROLL_JS, args={"fig": fig, "rows": SEARCH_ROWS})
+            if hasattr(self, "_search"):
+                self._search.jscallback(value=_SCROLL_JS, args={"fig": fig, "rows": SEARCH_ROWS})
+            fig.yaxis.formatter = symbol_tick_formatter(self._names)
+            # One tick per row once few enough rows are in view; every 2nd, 5th, 10th... before.
+            fig.yaxis.ticker = AdaptiveTicker(
+                desired_num_ticks=LABELLED_ROWS, min_interval=1, mantissas=[1, 2, 5],
+                num_minor_ticks=0,
+            )  # fmt: skip
+            utc_time_axis(fig)
+            self._row_hover = symbol_hover(self._names)
         y_view, rows = self._y_view
         if not self._reframing:  # drawn for a zoom, pan, reset or search: remember the rows
             self._y_view = ((fig.y_range.start, fig.y_range.end), len(self._names))
         elif y_view is not None and None not in y_view and rows == len(self._names):
             fig.y_range.update(start=y_view[0], end=y_view[1])
         self._reframing = False
-        fig.yaxis.formatter = symbol_tick_formatter(self._names)
-        # One tick per row once few enough rows are in view; every 2nd, 5th, 10th... before.
-        fig.yaxis.ticker = AdaptiveTicker(
-            desired_num_ticks=LABELLED_ROWS, min_interval=1, mantissas=[1, 2, 5], num_minor_ticks=0
-        )
-        fig.xaxis.ticker = DatetimeTicker(desired_num_ticks=8)
-        fig.xaxis.formatter = utc_time_formatter()
+        show_row_names(fig.yaxis[0].formatter, self._names)
+        show_row_names(self._row_hover, self._names)
         hover = fig.select_one(HoverTool)
-        if hover is not None:  # rasterize keeps only row numbers: name the contract of the row
+        if hover is not None:  # rasterize keeps only row numbers: name the row's contract
+            # HoloViews resets the tooltips on redraw; equal values send nothing.
             hover.tooltips = [
                 ("contract", "$y{symbol}"),
                 ("minute", "$x{%H:%M} UTC"),
                 ("imbalance", "@image{+0.00}"),
             ]
-            hover.formatters = {"$y": symbol_hover(self._names), "$x": "datetime"}
+            hover.formatters = {"$y": self._row_hover, "$x": "datetime"}
 
     # ------------------------------------------------------------------ data
 
@@ -452,8 +460,3 @@ class ImbalanceView(LiveView):
             self._cvd_title.object = html.escape(
                 f"{self.selected} · cumulative volume delta · last {self.span}: {last:+,.6g}"
             )
-
-
-def _strip_axis(plot, element) -> None:
-    plot.state.xaxis.ticker = DatetimeTicker(desired_num_ticks=8)
-    plot.state.xaxis.formatter = utc_time_formatter()

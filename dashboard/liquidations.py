@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import param
-from bokeh.models import DatetimeTicker
 
 from dashboard.empty import EmptyState
 from dashboard.live import LIVE_CHART_S, LiveView
@@ -31,7 +30,7 @@ from dashboard.theme import (
     plot_opts,
     thousands_formatter,
     tint_formatter,
-    utc_time_formatter,
+    utc_time_hook,
 )
 from pipelines.analytics.liquidations import WINDOWS
 
@@ -232,7 +231,7 @@ class LiquidationsView(LiveView):
         histogram = hv.DynamicMap(lambda data: data, streams=[self.histogram_pipe]).opts(
             hv.opts.Rectangles(
                 color="color", line_width=0, framewise=True, xlabel="", ylabel="liquidated $ / min",
-                yformatter=thousands_formatter(), hooks=[_time_axis], **plot_opts(height=230),
+                yformatter=thousands_formatter(), hooks=[utc_time_hook], **plot_opts(height=230),
             )
         )  # fmt: skip
         heading = {"color": MUTED, "font-size": "11px", "letter-spacing": ".05em"}
@@ -341,8 +340,3 @@ class LiquidationsView(LiveView):
         start = float(histogram["minute"].iloc[0]) if len(histogram) else minute - 3_600_000.0
         rects = histogram_rectangles(histogram).opts(xlim=(start, minute + 120_000.0))
         self.histogram_pipe.send(rects)
-
-
-def _time_axis(plot, element) -> None:
-    plot.state.xaxis.ticker = DatetimeTicker(desired_num_ticks=8)
-    plot.state.xaxis.formatter = utc_time_formatter()

@@ -12,6 +12,7 @@ import panel as pn
 from bokeh.models import (
     CustomJSHover,
     CustomJSTickFormatter,
+    DatetimeTicker,
     DatetimeTickFormatter,
     NumeralTickFormatter,
 )
@@ -114,16 +115,40 @@ def plot_opts(**extra: object) -> dict:
     return opts
 
 
+UTC_TIME = "utc-time"  # the name of the formatter `utc_time_formatter` makes
+
+
 def utc_time_formatter() -> DatetimeTickFormatter:
     """Time ticks in UTC (a new model each time: a Bokeh model belongs to one document)."""
     return DatetimeTickFormatter(
         seconds="%H:%M:%S", minsec="%H:%M:%S", minutes="%H:%M", hourmin="%H:%M", hours="%H:%M",
-        days="%d %b", months="%b %Y",
+        days="%d %b", months="%b %Y", name=UTC_TIME,
     )  # fmt: skip
+
+
+def utc_time_axis(fig) -> None:
+    """UTC time ticks on a figure's x axis, set once per figure: a hook runs on every redraw,
+    and a new model each time is sent to the browser and makes Bokeh re-walk the document."""
+    if fig.xaxis[0].formatter.name == UTC_TIME:
+        return
+    fig.xaxis.ticker = DatetimeTicker(desired_num_ticks=8)
+    fig.xaxis.formatter = utc_time_formatter()
+
+
+def utc_time_hook(plot, element) -> None:
+    """`utc_time_axis` as a HoloViews plot hook."""
+    utc_time_axis(plot.state)
 
 
 def thousands_formatter() -> NumeralTickFormatter:
     return NumeralTickFormatter(format="0,0.[00]")
+
+
+def show_row_names(model: CustomJSTickFormatter | CustomJSHover, symbols: list[str]) -> None:
+    """Point a formatter made by `symbol_tick_formatter` or `symbol_hover` at new rows, in
+    place (the names go to the browser only when they changed)."""
+    if model.args.get("names") != symbols:
+        model.args = {"names": list(symbols)}
 
 
 def symbol_tick_formatter(symbols: list[str]) -> CustomJSTickFormatter:
