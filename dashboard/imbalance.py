@@ -179,7 +179,7 @@ class ImbalanceView(LiveView):
         doc="Fires when the user asks to open `selected` in the footprint."
     )
 
-    _schedules = (("refresh_rankings", 1000), ("refresh_charts", 2000))
+    _schedules = (("refresh_rankings", 2000), ("refresh_charts", 2000))
 
     def __init__(self, **params: object) -> None:
         super().__init__(**params)
@@ -190,7 +190,8 @@ class ImbalanceView(LiveView):
         self._y_view: tuple[tuple[float, float] | None, int] = (None, 0)
         self._reframing = False  # the next draw is for new data, not for a zoom or pan
         self._fig = None  # the heatmap's Bokeh figure, once drawn (the search moves its range)
-        self._sent: pd.DataFrame | None = None  # the heatmap frame last drawn
+        self._sent: pd.DataFrame | None = None  # the heatmap frame last drawn ...
+        self._sent_at = 0.0  # ... and when (time.monotonic)
         self.empty = EmptyState("imbalance")
         self.heat_pipe = hv.streams.Pipe(data=heatmap_image(pd.DataFrame())[0])
         self.breadth_pipe = hv.streams.Pipe(
@@ -419,9 +420,21 @@ class ImbalanceView(LiveView):
             self.rows.update(symbols, *self._order_keys())
         rows = self.rows.rows
         frame = frame.reindex(pd.Index(rows, dtype=object)) if len(frame) else frame
-        # Re-rasterize only when something changed: an idle market costs nothing.
-        if self._sent is None or not self._sent.equals(frame):
-            self._sent = frame
+        # Re-rasterize only when something changed (an idle market costs nothing); the live
+        # minute's column at most every LIVE_CHART_S, a new minute, row or span at once.
+        now = time.monotonic()
+        reshaped = self._sent is None or not (
+            self._sent.index.equals(frame.index) and self._sent.columns.equals(frame.columns)
+        )
+        # After a new shape, draw once more on the next refresh: the first draw's time axis can
+        # keep the previous image's start (rasterize's range is the one last reported).
+        again = self._sent_at == 0.0
+        if (
+            reshaped
+            or again
+            or (now - self._sent_at >= LIVE_CHART_S and not self._sent.equals(frame))
+        ):
+            self._sent, self._sent_at = frame, 0.0 if reshaped else now
             image, self._names = heatmap_image(frame)
             if hasattr(self, "_search") and self._search.options != self._names:
                 self._search.options = list(self._names)

@@ -131,7 +131,7 @@ class LiquidationsView(LiveView):
         default=0.0, bounds=(0, None), doc="Beep for a liquidation of at least this USD (0: off)."
     )
 
-    _schedules = (("refresh_feed", 250), ("refresh_charts", 2000))
+    _schedules = (("refresh_feed", 250), ("refresh_charts", 5000))
 
     def __init__(self, **params: object) -> None:
         super().__init__(**params)
