@@ -271,11 +271,19 @@ def connect(
     return conn
 
 
+WAL_CHECKPOINT_PAGES = 256  # of 4 KiB: the write-ahead log is checkpointed each ~1 MiB
+
+
 def _configure(conn: sqlite3.Connection, *, readonly: bool, cache_mb: int) -> None:
     if not readonly:
         mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise SchemaError(f"the database refused WAL mode (journal_mode={mode})")
+        # Checkpoint every 1 MiB of log, and cut the log back to 2 MiB after one: with the
+        # default 4 MiB, a disk with less room than that fills with log the checkpoint then
+        # cannot copy into the database (the disk stays full after space came back).
+        conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
+        conn.execute(f"PRAGMA journal_size_limit={2 * 2**20}")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA temp_store=MEMORY")
     conn.execute(f"PRAGMA cache_size=-{int(cache_mb) * 1024}")  # negative: KiB

@@ -64,7 +64,9 @@ async def until(engine: Engine, condition, what: str, timeout_s: float = 90.0) -
     deadline = loop.time() + timeout_s
     while not condition():
         assert loop.time() < deadline, f"timed out waiting for {what}: {engine.writer.status()}"
-        await asyncio.sleep(0.1)
+        # Not a divisor of the engine's batch interval: polled in step with it, every look
+        # would land while a batch is on its way to the store, and "nothing waiting" never.
+        await asyncio.sleep(0.03)
 
 
 def assert_store_equals_truth(db: Path, engine: Engine, exchange: StandIn) -> int:
