@@ -9,7 +9,7 @@ import pandas as pd
 import panel as pn
 import param
 
-from dashboard.live import LIVE_CHART_S, LiveView
+from dashboard.live import LiveMinuteLimit, LiveView
 from dashboard.theme import BUY, MONO, MUTED, NEUTRAL, SELL, TEXT
 from pipelines.engine.status import EngineStatus
 
@@ -89,9 +89,9 @@ class HeaderView(LiveView):
     demo = param.Boolean(default=False, doc="Mark the line as demo data.")
 
     _schedules = (("refresh", 1000),)
-    _breadth_read = 0.0  # when the breadth line was last read (epoch s)
 
     def _layout(self) -> pn.viewable.Viewable:
+        self._breadth_limit = LiveMinuteLimit()  # shape: the minute
         self._pane = pn.pane.HTML(
             "", stylesheets=[_CSS], margin=(0, 6), sizing_mode="stretch_width"
         )
@@ -103,9 +103,8 @@ class HeaderView(LiveView):
         # The line shows the last complete minute: read again when a minute closes, and every
         # LIVE_CHART_S for what arrives late (liquidations, big orders closing).
         now = time.time()
-        if now // 60 == self._breadth_read // 60 and now - self._breadth_read < LIVE_CHART_S:
+        if not self._breadth_limit.due(int(now // 60), changed=True):
             return
-        self._breadth_read = now
         breadth = breadth_html(self.engine.analytics.breadth(int(now * 1000), 30))
         if breadth != self._breadth.object:
             self._breadth.object = breadth

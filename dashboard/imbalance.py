@@ -22,7 +22,7 @@ from bokeh.models import AdaptiveTicker, HoverTool
 from holoviews.operation.datashader import rasterize
 
 from dashboard.empty import EmptyState
-from dashboard.live import LIVE_CHART_S, LiveView
+from dashboard.live import LiveMinuteLimit, LiveView
 from dashboard.tables import update_table
 from dashboard.theme import (
     BORDER,
@@ -190,15 +190,17 @@ class ImbalanceView(LiveView):
         self._y_view: tuple[tuple[float, float] | None, int] = (None, 0)
         self._reframing = False  # the next draw is for new data, not for a zoom or pan
         self._fig = None  # the heatmap's Bokeh figure, once drawn (the search moves its range)
-        self._sent: pd.DataFrame | None = None  # the heatmap frame last drawn ...
-        self._sent_at = 0.0  # ... and when (time.monotonic)
+        self._sent: pd.DataFrame | None = None  # the heatmap frame last drawn
+        # The first draw of a new shape can keep the previous image's time axis (rasterize's
+        # range is the one the browser last reported): the next refresh draws once more.
+        self._heat_limit = LiveMinuteLimit(again_after_new_shape=True)
         self.empty = EmptyState("imbalance")
         self.heat_pipe = hv.streams.Pipe(data=heatmap_image(pd.DataFrame())[0])
         self.breadth_pipe = hv.streams.Pipe(
             data=breadth_strip(pd.DataFrame(columns=BREADTH_COLUMNS))
         )
         self._breadth_key: tuple = ()  # (rows, minute, counts...) of the strip last drawn
-        self._breadth_at = 0.0
+        self._breadth_limit = LiveMinuteLimit(shape=())  # shape: (rows, minute)
         self.cvd_pipe = hv.streams.Pipe(data=pd.DataFrame({"time": pd.to_datetime([]), "cvd": []}))
         self.buyers = self._table()
         self.sellers = self._table()
@@ -422,19 +424,10 @@ class ImbalanceView(LiveView):
         frame = frame.reindex(pd.Index(rows, dtype=object)) if len(frame) else frame
         # Re-rasterize only when something changed (an idle market costs nothing); the live
         # minute's column at most every LIVE_CHART_S, a new minute, row or span at once.
-        now = time.monotonic()
-        reshaped = self._sent is None or not (
-            self._sent.index.equals(frame.index) and self._sent.columns.equals(frame.columns)
-        )
-        # After a new shape, draw once more on the next refresh: the first draw's time axis can
-        # keep the previous image's start (rasterize's range is the one last reported).
-        again = self._sent_at == 0.0
-        if (
-            reshaped
-            or again
-            or (now - self._sent_at >= LIVE_CHART_S and not self._sent.equals(frame))
-        ):
-            self._sent, self._sent_at = frame, 0.0 if reshaped else now
+        shape = (tuple(frame.index), tuple(frame.columns))
+        changed = self._sent is None or not self._sent.equals(frame)
+        if self._heat_limit.due(shape, changed):
+            self._sent = frame
             image, self._names = heatmap_image(frame)
             if hasattr(self, "_search") and self._search.options != self._names:
                 self._search.options = list(self._names)
@@ -446,12 +439,8 @@ class ImbalanceView(LiveView):
     def refresh_breadth(self) -> None:
         breadth = self.engine.analytics.breadth(int(time.time() * 1000), SPANS[self.span])
         key = (len(breadth), *breadth.iloc[-1].tolist()) if len(breadth) else ()
-        now = time.monotonic()
-        # (rows, last minute) moved: at once; new counts in the live minute: at most every
-        # LIVE_CHART_S.
-        due = key[:2] != self._breadth_key[:2] or now - self._breadth_at >= LIVE_CHART_S
-        if key != self._breadth_key and due:
-            self._breadth_key, self._breadth_at = key, now
+        if self._breadth_limit.due(key[:2], key != self._breadth_key):
+            self._breadth_key = key
             self.breadth_pipe.send(breadth_strip(breadth))
 
     def refresh_cvd(self) -> None:

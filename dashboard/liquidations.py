@@ -16,7 +16,7 @@ import panel as pn
 import param
 
 from dashboard.empty import EmptyState
-from dashboard.live import LIVE_CHART_S, LiveView
+from dashboard.live import LiveMinuteLimit, LiveView
 from dashboard.sound import Beeper
 from dashboard.tables import update_table
 from dashboard.theme import (
@@ -175,7 +175,8 @@ class LiquidationsView(LiveView):
             **shared,
         )  # fmt: skip
         self.histogram_pipe = hv.streams.Pipe(data=histogram_rectangles(self._empty_histogram()))
-        self._histogram_sent: tuple = ((), 0.0, None)  # (minute, span, floor), when, bars
+        self._histogram_limit = LiveMinuteLimit()  # shape: (minute, span, floor)
+        self._histogram_sent: pd.DataFrame | None = None  # the bars last drawn
         self.empty = EmptyState("liquidations")
 
     @staticmethod
@@ -331,12 +332,10 @@ class LiquidationsView(LiveView):
         # every LIVE_CHART_S (the axis ends a minute past this one).
         minute = now // 60_000 * 60_000
         shape = (minute, self.histogram_span, self.min_notional)
-        sent_shape, sent_at, sent = self._histogram_sent
-        if shape == sent_shape and (
-            time.monotonic() - sent_at < LIVE_CHART_S or sent.equals(histogram)
-        ):
+        sent = self._histogram_sent
+        if not self._histogram_limit.due(shape, sent is None or not sent.equals(histogram)):
             return
-        self._histogram_sent = (shape, time.monotonic(), histogram)
+        self._histogram_sent = histogram
         start = float(histogram["minute"].iloc[0]) if len(histogram) else minute - 3_600_000.0
         rects = histogram_rectangles(histogram).opts(xlim=(start, minute + 120_000.0))
         self.histogram_pipe.send(rects)

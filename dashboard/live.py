@@ -8,6 +8,8 @@ costs only its own session. Each schedule is a method and a period; every call r
 from __future__ import annotations
 
 import logging
+import math
+import time
 
 import holoviews as hv
 import panel as pn
@@ -22,6 +24,32 @@ log = logging.getLogger(__name__)
 # A chart of minutes redraws its live minute at most this often (a new minute at once): the
 # redraw, not the data, is most of what a session costs the server.
 LIVE_CHART_S = 10.0
+
+
+class LiveMinuteLimit:
+    """When a chart of minutes is due a redraw: a new shape (a new minute, row, span or floor)
+    at once, new values in its live minute at most every LIVE_CHART_S.
+
+    `again_after_new_shape`: also redraw on the call after a new shape, changed or not (for a
+    chart whose first draw of a new shape can come out wrong, see ImbalanceView).
+    """
+
+    def __init__(self, shape: object = None, *, again_after_new_shape: bool = False) -> None:
+        self._shape = shape
+        self._drawn_at = -math.inf
+        self._again_after_new_shape = again_after_new_shape
+        self._again = False
+
+    def due(self, shape: object, changed: bool) -> bool:
+        """True (and counted as drawn now) when a chart of this `shape`, whose values
+        `changed` since the last draw, should be redrawn."""
+        now = time.monotonic()
+        new_shape = shape != self._shape
+        if not (new_shape or self._again or (changed and now - self._drawn_at >= LIVE_CHART_S)):
+            return False
+        self._again = new_shape and self._again_after_new_shape
+        self._shape, self._drawn_at = shape, now
+        return True
 
 
 class LiveView(pn.viewable.Viewer):
