@@ -3,6 +3,7 @@
 import math
 import sqlite3
 import threading
+import tracemalloc
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from pipelines.analytics.bigorders import TAKER_ORDER_DTYPE
 from pipelines.binance.contracts import ContractSpec
 from pipelines.binance.registry import SymbolRegistry
-from pipelines.records.batch import EngineBatch
+from pipelines.records.batch import BookTop, EngineBatch
 from pipelines.records.dtypes import LIQUIDATION_DTYPE
 from pipelines.storage import store as store_module
 from pipelines.storage.retention import HOUR_MS, Pruner, Retention
@@ -335,6 +336,29 @@ def test_a_full_disk_is_named_retried_and_nothing_is_lost(tmp_path: Path, caplog
     assert writer.status().fault is None
     assert writer.close()
     assert counts(path)[0] == 6 * 200 * len(GRIDS)
+
+
+def test_rows_waiting_on_a_locked_store_do_not_keep_their_batches_books(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    writer = writer_for(path, busy_timeout_ms=20).start()
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # nothing can be written: every batch waits
+    levels = [f"{p}.5" for p in range(20_000)]  # two 160 kB level lists a book
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for k in range(40):  # ~13 MB of books in all
+        item = batch(k)
+        item.books = [BookTop(sym=0, event_time=k, bids=list(levels), asks=list(levels))]
+        writer.submit(item)
+    del item
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert writer.status().waiting_rows == 40 * len(batch(0).trades)
+    assert held < 5_000_000  # the trade rows, not the books
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    assert writer.close()
+    assert counts(path)[0] == 40 * len(batch(0).trades)
 
 
 def test_what_a_failing_store_is_owed_at_close_is_recorded_for_the_next_writer(
