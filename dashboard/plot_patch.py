@@ -58,6 +58,12 @@ def _same_data(old: hv.Element, new: hv.Element) -> bool:
         return False
     if isinstance(new, hv.Image):
         return False  # its bounds are part of what is drawn: always sent
+    if isinstance(old.data, dict) and isinstance(new.data, dict):
+        # Columns of the dictionary datatype compared as they are: `dimension_values` would
+        # copy each one first (30x slower, paid by every session for every live tick).
+        return old.data.keys() == new.data.keys() and all(
+            np.array_equal(old.data[k], new.data[k]) for k in new.data
+        )
     return all(
         np.array_equal(old.dimension_values(d), new.dimension_values(d)) for d in new.dimensions()
     )

@@ -55,18 +55,21 @@ def unfinished_auctions(levels: pd.DataFrame) -> pd.DataFrame:
     """Per bar: whether its highest and its lowest traded level saw both buyers and sellers."""
     if len(levels) == 0:
         return pd.DataFrame({c: np.zeros(0) for c in AUCTION_COLUMNS})
-    by_bar = levels.sort_values(["bar_time", "price"]).groupby("bar_time", sort=True)
-    top = by_bar.tail(1).set_index("bar_time")
-    bottom = by_bar.head(1).set_index("bar_time")
-    both_top = (top["bid_volume"] > 0) & (top["ask_volume"] > 0)
-    both_bottom = (bottom["bid_volume"] > 0) & (bottom["ask_volume"] > 0)
+    # numpy rather than a groupby: this runs for every redraw of every session's footprint.
+    times = levels["bar_time"].to_numpy()
+    price = levels["price"].to_numpy()
+    order = np.lexsort((price, times))
+    times, price = times[order], price[order]
+    both = ((levels["bid_volume"].to_numpy() > 0) & (levels["ask_volume"].to_numpy() > 0))[order]
+    first = np.flatnonzero(np.r_[True, times[1:] != times[:-1]])
+    last = np.r_[first[1:] - 1, len(times) - 1]
     return pd.DataFrame(
         {
-            "bar_time": top.index.to_numpy(),
-            "unfinished_high": both_top.to_numpy(),
-            "unfinished_low": both_bottom.reindex(top.index).to_numpy(),
-            "high_level": top["price"].to_numpy(),
-            "low_level": bottom["price"].reindex(top.index).to_numpy(),
+            "bar_time": times[first],
+            "unfinished_high": both[last],
+            "unfinished_low": both[first],
+            "high_level": price[last],
+            "low_level": price[first],
         }
     )
 
@@ -75,5 +78,12 @@ def volume_profile(levels: pd.DataFrame) -> pd.DataFrame:
     """Taker sell (bid) and buy (ask) volume per price level over all the levels given."""
     if len(levels) == 0:
         return pd.DataFrame({"price": [], "bid_volume": [], "ask_volume": []})
-    sums = levels.groupby("price", sort=True)[["bid_volume", "ask_volume"]].sum()
-    return sums.reset_index()
+    # Level prices are exact edges (one float per level), so equal levels are equal floats.
+    price, row = np.unique(levels["price"].to_numpy(), return_inverse=True)
+    return pd.DataFrame(
+        {
+            "price": price,
+            "bid_volume": np.bincount(row, levels["bid_volume"].to_numpy(), len(price)),
+            "ask_volume": np.bincount(row, levels["ask_volume"].to_numpy(), len(price)),
+        }
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipelines.records.dtypes import TRADE_DTYPE
+from pipelines.records.search import sorted_position
 
 
 class _SymbolTrades:
@@ -53,7 +54,7 @@ class _SymbolTrades:
 
     def trim_before(self, time_ms: int) -> int:
         view = self.view()
-        cut = int(np.searchsorted(view["time"], time_ms, side="left"))
+        cut = sorted_position(view["time"], time_ms)
         self.start += cut
         if self.start == self.end:
             self.start = self.end = 0
@@ -165,8 +166,8 @@ class TradeBuffer:
         if store is None:
             return np.zeros(0, dtype=TRADE_DTYPE)
         view = store.view()
-        lo = 0 if start_ms is None else int(np.searchsorted(view["time"], start_ms, "left"))
-        hi = len(view) if end_ms is None else int(np.searchsorted(view["time"], end_ms, "left"))
+        lo = 0 if start_ms is None else sorted_position(view["time"], start_ms)
+        hi = len(view) if end_ms is None else sorted_position(view["time"], end_ms)
         return view[lo:hi].copy()
 
     def coverage(self, sym: int) -> tuple[int, int] | None:

@@ -13,6 +13,7 @@ from collections import deque
 import numpy as np
 
 from pipelines.records.dtypes import TRADE_DTYPE
+from pipelines.records.search import sorted_position
 
 # Stored per trade: TRADE_DTYPE minus sym/event_time (implicit), plus `nq`.
 STORED_DTYPE = np.dtype(
@@ -58,7 +59,7 @@ class _SymbolStore:
         return self.data[self.start : self.end]
 
     def evict_before(self, time_ms: int) -> int:
-        cut = int(np.searchsorted(self.live["time"], time_ms, side="left"))
+        cut = sorted_position(self.live["time"], time_ms)
         self.start += cut
         if self.start == self.end:
             self.data, self.start, self.end = np.zeros(0, dtype=STORED_DTYPE), 0, 0
@@ -159,8 +160,8 @@ class TradeHistory:
         if start_time is None and end_time is None:
             return live[-limit:]
         times = live["time"]
-        lo = 0 if start_time is None else int(np.searchsorted(times, start_time, side="left"))
-        hi = len(live) if end_time is None else int(np.searchsorted(times, end_time, side="right"))
+        lo = 0 if start_time is None else sorted_position(times, start_time)
+        hi = len(live) if end_time is None else sorted_position(times, end_time, "right")
         if start_time is None:  # only endTime: the last `limit` trades up to it
             return live[max(lo, hi - limit) : hi]
         return live[lo : min(hi, lo + limit)]
