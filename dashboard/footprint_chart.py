@@ -100,14 +100,15 @@ def _dims(names: list[str]) -> list[hv.Dimension]:
     return [_DIMS[name] for name in names]
 
 
-_COLOUR_COLUMNS = {"color", "fill_color", "line_color"}
+# Colour columns hold indices into fg.INKS; every element that has one is drawn with this
+# fixed map (a numeric column, even an empty one, always gets it: live data patches rely on it).
+_INK_MAP = {"cmap": list(fg.INKS), "clim": (-0.5, len(fg.INKS) - 0.5), "colorbar": False}
 
 
 def _rects(data: dict, vdims: list[str], group: str) -> hv.Rectangles:
     columns = {_RECT_NAMES.get(k, k): np.asarray(v) for k, v in data.items()}
     for name in [*_RECT_KDIMS, *vdims]:
-        # An empty colour column must still be strings: BokehJS refuses a numeric one.
-        columns.setdefault(name, np.zeros(0, object if name in _COLOUR_COLUMNS else float))
+        columns.setdefault(name, np.zeros(0))
     return hv.Rectangles(
         columns, kdims=_dims(_RECT_KDIMS), vdims=_dims(vdims), group=group, datatype=_DICT
     )
@@ -173,19 +174,22 @@ def chart_options() -> list:
             clipping_colors={"NaN": "transparent"},
         ),
         hv.opts.Rectangles(
-            "Cells", color="color", alpha="alpha", line_width=0, tools=["hover"],
+            "Cells", color="color", alpha="alpha", line_width=0, tools=["hover"], **_INK_MAP,
             hover_tooltips=[("price", "@level{0,0.[00000000]}"), ("sells", "@bid{0,0.[000]}"),
                             ("buys", "@ask{0,0.[000]}"), ("delta", "@delta{+0,0.[000]}")],
         ),
         hv.opts.Rectangles(
             "Marks", fill_color="fill_color", fill_alpha="fill_alpha", line_color="line_color",
-            line_width="line_width",
+            line_width="line_width", **_INK_MAP,
         ),
-        hv.opts.Segments("Lines", color="color", alpha="alpha", line_width="line_width"),
+        hv.opts.Segments(
+            "Lines", color="color", alpha="alpha", line_width="line_width", **_INK_MAP
+        ),
         hv.opts.Segments("Naked", color=NEUTRAL, line_dash="dashed", line_width=1, alpha=0.8),
         hv.opts.Points("Auctions", color="#d0d0d0", marker="x", size=7),
         hv.opts.Points(
-            "Orders", color="color", size="size", alpha=0.45, line_color=TEXT, tools=["hover"]
+            "Orders", color="color", size="size", alpha=0.45, line_color=TEXT, tools=["hover"],
+            **_INK_MAP,
         ),
         hv.opts.Labels(
             "Bid", text_align="right", text_baseline="middle", text_font_size="9pt",
@@ -241,9 +245,9 @@ def _marks(bars: pd.DataFrame, frame: Frame) -> hv.Rectangles:
             "bottom": np.r_[candles["bottom"], poc["poc_bottom"], vol["bottom"]],
             "right": np.r_[candles["right"], poc["poc_right"], vol["right"]],
             "top": np.r_[candles["top"], poc["poc_top"], vol["top"]],
-            "fill_color": np.r_[candles["color"], np.full(n, NEUTRAL), vol["color"]].astype(object),
+            "fill_color": np.r_[candles["color"], np.full(n, fg.NEUTRAL_INK), vol["color"]],
             "fill_alpha": np.r_[np.ones(n), np.zeros(n), np.full(m, 0.5)],
-            "line_color": np.r_[candles["color"], np.full(n, NEUTRAL), vol["color"]].astype(object),
+            "line_color": np.r_[candles["color"], np.full(n, fg.NEUTRAL_INK), vol["color"]],
             "line_width": np.r_[np.ones(n), np.full(n, 1.2), np.zeros(m)],
         },
         ["fill_color", "fill_alpha", "line_color", "line_width"],
@@ -263,7 +267,7 @@ def _lines(bars: pd.DataFrame, levels: pd.DataFrame, tf: int, level: float) -> h
         np.r_[candles["x"], va["va_x"], stacked["x"]],
         np.r_[candles["high"] + level, va["va_high"], stacked["top"]],
         "Lines",
-        color=np.r_[np.full(n, "#b0b0b0"), np.full(n, NEUTRAL), stacked["color"]].astype(object),
+        color=np.r_[np.full(n, fg.WICK_INK), np.full(n, fg.NEUTRAL_INK), stacked["color"]],
         alpha=np.r_[np.ones(n), np.full(n, 0.55), np.ones(k)],
         line_width=np.r_[np.ones(n), np.full(n, 2.0), np.full(k, 3.0)],
     )
@@ -294,7 +298,7 @@ def _big_order_points(orders: pd.DataFrame) -> hv.Points:
         "price": orders["vwap"].to_numpy(dtype=np.float64),
         "notional": orders["notional"].to_numpy(dtype=np.float64),
         "size": 8 + 10 * np.sqrt(np.nan_to_num(pct, nan=0.5).clip(0, 4)),
-        "color": np.where(orders["side"].to_numpy() == "BUY", BUY, SELL).astype(object),
+        "color": np.where(orders["side"].to_numpy() == "BUY", fg.BUY_INK, fg.SELL_INK),
     }
     return hv.Points(
         data, kdims=_dims(["time", "price"]), vdims=_dims(["notional", "size", "color"]),
@@ -319,7 +323,7 @@ def _profile_columns(profile: pd.DataFrame, frame: Frame) -> dict[str, np.ndarra
         "bottom": np.r_[price, price],
         "right": np.r_[edge - width + sell_w, edge],
         "top": np.r_[price, price] + frame.level_size * 0.92,
-        "color": np.r_[np.full(len(price), SELL), np.full(len(price), BUY)].astype(object),
+        "color": np.r_[np.full(len(price), fg.SELL_INK), np.full(len(price), fg.BUY_INK)],
     }
 
 

@@ -24,6 +24,15 @@ BODY_HALF = 0.035
 PAD = 0.06  # vertical padding inside a level, share of the bin
 BUY_DIM = "#1f7a52"
 SELL_DIM = "#8a2e2e"
+WICK = "#b0b0b0"
+
+# Glyph colours are indices into INKS, not colour strings: numbers travel to the browser as
+# binary arrays, and HoloViews validates every colour string of a redrawn glyph one by one
+# (a third of a day view's redraw). The chart maps them back with a fixed colour map.
+INKS = (SELL, SELL_DIM, BUY_DIM, BUY, NEUTRAL, WICK)
+SELL_INK, SELL_DIM_INK, BUY_DIM_INK, BUY_INK, NEUTRAL_INK, WICK_INK = (
+    float(i) for i in range(len(INKS))
+)
 
 
 def volume_scale(levels: pd.DataFrame, mode: str) -> float:
@@ -92,7 +101,9 @@ def cell_columns(
     if mode == "bid × ask":
         left = np.r_[centre - gap - width(bid), centre + gap]
         right = np.r_[centre - gap, centre + gap + width(ask)]
-        colour = np.r_[np.where(sell_imb, SELL, SELL_DIM), np.where(buy_imb, BUY, BUY_DIM)]
+        colour = np.r_[
+            np.where(sell_imb, SELL_INK, SELL_DIM_INK), np.where(buy_imb, BUY_INK, BUY_DIM_INK)
+        ]
         fill_alpha = np.r_[np.where(sell_imb, 1.0, alpha(bid)), np.where(buy_imb, 1.0, alpha(ask))]
         keep = np.r_[bid > 0, ask > 0]
         return _rows(
@@ -116,14 +127,16 @@ def cell_columns(
         right = np.where(delta >= 0, centre + gap + w, centre - gap)
         imbalanced = np.where(delta >= 0, buy_imb, sell_imb)
         colour = np.where(
-            delta >= 0, np.where(imbalanced, BUY, BUY_DIM), np.where(imbalanced, SELL, SELL_DIM)
+            delta >= 0,
+            np.where(imbalanced, BUY_INK, BUY_DIM_INK),
+            np.where(imbalanced, SELL_INK, SELL_DIM_INK),
         )
         fill_alpha = np.where(imbalanced, 1.0, alpha(np.abs(delta)))
     else:
         total = ask + bid
         left = centre + gap
         right = centre + gap + width(total)
-        colour = np.where(ask >= bid, BUY_DIM, SELL_DIM)
+        colour = np.where(ask >= bid, BUY_DIM_INK, SELL_DIM_INK)
         fill_alpha = alpha(total)
     return _rows(
         np.ones(len(levels), dtype=bool),
@@ -175,7 +188,7 @@ def candle_columns(bars: pd.DataFrame, tf_ms: int, level_size: float) -> dict[st
         "right": centre + BODY_HALF * tf_ms,
         "bottom": np.minimum(o, c),
         "top": np.maximum(o, c) + np.where(o == c, level_size * 0.05, 0.0),
-        "color": np.where(up, BUY, SELL),
+        "color": np.where(up, BUY_INK, SELL_INK),
         "bar_time": t,
         "open": o,
         "close": c,
@@ -210,8 +223,7 @@ def stacked_columns(levels: pd.DataFrame, tf_ms: int, level_size: float) -> dict
         "x": x,
         "bottom": np.r_[price[sell], price[buy]],
         "top": np.r_[price[sell], price[buy]] + level_size,
-        "color": np.r_[np.full(sell.sum(), SELL), np.full(buy.sum(), BUY)].astype(object),
-        "line": np.full(len(x), NEUTRAL, dtype=object),
+        "color": np.r_[np.full(sell.sum(), SELL_INK), np.full(buy.sum(), BUY_INK)],
     }
 
 

@@ -327,3 +327,55 @@ def test_live_ticks_and_rule_changes_reach_the_drawn_chart_as_data_alone(fed, mo
     cvd = view._plots["cvd"].handles["source"].data["cvd"]
     _, bars = view.source.frames()
     assert cvd[-1] == pytest.approx(float(bars["cvd"].iloc[-1]))
+
+
+def browser_colours(glyph, prop: str, data: dict) -> list[str]:
+    """The colours BokehJS draws for a glyph property mapped by a LinearColorMapper (its rule:
+    palette[floor((x - low) / ((high - low) / len(palette)))])."""
+    spec = getattr(glyph, prop)
+    mapper = spec.transform
+    step = (mapper.high - mapper.low) / len(mapper.palette)
+    codes = np.asarray(data[spec.field], dtype=np.float64)
+    return [mapper.palette[int(np.floor((c - mapper.low) / step))] for c in codes]
+
+
+def test_candles_and_cells_are_drawn_in_their_sides_colours_before_and_after_a_patch(
+    fed, monkeypatch
+) -> None:
+    """Glyph colours travel as indices into a fixed map: candle bodies are BUY when they close
+    at or above their open and SELL otherwise, sell cells red and buy cells green, in the first
+    drawing and after a live data patch."""
+    from bokeh.document import Document
+    from panel.io.server import set_curdoc
+
+    from dashboard import footprint as module
+    from dashboard.theme import BUY, SELL
+
+    engine, feed, now = fed
+    view = FootprintView(engine=engine, symbol="BTCUSDT", price_bin=5)
+    clock = [module.time.monotonic() + 100.0]
+    monkeypatch.setattr(module.time, "monotonic", lambda: clock[0])
+    doc = Document()
+    with set_curdoc(doc):
+        doc.add_root(view.__panel__().get_root(doc))
+        view.refresh()
+        for patched in (False, True):
+            if patched:
+                live = view.source.live_start
+                asyncio.run(feed.push(feed.trades(max(live, now - 500), live + MINUTE - 1, 60)))
+                clock[0] += module.LIVE_REDRAW_S
+                view.refresh()
+                assert view.patches == 1
+            marks = view._plots["main"].subplots[("Marks", "I")].handles
+            frame = view.frame(view._streams[0].x_range, view._streams[0].y_range)
+            bars = frame.bars
+            up = bars["close"].to_numpy() >= bars["open"].to_numpy()
+            fills = browser_colours(marks["glyph"], "fill_color", marks["source"].data)
+            assert fills[: len(bars)] == [BUY if u else SELL for u in up]
+            cells = view._plots["main"].subplots[("Cells", "I")].handles
+            colours = browser_colours(cells["glyph"], "fill_color", cells["source"].data)
+            centre = np.asarray(cells["source"].data["bar_time"]) + MINUTE / 2
+            sells = np.asarray(cells["source"].data["right"]) <= centre
+            assert sells.any() and (~sells).any()
+            assert {c for c, s in zip(colours, sells, strict=True) if s} <= {SELL, fg.SELL_DIM}
+            assert {c for c, s in zip(colours, sells, strict=True) if not s} <= {BUY, fg.BUY_DIM}
