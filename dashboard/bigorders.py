@@ -11,6 +11,7 @@ import pandas as pd
 import panel as pn
 import param
 
+from dashboard import widgets
 from dashboard.empty import EmptyState
 from dashboard.live import LiveView
 from dashboard.sound import Beeper
@@ -102,10 +103,10 @@ class BigOrdersView(LiveView):
     # ------------------------------------------------------------------ layout
 
     def _layout(self) -> pn.viewable.Viewable:
-        threshold = pn.widgets.Select(options=THRESHOLDS, width=90, margin=(2, 6))
+        threshold = widgets.Select(options=THRESHOLDS, width=90, margin=(2, 6))
         threshold.value = min(THRESHOLDS.values(), key=lambda v: abs(v - self.threshold_pct))
         threshold.link(self, value="threshold_pct", bidirectional=True)
-        floor = pn.widgets.Select(
+        floor = widgets.Select(
             options=MIN_NOTIONALS, value=self.min_notional, width=80, margin=(2, 6)
         )
         floor.link(self, value="min_notional", bidirectional=True)

@@ -23,6 +23,7 @@ import param
 from bokeh.models import CustomJS, NumeralTickFormatter
 
 from dashboard import footprint_glyphs as fg
+from dashboard import widgets
 from dashboard.footprint_chart import (
     CVD_STYLE,
     SHADINGS,
@@ -132,24 +133,24 @@ class FootprintView(LiveView):
             restrict=True, min_characters=1, placeholder="symbol", width=150, margin=(2, 6),
         )  # fmt: skip
         self._symbol_input.link(self, value="symbol", bidirectional=True)
-        tf_input = pn.widgets.RadioButtonGroup(
+        tf_input = widgets.RadioButtonGroup(
             options=list(TIMEFRAMES_MS), value=self.timeframe, margin=(2, 6)
         )
         tf_input.link(self, value="timeframe", bidirectional=True)
-        self._bin_input = pn.widgets.Select(
+        self._bin_input = widgets.Select(
             options=self._bin_options(), value=self.price_bin, width=130, margin=(2, 6)
         )
         self._bin_input.link(self, value="price_bin", bidirectional=True)
-        ratio_input = pn.widgets.Select(
+        ratio_input = widgets.Select(
             options=RATIOS, value=self.imbalance_ratio if self.imbalance_ratio in RATIOS.values() else 3.0,
             width=90, margin=(2, 6),
         )  # fmt: skip
         ratio_input.link(self, value="imbalance_ratio", bidirectional=True)
-        mode_input = pn.widgets.RadioButtonGroup(
+        mode_input = widgets.RadioButtonGroup(
             options=list(fg.MODES), value=self.mode, margin=(2, 6)
         )
         mode_input.link(self, value="mode", bidirectional=True)
-        shading_input = pn.widgets.Select(
+        shading_input = widgets.Select(
             options=list(SHADINGS), value=self.shading, width=80, margin=(2, 6)
         )
         shading_input.link(self, value="shading", bidirectional=True)

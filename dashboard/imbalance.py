@@ -21,6 +21,7 @@ import param
 from bokeh.models import AdaptiveTicker, HoverTool
 from holoviews.operation.datashader import rasterize
 
+from dashboard import widgets
 from dashboard.empty import EmptyState
 from dashboard.live import LiveMinuteLimit, LiveView
 from dashboard.tables import update_table
@@ -234,17 +235,13 @@ class ImbalanceView(LiveView):
     # ------------------------------------------------------------------ layout
 
     def _layout(self) -> pn.viewable.Viewable:
-        window = pn.widgets.RadioButtonGroup(
-            options=list(WINDOWS), value=self.window, margin=(2, 6)
-        )
+        window = widgets.RadioButtonGroup(options=list(WINDOWS), value=self.window, margin=(2, 6))
         window.link(self, value="window", bidirectional=True)
-        span = pn.widgets.Select(options=list(SPANS), value=self.span, width=70, margin=(2, 6))
+        span = widgets.Select(options=list(SPANS), value=self.span, width=70, margin=(2, 6))
         span.link(self, value="span", bidirectional=True)
-        floor = pn.widgets.Select(
-            options=MIN_VOLUMES, value=self.min_volume, width=80, margin=(2, 6)
-        )
+        floor = widgets.Select(options=MIN_VOLUMES, value=self.min_volume, width=80, margin=(2, 6))
         floor.link(self, value="min_volume", bidirectional=True)
-        order = pn.widgets.Select(options=list(ORDERS), value=self.order, width=120, margin=(2, 6))
+        order = widgets.Select(options=list(ORDERS), value=self.order, width=120, margin=(2, 6))
         order.link(self, value="order", bidirectional=True)
         resort = pn.widgets.Button(label="re-sort", width=70, margin=(2, 6))
         resort.on_click(lambda _: self._resort())

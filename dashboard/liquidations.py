@@ -15,6 +15,7 @@ import pandas as pd
 import panel as pn
 import param
 
+from dashboard import widgets
 from dashboard.empty import EmptyState
 from dashboard.live import LiveMinuteLimit, LiveView
 from dashboard.sound import Beeper
@@ -203,21 +204,19 @@ class LiquidationsView(LiveView):
 
     def _layout(self) -> pn.viewable.Viewable:
         label = {"color": MUTED, "font-size": "12px"}
-        floor = pn.widgets.Select(
+        floor = widgets.Select(
             options=MIN_NOTIONALS, value=self.min_notional, width=80, margin=(2, 6)
         )
         floor.link(self, value="min_notional", bidirectional=True)
-        window = pn.widgets.RadioButtonGroup(
+        window = widgets.RadioButtonGroup(
             options=list(WINDOWS), value=self.ranking_window, margin=(2, 6)
         )
         window.link(self, value="ranking_window", bidirectional=True)
-        span = pn.widgets.RadioButtonGroup(
+        span = widgets.RadioButtonGroup(
             options=list(HISTOGRAM_SPANS), value=self.histogram_span, margin=(2, 6)
         )
         span.link(self, value="histogram_span", bidirectional=True)
-        alert = pn.widgets.Select(
-            options=ALERTS, value=self.alert_notional, width=80, margin=(2, 6)
-        )
+        alert = widgets.Select(options=ALERTS, value=self.alert_notional, width=80, margin=(2, 6))
         alert.link(self, value="alert_notional", bidirectional=True)
         self.beeper = Beeper(margin=(4, 6))
         controls = pn.Row(
