@@ -56,8 +56,10 @@ def patch_plot(plot: object, element: hv.core.ViewableElement) -> bool:
 def _same_data(old: hv.Element, new: hv.Element) -> bool:
     if type(old) is not type(new) or old.dimensions() != new.dimensions() or len(old) != len(new):
         return False
-    if isinstance(new, hv.Image):
-        return False  # its bounds are part of what is drawn: always sent
+    if isinstance(new, hv.Image):  # its bounds are part of what is drawn
+        return old.bounds.lbrt() == new.bounds.lbrt() and np.array_equal(
+            old.data, new.data, equal_nan=True
+        )
     if isinstance(old.data, dict) and isinstance(new.data, dict):
         # Columns of the dictionary datatype compared as they are: `dimension_values` would
         # copy each one first (30x slower, paid by every session for every live tick).

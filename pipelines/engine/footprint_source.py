@@ -118,7 +118,8 @@ class FootprintSource(param.Parameterized):
         self._held_from = 0  # oldest buffered trade when the range was built
         self._naked: tuple[int, pd.DataFrame] = (-1, pd.DataFrame())
         self._frames: tuple[pd.DataFrame, pd.DataFrame] | None = None  # until parts change
-        self._orders: tuple[tuple, pd.DataFrame] = ((), pd.DataFrame())
+        # (rule read at, detector sequence read up to, this contract's orders)
+        self._orders: tuple[tuple, int, pd.DataFrame | None] = ((), 0, None)
         self._load: HistoryLoad | None = None  # the history load this source asked for last
         self._load_seen = True
         self._history_symbol = ""
@@ -176,16 +177,22 @@ class FootprintSource(param.Parameterized):
     def big_orders(self, start_ms: float, end_ms: float) -> pd.DataFrame:
         """The contract's big orders (the screener's rule) that started in the range."""
         detector = self.engine.analytics.orders
-        key = (detector.last_seq, detector.threshold, detector.min_notional, self.symbol)
-        if self._orders[0] != key:  # read the detector's history once per change
-            everything = detector.big_since(0)
-            self._orders = (key, everything[everything["symbol"] == self.symbol])
-        orders = self._orders[1]
-        inside = (
-            (orders["symbol"] == self.symbol)
-            & (orders["time"] >= start_ms)
-            & (orders["time"] < end_ms)
-        )
+        rule = (detector.threshold, detector.min_notional, self.symbol)
+        seen_rule, seen_seq, orders = self._orders
+        if rule != seen_rule:  # a new rule or contract: read the detector's history again
+            seen_seq, orders = 0, None
+        if orders is None or detector.last_seq != seen_seq:
+            # Only what the detector added since the last read (a whole read is milliseconds,
+            # and new orders of some contract arrive with nearly every batch).
+            new = detector.big_since(seen_seq)
+            new = new[(new["symbol"] == self.symbol).to_numpy()]
+            if orders is None:
+                orders = new
+            elif len(new) or (len(orders) and orders["seq"].iloc[0] < detector.history.first_seq):
+                kept = orders[(orders["seq"] >= detector.history.first_seq).to_numpy()]
+                orders = pd.concat([kept, new], ignore_index=True) if len(new) else kept
+            self._orders = (rule, detector.last_seq, orders)
+        inside = (orders["time"] >= start_ms) & (orders["time"] < end_ms)
         return orders[inside.to_numpy()]
 
     def progress(self) -> tuple[float, str]:

@@ -163,3 +163,33 @@ def test_an_automatic_bin_follows_a_widening_range(market: Market) -> None:
     assert source.refresh() == "rebuild"
     assert source.bin_ticks > before
     assert_equal_to_rebuild(source, market.btc())
+
+
+def test_big_orders_read_as_they_come_equal_a_whole_read(market: Market) -> None:
+    """The source reads only the orders the detector added since its last read; what it holds
+    equals the contract's rows of a whole read of the detector, across ring evictions and a
+    change of the screener's floor."""
+    from pipelines.analytics.bigorders import TAKER_ORDER_DTYPE
+    from pipelines.analytics.ring import SequencedRing
+
+    detector = market.engine.analytics.orders
+    detector.history = SequencedRing(TAKER_ORDER_DTYPE, 300)  # small: the ring wraps
+    detector.set_adv({"BTCUSDT": 1.0, "ETHUSDT": 1.0, "SOLUSDT": 1.0})  # every order is big
+    source = market.source(symbol="BTCUSDT")
+
+    def whole_read() -> pd.DataFrame:
+        everything = detector.big_since(0)
+        return everything[everything["symbol"] == "BTCUSDT"].reset_index(drop=True)
+
+    reads = 0
+    for step in range(12):
+        market.push(NOW + step * 100, NOW + step * 100 + 99, 200)
+        if step == 7:
+            detector.min_notional = float(whole_read()["notional"].median())
+        got = source.big_orders(0, 2**62).reset_index(drop=True)
+        want = whole_read()
+        assert len(want) > 0
+        pd.testing.assert_frame_equal(got, want)
+        reads += 1
+    assert detector.history.first_seq > 1  # rows were evicted along the way
+    assert reads == 12
