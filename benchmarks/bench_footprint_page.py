@@ -7,7 +7,7 @@ Part 1, live market: the stand-in in its own process (`orderflow simulate`, 600 
 The server's CPU (utime + stime from /proc) is measured with no browser (the baseline), then
 with four headless Chromium sessions on the Footprint tab. In one session the price bin is
 changed `--rebins` times; latency = from the selection in the page to the first frame whose
-cells all sit on the new bin's grid (polled every 10 ms in the page).
+cells are the new bin's: all on its grid, two of one bar one bin apart (polled every 10 ms).
 
 Part 2, a day of history: a store holding 24 h of a BTCUSDT-like contract (about 1.4 M trades,
 tick 0.10), served with the footprint at one tick; latency = from setting the time axis to the
@@ -40,7 +40,9 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 TICKS = os.sysconf("SC_CLK_TCK")
 
-# Resolves when every cell of the footprint sits on a grid of `level` (price units).
+# Resolves when the footprint's cells are those of a bin of `level` (price units): every level
+# on its grid, and two levels of one bar exactly one bin apart (cells of a coarser bin, still
+# on screen, are on a finer bin's grid too: the grid alone would pass them at once).
 ON_GRID_JS = """
 ([level, timeout]) => new Promise((resolve) => {
   const start = performance.now();
@@ -48,9 +50,16 @@ ON_GRID_JS = """
     for (const doc of Bokeh.documents) for (const m of doc._all_models.values()) {
       const d = m.data;
       if (!d || d.level === undefined || d.bid === undefined || d.level.length === 0) continue;
-      let ok = true;
-      for (const p of d.level) { const k = p / level; if (Math.abs(k - Math.round(k)) > 1e-6) { ok = false; break; } }
-      if (ok) return resolve(performance.now() - start);
+      let ok = true, adjacent = false;
+      const seen = new Map();
+      for (let i = 0; i < d.level.length; i++) {
+        const k = d.level[i] / level, n = Math.round(k);
+        if (Math.abs(k - n) > 1e-6) { ok = false; break; }
+        const bar = seen.get(d.bar_time[i]) || new Set();
+        if (bar.has(n - 1) || bar.has(n + 1)) adjacent = true;
+        bar.add(n); seen.set(d.bar_time[i], bar);
+      }
+      if (ok && adjacent) return resolve(performance.now() - start);
     }
     if (performance.now() - start > timeout) return resolve(-1);
     setTimeout(check, 10);

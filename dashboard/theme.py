@@ -109,6 +109,11 @@ def plot_opts(**extra: object) -> dict:
             "plot.outline_line_color": BORDER,
             "plot.toolbar.logo": None,
             "plot.min_border_left": 64,  # stacked charts keep their plot areas aligned
+            # HTML canvas, not HoloViews' default WebGL: without a GPU (a desk server's remote
+            # session, a VM, a headless browser) WebGL is drawn in software and copied to the
+            # canvas on every repaint, a fifth of a footprint page's CPU. Charts stay small in
+            # glyphs (datashader draws the big ones as one image), where canvas is enough.
+            "plot.output_backend": "canvas",
         },
     )
     opts.update(extra)
