@@ -348,12 +348,14 @@ class FootprintView(LiveView):
 
         self._plots = {}
         self._streams = (ranges, size)
+        # cache_size=1 on each map: every pan, zoom and redraw has a new key (and data-only
+        # patches make older elements stale), so a cache would only hold past charts' data.
 
         def keep(name: str):
             return lambda plot, element: self._plots.__setitem__(name, plot)
 
         level, tf = source.level_size, source.tf_ms
-        main_map = hv.DynamicMap(main, streams=[ranges, size, version, look]).opts(
+        main_map = hv.DynamicMap(main, streams=[ranges, size, version, look], cache_size=1).opts(
             *chart_options(),
             hv.opts.Overlay(
                 **plot_opts(
@@ -367,13 +369,13 @@ class FootprintView(LiveView):
             )
         )  # fmt: skip
         x_stream = hv.streams.RangeX(source=main_map)
-        stats_map = hv.DynamicMap(stats, streams=[x_stream, version]).opts(
+        stats_map = hv.DynamicMap(stats, streams=[x_stream, version], cache_size=1).opts(
             **plot_opts(height=64, xaxis=None, ylabel="", yticks=[(0, "trades"), (1, "delta"),
                         (2, "volume")], ylim=(-0.6, 2.6), toolbar=None, default_tools=[],
                         active_tools=[], xlim=first.x_range, hooks=[keep("stats")]),
             **STATS_STYLE,
         )  # fmt: skip
-        cvd_map = hv.DynamicMap(cvd, streams=[x_stream, version]).opts(
+        cvd_map = hv.DynamicMap(cvd, streams=[x_stream, version], cache_size=1).opts(
             **plot_opts(height=130, ylabel="CVD", xlabel="", xformatter=utc_time_formatter(),
                         framewise=True, toolbar=None, default_tools=[], active_tools=[],
                         xlim=first.x_range, hooks=[keep("cvd")]),

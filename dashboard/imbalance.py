@@ -258,7 +258,7 @@ class ImbalanceView(LiveView):
         )
         label = {"color": MUTED, "font-size": "12px"}
         heat = rasterize(
-            hv.DynamicMap(lambda data: data, streams=[self.heat_pipe]), aggregator="mean", dynamic=True
+            hv.DynamicMap(lambda data: data, streams=[self.heat_pipe], cache_size=1), aggregator="mean", dynamic=True
         ).opts(
             cmap=IMBALANCE_CMAP, clim=(-1, 1), colorbar=True, framewise=True, clipping_colors={"NaN": "transparent"},
             tools=["hover", "tap"], xlabel="", ylabel="", invert_yaxis=True, hooks=[self._axes_hook],
@@ -269,7 +269,7 @@ class ImbalanceView(LiveView):
         tap = hv.streams.Tap(source=heat, x=None, y=None)
         tap.add_subscriber(lambda x, y: self._tapped(y))
         cvd = hv.DynamicMap(
-            lambda data: hv.Curve(data, "time", "cvd").opts(color=NEUTRAL, line_width=1.6), streams=[self.cvd_pipe]
+            lambda data: hv.Curve(data, "time", "cvd").opts(color=NEUTRAL, line_width=1.6), streams=[self.cvd_pipe], cache_size=1
         ).opts(framewise=True, **plot_opts(height=190, xlabel="", ylabel="CVD", yformatter="%.4g", xformatter=utc_time_formatter()))  # fmt: skip
         # Visibility is toggled on a wrapping Column: toggling it on the HoloViews pane itself
         # makes Panel 1.9 push an invalid property to the Bokeh figure.
@@ -286,7 +286,7 @@ class ImbalanceView(LiveView):
             pn.pane.HTML("rows by", margin=(6, 0, 6, 8), styles=label), order, resort, self._search,
             sizing_mode="stretch_width", styles={"border-bottom": f"1px solid {BORDER}"},
         )  # fmt: skip
-        strip = hv.DynamicMap(lambda data: data, streams=[self.breadth_pipe]).opts(
+        strip = hv.DynamicMap(lambda data: data, streams=[self.breadth_pipe], cache_size=1).opts(
             hv.opts.Spikes(framewise=True, xlabel="", ylabel="buy / sell", yformatter="%d", hooks=[utc_time_hook], **plot_opts(height=90, toolbar=None, default_tools=[], active_tools=[]))
         )  # fmt: skip
         left = pn.Column(

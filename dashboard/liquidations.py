@@ -228,7 +228,7 @@ class LiquidationsView(LiveView):
             pn.pane.HTML(NOTE, margin=(6, 8), styles={"color": MUTED, "font-size": "11px", "font-style": "italic"}),
             sizing_mode="stretch_width", styles={"border-bottom": f"1px solid {BORDER}"},
         )  # fmt: skip
-        histogram = hv.DynamicMap(lambda data: data, streams=[self.histogram_pipe]).opts(
+        histogram = hv.DynamicMap(lambda data: data, streams=[self.histogram_pipe], cache_size=1).opts(
             hv.opts.Rectangles(
                 color="color", line_width=0, framewise=True, xlabel="", ylabel="liquidated $ / min",
                 yformatter=thousands_formatter(), hooks=[utc_time_hook], **plot_opts(height=230),
