@@ -226,9 +226,10 @@ def settle_heap() -> None:
     charts allocate enough to set off a full collection every few seconds, each one scanning
     all of them: 0.4-0.6 s with the loop stopped, felt as a control that answers late.
     `gc.freeze()` moves everything alive now into a generation no collection scans (objects
-    still go when their last reference does), and full collections are made rarer (below). Only in a served process, once, when the first
-    session asks for the engine: sessions come and go, and a frozen one would never be
-    collected (the first session's few objects made by then stay with the process).
+    still go when their last reference does), and full collections are made rarer (below).
+    Only in a served process, once, when the first session asks for the engine: sessions come
+    and go, and a frozen one would never be collected (the first session's few objects made
+    by then stay with the process).
     """
     gc.collect()
     gc.freeze()

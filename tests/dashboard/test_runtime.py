@@ -43,3 +43,33 @@ def test_cli_and_script_arguments(monkeypatch) -> None:
     assert settings_from_args(["--demo", "--db", "a.db"]) == RuntimeSettings(
         demo=True, db_path="a.db"
     )
+
+
+def test_the_heap_is_settled_only_for_a_served_session() -> None:
+    """A script or notebook asking for the engine keeps Python's collector as it was; a served
+    session's first request freezes the heap and makes full collections rarer."""
+    import subprocess
+    import sys
+
+    code = """
+import gc
+from bokeh.document import Document
+from panel.io.server import set_curdoc
+from dashboard import runtime
+before = gc.get_threshold()
+runtime.configure(runtime.RuntimeSettings(rest_url="http://127.0.0.1:9", ws_url="ws://127.0.0.1:9"))
+runtime.get_engine()  # a script: no session
+print(gc.get_freeze_count() == 0 and gc.get_threshold() == before)
+runtime.shutdown()
+doc = Document()
+doc._session_context = lambda: object()  # what a Bokeh server session gives its document
+with set_curdoc(doc):
+    runtime.get_engine()
+print(gc.get_freeze_count() > 100_000, gc.get_threshold()[0])
+runtime.shutdown()
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    ).stdout.split("\n")
+    assert out[0] == "True"
+    assert out[1] == "True 10000"
