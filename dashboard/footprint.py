@@ -56,18 +56,10 @@ let last = -Infinity;
 for (let i = 0; i < t.length; i++) last = Math.max(last, t[i]);
 const x0 = xr.start, x1 = xr.end;
 if (cb_obj === wicks && last > x1 - 2.5 * tf && last < x1 + 4 * tf) {
-  const shift = last + 3 * tf - x1;  // the live bar stays clear of the volume profile
+  // The live bar stays clear of the volume profile. The server made the same shift when it
+  // sent this bar (FootprintView._follow_live_bar): no range event, so no full redraw.
+  const shift = last + 3 * tf - x1;
   xr.setv({start: x0 + shift, end: x1 + shift});
-  // A range set here is not a user's pan: tell the server, as a pan would (RangesUpdate).
-  const find = (v) => {
-    if (v.model === fig) return v;
-    for (const c of (v.child_views || [])) { const f = find(c); if (f) return f; }
-    return null;
-  };
-  for (const root of Object.values(Bokeh.index)) {
-    const view = find(root);
-    if (view) { view.trigger_ranges_update_event(); break; }
-  }
   return;
 }
 let y0 = Infinity, y1 = -Infinity;
@@ -122,6 +114,7 @@ class FootprintView(LiveView):
         self._x_seen = (-float("inf"), float("inf"))  # the time range last drawn
         self._plots: dict[str, object] = {}  # the drawn HoloViews plots, for live patches
         self._streams: tuple = ()  # (RangeXY, PlotSize) of the drawn chart
+        self._x_stream: hv.streams.RangeX | None = None  # the x range of the charts below it
         self._drawn_cells = True  # the chart last drawn by the DynamicMap holds cells
         self.source.param.watch(self._source_changed, "version")
 
@@ -155,7 +148,12 @@ class FootprintView(LiveView):
         )
         shading_input.link(self, value="shading", bidirectional=True)
         style = {"color": MUTED, "font-family": MONO, "font-size": "12px"}
-        self._info = pn.pane.HTML("", margin=(6, 8), styles=style)
+        # A fixed box: its text changes with every refresh, and a pane that may change size
+        # makes the browser lay the whole page out again each time.
+        self._info = pn.pane.HTML(
+            "", margin=(6, 8), width=400, height=18,
+            styles={**style, "text-align": "right", "white-space": "nowrap", "overflow": "hidden"},
+        )  # fmt: skip
         self._progress = pn.indicators.Progress(
             value=0, max=100, width=90, height=10, visible=False, bar_color="warning",
             margin=(10, 6),
@@ -239,6 +237,7 @@ class FootprintView(LiveView):
         if len(self._plots) < 3 or not self._streams or not self._drawn_cells:
             return False
         ranges, size = self._streams
+        self._follow_live_bar()
         frame = self.frame(ranges.x_range, ranges.y_range, size.width, size.height)
         if not frame.draws_cells:
             return False
@@ -260,6 +259,24 @@ class FootprintView(LiveView):
             with param.discard_events(self):
                 self.patches += 1
         return patched
+
+    def _follow_live_bar(self) -> None:
+        """While the view's right edge is at the live bar, a new bar moves the view with it:
+        the rule of _FOLLOW_JS, applied here to the plot's range streams without an event, so
+        the data-only patch is drawn for the range the browser will show (a range event would
+        redraw the whole chart, in every session at once, at each minute)."""
+        ranges, _ = self._streams
+        if ranges.x_range is None or None in ranges.x_range:
+            return
+        x0, x1 = ranges.x_range
+        tf = self.source.tf_ms
+        last = self.source.live_start + tf / 2  # the live wick's x
+        if x1 - 2.5 * tf < last < x1 + 4 * tf:
+            shift = last + 3 * tf - x1
+            if shift:
+                for stream in (ranges, self._x_stream):
+                    if stream is not None:
+                        stream.update(x_range=(x0 + shift, x1 + shift))
 
     def _bin_options(self) -> dict[str, int]:
         """Bins offered: the usual multiples of the tick, the automatic one and the chosen one
@@ -368,7 +385,7 @@ class FootprintView(LiveView):
                 hooks=[keep("main"), lambda plot, element: self._follow_hook(plot, level, tf)],
             )
         )  # fmt: skip
-        x_stream = hv.streams.RangeX(source=main_map)
+        x_stream = self._x_stream = hv.streams.RangeX(source=main_map)
         stats_map = hv.DynamicMap(stats, streams=[x_stream, version], cache_size=1).opts(
             **plot_opts(height=64, xaxis=None, ylabel="", yticks=[(0, "trades"), (1, "delta"),
                         (2, "volume")], ylim=(-0.6, 2.6), toolbar=None, default_tools=[],
@@ -395,7 +412,6 @@ class FootprintView(LiveView):
         code = CustomJS(
             args={
                 "wicks": wicks,
-                "fig": fig,
                 "xr": fig.x_range,
                 "yr": fig.y_range,
                 "tf": tf,

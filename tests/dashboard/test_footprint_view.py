@@ -379,3 +379,51 @@ def test_candles_and_cells_are_drawn_in_their_sides_colours_before_and_after_a_p
             assert sells.any() and (~sells).any()
             assert {c for c, s in zip(colours, sells, strict=True) if s} <= {SELL, fg.SELL_DIM}
             assert {c for c, s in zip(colours, sells, strict=True) if not s} <= {BUY, fg.BUY_DIM}
+
+
+def test_a_new_bar_moves_a_view_at_the_live_edge_without_a_full_redraw(fed, monkeypatch) -> None:
+    """At the live edge, the bar that opens moves the view one bar on: the server shifts its
+    range streams as the page's follow script will (x1 = the live wick + 3 bars) and sends
+    the new bar as data, without a DynamicMap redraw; a view panned away stays where it is."""
+    from bokeh.document import Document
+    from panel.io.server import set_curdoc
+
+    from dashboard import footprint as module
+    from pipelines.engine.footprint_source import FootprintSource
+
+    engine, feed, now = fed
+    clock_ms = [now]
+    source = FootprintSource(
+        engine=engine, symbol="BTCUSDT", price_bin=5, clock=lambda: clock_ms[0]
+    )
+    view = FootprintView(source=source)
+    clock = [module.time.monotonic() + 100.0]
+    monkeypatch.setattr(module.time, "monotonic", lambda: clock[0])
+    doc = Document()
+    with set_curdoc(doc):
+        doc.add_root(view.__panel__().get_root(doc))
+        view.refresh()
+        ranges = view._streams[0]
+        live = source.live_start
+        x1 = live + MINUTE / 2 + 3 * MINUTE  # where the opening view and the follow rule put it
+        ranges.update(x_range=(x1 - 17 * MINUTE, x1))
+        redraws, patches = view.redraws, view.patches
+
+        next_bar = live + MINUTE
+        asyncio.run(feed.push(feed.trades(next_bar, next_bar + 2_000, 50)))
+        clock_ms[0] = next_bar + 2_500
+        view.refresh()
+        assert source.live_start == next_bar and source.change == "closed"
+        assert (view.redraws, view.patches) == (redraws, patches + 1)
+        assert ranges.x_range == (x1 + MINUTE - 17 * MINUTE, x1 + MINUTE)
+        assert view._x_stream.x_range == ranges.x_range
+        cells = view._plots["main"].subplots[("Cells", "I")].handles["source"].data
+        assert next_bar in set(np.asarray(cells["bar_time"]).tolist())
+
+        # Panned back an hour: a new bar leaves the view alone.
+        away = (x1 - 60 * MINUTE, x1 - 43 * MINUTE)
+        ranges.update(x_range=away)
+        asyncio.run(feed.push(feed.trades(next_bar + MINUTE, next_bar + MINUTE + 2_000, 50)))
+        clock_ms[0] = next_bar + MINUTE + 2_500
+        view.refresh()
+        assert source.change == "closed" and ranges.x_range == away
