@@ -327,8 +327,10 @@ class FootprintView(LiveView):
         self._x_seen = (x0, x1)
         if x0 < source.start_ms and source.load_before(x0):
             levels, bars = source.frames()
-        span = x1 - x0
-        near_levels, near_bars = in_view(levels, bars, tf, x0 - span, x1 + span)
+        # Half a view either side is drawn too, so a pan shows bars before the server redraws
+        # for the new range; more would be sent, and laid out by the browser, on every update.
+        margin = (x1 - x0) / 2
+        near_levels, near_bars = in_view(levels, bars, tf, x0 - margin, x1 + margin)
         seen_levels, seen = in_view(levels, bars, tf, x0, x1)
         level = source.level_size
         if y_range is None or None in y_range:
