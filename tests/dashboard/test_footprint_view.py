@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import Iterator
 
 import holoviews as hv
 import numpy as np
@@ -274,6 +276,24 @@ def test_the_contract_survives_a_contract_list_that_lacks_it_for_a_while() -> No
     assert "waiting" not in view._info.object
 
 
+@contextlib.contextmanager
+def rendered(view: FootprintView, monkeypatch) -> Iterator[list[float]]:
+    """The view drawn into a Bokeh document as a served session draws it, its redraw clock
+    (time.monotonic, long after the first draw) in the test's hands: yields the clock."""
+    from bokeh.document import Document
+    from panel.io.server import set_curdoc
+
+    from dashboard import footprint as module
+
+    clock = [module.time.monotonic() + 100.0]
+    monkeypatch.setattr(module.time, "monotonic", lambda: clock[0])
+    doc = Document()
+    with set_curdoc(doc):
+        doc.add_root(view.__panel__().get_root(doc))
+        view.refresh()
+        yield clock
+
+
 def drawn_cells(view: FootprintView, bar_time: int) -> pd.DataFrame:
     """What the browser was sent for one bar: sells and buys per level."""
     cells = view._plots["main"].subplots[("Cells", "I")].handles["source"].data
@@ -345,20 +365,12 @@ def test_candles_and_cells_are_drawn_in_their_sides_colours_before_and_after_a_p
     """Glyph colours travel as indices into a fixed map: candle bodies are BUY when they close
     at or above their open and SELL otherwise, sell cells red and buy cells green, in the first
     drawing and after a live data patch."""
-    from bokeh.document import Document
-    from panel.io.server import set_curdoc
-
     from dashboard import footprint as module
     from dashboard.theme import BUY, SELL
 
     engine, feed, now = fed
     view = FootprintView(engine=engine, symbol="BTCUSDT", price_bin=5)
-    clock = [module.time.monotonic() + 100.0]
-    monkeypatch.setattr(module.time, "monotonic", lambda: clock[0])
-    doc = Document()
-    with set_curdoc(doc):
-        doc.add_root(view.__panel__().get_root(doc))
-        view.refresh()
+    with rendered(view, monkeypatch) as clock:
         for patched in (False, True):
             if patched:
                 live = view.source.live_start
@@ -385,10 +397,6 @@ def test_a_new_bar_moves_a_view_at_the_live_edge_without_a_full_redraw(fed, monk
     """At the live edge, the bar that opens moves the view one bar on: the server shifts its
     range streams as the page's follow script will (x1 = the live wick + 3 bars) and sends
     the new bar as data, without a DynamicMap redraw; a view panned away stays where it is."""
-    from bokeh.document import Document
-    from panel.io.server import set_curdoc
-
-    from dashboard import footprint as module
     from pipelines.engine.footprint_source import FootprintSource
 
     engine, feed, now = fed
@@ -397,12 +405,7 @@ def test_a_new_bar_moves_a_view_at_the_live_edge_without_a_full_redraw(fed, monk
         engine=engine, symbol="BTCUSDT", price_bin=5, clock=lambda: clock_ms[0]
     )
     view = FootprintView(source=source)
-    clock = [module.time.monotonic() + 100.0]
-    monkeypatch.setattr(module.time, "monotonic", lambda: clock[0])
-    doc = Document()
-    with set_curdoc(doc):
-        doc.add_root(view.__panel__().get_root(doc))
-        view.refresh()
+    with rendered(view, monkeypatch):
         ranges = view._streams[0]
         live = source.live_start
         x1 = live + MINUTE / 2 + 3 * MINUTE  # where the opening view and the follow rule put it
