@@ -48,6 +48,12 @@ LIVE_REDRAW_S = 1.4  # the live bar is redrawn at most this often ...
 LIVE_IMAGE_REDRAW_S = 5.0  # ... and this often while the view is one image (a day or more)
 _PLOT_WIDTH, _PLOT_HEIGHT = 1100, 520  # the image's size until the browser reports its own
 
+# The live-follow rule, one definition for the page (_FOLLOW_JS) and the server
+# (FootprintView._follow_live_bar): while the live wick lies between FOLLOW_FROM bars left and
+# FOLLOW_TO bars right of the view's right edge, a new bar moves the view so that the edge is
+# FOLLOW_ROOM bars right of the wick (room for the volume profile).
+FOLLOW_FROM, FOLLOW_TO, FOLLOW_ROOM = 2.5, 4.0, 3.0
+
 # In the browser: keep every visible bar in the y range, and follow the live bar.
 _FOLLOW_JS = """
 const d = wicks.data, t = d['time'], lo = d['price'], hi = d['price_top'];
@@ -55,10 +61,10 @@ if (!t || t.length === 0) return;
 let last = -Infinity;
 for (let i = 0; i < t.length; i++) last = Math.max(last, t[i]);
 const x0 = xr.start, x1 = xr.end;
-if (cb_obj === wicks && last > x1 - 2.5 * tf && last < x1 + 4 * tf) {
-  // The live bar stays clear of the volume profile. The server made the same shift when it
-  // sent this bar (FootprintView._follow_live_bar): no range event, so no full redraw.
-  const shift = last + 3 * tf - x1;
+if (cb_obj === wicks && last > x1 - follow_from * tf && last < x1 + follow_to * tf) {
+  // The server made the same shift when it sent this bar (FootprintView._follow_live_bar):
+  // no range event, so no full redraw.
+  const shift = last + follow_room * tf - x1;
   xr.setv({start: x0 + shift, end: x1 + shift});
   return;
 }
@@ -262,7 +268,7 @@ class FootprintView(LiveView):
 
     def _follow_live_bar(self) -> None:
         """While the view's right edge is at the live bar, a new bar moves the view with it:
-        the rule of _FOLLOW_JS, applied here to the plot's range streams without an event, so
+        the FOLLOW_ rule, applied here to the plot's range streams without an event, so
         the data-only patch is drawn for the range the browser will show (a range event would
         redraw the whole chart, in every session at once, at each minute)."""
         ranges, _ = self._streams
@@ -271,12 +277,11 @@ class FootprintView(LiveView):
         x0, x1 = ranges.x_range
         tf = self.source.tf_ms
         last = self.source.live_start + tf / 2  # the live wick's x
-        if x1 - 2.5 * tf < last < x1 + 4 * tf:
-            shift = last + 3 * tf - x1
-            if shift:
-                for stream in (ranges, self._x_stream):
-                    if stream is not None:
-                        stream.update(x_range=(x0 + shift, x1 + shift))
+        if x1 - FOLLOW_FROM * tf < last < x1 + FOLLOW_TO * tf:
+            shift = last + FOLLOW_ROOM * tf - x1
+            for stream in (ranges, self._x_stream):
+                if stream is not None:
+                    stream.update(x_range=(x0 + shift, x1 + shift))
 
     def _bin_options(self) -> dict[str, int]:
         """Bins offered: the usual multiples of the tick, the automatic one and the chosen one
@@ -418,6 +423,9 @@ class FootprintView(LiveView):
                 "yr": fig.y_range,
                 "tf": tf,
                 "level": level,
+                "follow_from": FOLLOW_FROM,
+                "follow_to": FOLLOW_TO,
+                "follow_room": FOLLOW_ROOM,
             },
             code=_FOLLOW_JS,
         )

@@ -186,11 +186,10 @@ class FootprintSource(param.Parameterized):
             # and new orders of some contract arrive with nearly every batch).
             new = detector.big_since(seen_seq)
             new = new[(new["symbol"] == self.symbol).to_numpy()]
-            if orders is None:
-                orders = new
-            elif len(new) or (len(orders) and orders["seq"].iloc[0] < detector.history.first_seq):
+            if orders is not None:  # what the detector's ring still holds, then the new ones
                 kept = orders[(orders["seq"] >= detector.history.first_seq).to_numpy()]
-                orders = pd.concat([kept, new], ignore_index=True) if len(new) else kept
+                new = pd.concat([kept, new], ignore_index=True) if len(new) else kept
+            orders = new
             self._orders = (rule, detector.last_seq, orders)
         inside = (orders["time"] >= start_ms) & (orders["time"] < end_ms)
         return orders[inside.to_numpy()]
