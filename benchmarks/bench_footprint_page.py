@@ -8,6 +8,9 @@ The server's CPU (utime + stime from /proc) is measured with no browser (the bas
 with four headless Chromium sessions on the Footprint tab. In one session the price bin is
 changed `--rebins` times; latency = from the selection in the page to the first frame whose
 cells are the new bin's: all on its grid, two of one bar one bin apart (polled every 10 ms).
+It is also split in two: from the choice (the select's input event) to the first data message
+on the page's websocket (the server's part, network included), and from there to the new cells
+(the browser's part).
 
 Part 2, a day of history: a store holding 24 h of a BTCUSDT-like contract (about 1.4 M trades,
 tick 0.10), served with the footprint at one tick; latency = from setting the time axis to the
@@ -59,13 +62,40 @@ ON_GRID_JS = """
         if (bar.has(n - 1) || bar.has(n + 1)) adjacent = true;
         bar.add(n); seen.set(d.bar_time[i], bar);
       }
-      if (ok && adjacent) return resolve(performance.now() - start);
+      if (ok && adjacent) {
+        window.__onGrid = performance.now();
+        return resolve(window.__onGrid - start);
+      }
     }
     if (performance.now() - start > timeout) return resolve(-1);
     setTimeout(check, 10);
   };
   check();
 })
+"""
+# Installed before the page loads: the time of the last input event and of every websocket
+# message of over 1 kB (a data message; acknowledgements and frame headers are smaller).
+SPLIT_INIT_JS = """
+window.__choice = null; window.__data = [];
+const Socket = window.WebSocket;
+window.WebSocket = function (...args) {
+  const ws = new Socket(...args);
+  ws.addEventListener('message', (e) => {
+    const size = typeof e.data === 'string' ? e.data.length : (e.data.byteLength || 0);
+    if (size > 1000) window.__data.push(performance.now());
+  });
+  return ws;
+};
+window.WebSocket.prototype = Socket.prototype;
+Object.assign(window.WebSocket, Socket);
+document.addEventListener('input', () => { window.__choice = performance.now(); }, true);
+"""
+# Milliseconds from the last choice to the first data message after it, and to the new cells.
+SPLIT_JS = """
+() => {
+  const first = window.__data.find((t) => t >= window.__choice);
+  return [first === undefined ? -1 : first - window.__choice, window.__onGrid - window.__choice];
+}
 """
 # Resolves when the footprint shows cells and no image (the hour zoomed into is drawn).
 CELLS_JS = """
@@ -134,8 +164,11 @@ def dashboard(env: dict[str, str], app: str = "dashboard/app.py") -> Iterator[tu
         proc.wait(15)
 
 
-def open_footprint(browser, url: str, *, tabs: bool):
-    page = browser.new_page(viewport={"width": 1500, "height": 850})
+def open_footprint(browser, url: str, *, tabs: bool, init_js: str | None = None):
+    context = browser.new_context(viewport={"width": 1500, "height": 850})
+    if init_js:
+        context.add_init_script(init_js)
+    page = context.new_page()
     page.goto(url)
     if tabs:  # the whole app: open its Footprint tab
         page.locator(".bk-tab", has_text="Footprint").first.click(timeout=180_000)
@@ -155,18 +188,20 @@ def live_market(symbols: int, rate: float, rebins: int) -> None:
             first.close()
             time.sleep(40)  # universe, streams and ADV loaded; the closed session expired
             idle = cpu_share(pid, 30)
-            pages = [open_footprint(browser, url, tabs=True) for _ in range(4)]
+            pages = [open_footprint(browser, url, tabs=True, init_js=SPLIT_INIT_JS)]
+            pages += [open_footprint(browser, url, tabs=True) for _ in range(3)]
             time.sleep(10)
             busy = cpu_share(pid, 30)
             page = pages[0]
             select = page.locator("select").filter(has=page.locator("option", has_text="(5×)"))
             options = [o for o in select.first.locator("option").all_inner_texts() if "×" in o]
-            latencies = []
+            latencies, splits = [], []
             for k in range(rebins):
                 label = options[1 + k % 6]  # 2×, 5×, 10×, 20×, 25×, 50×
                 level = float(label.split()[0])
                 select.first.select_option(label=label)
                 latencies.append(page.evaluate(ON_GRID_JS, [level, 10_000]))
+                splits.append(page.evaluate(SPLIT_JS))
                 page.wait_for_timeout(500)
             browser.close()
     done = np.array([x for x in latencies if x >= 0])
@@ -174,6 +209,15 @@ def live_market(symbols: int, rate: float, rebins: int) -> None:
           f"({(busy - idle) / 4:.1%} a session above the baseline)")  # fmt: skip
     print(f"re-bin to the page: {len(done)}/{rebins} seen, p50 {np.percentile(done, 50):.0f} ms, "
           f"p95 {np.percentile(done, 95):.0f} ms, max {done.max():.0f} ms")  # fmt: skip
+    seen = [
+        (data, end - data)
+        for (data, end), ms in zip(splits, latencies, strict=True)
+        if ms >= 0 <= data
+    ]
+    server, browser = np.array(seen).T if seen else (np.zeros(1), np.zeros(1))
+    print(f"  of which choice to data on the page: p50 {np.percentile(server, 50):.0f} ms, p95 "
+          f"{np.percentile(server, 95):.0f} ms; data to new cells: p50 "
+          f"{np.percentile(browser, 50):.0f} ms, p95 {np.percentile(browser, 95):.0f} ms")  # fmt: skip
 
 
 DAY_APP = """
