@@ -73,29 +73,31 @@ ON_GRID_JS = """
   check();
 })
 """
-# Installed before the page loads: the time of the last input event and of every websocket
-# message of over 1 kB (a data message; acknowledgements and frame headers are smaller).
+# Installed before the page loads: the time of the last input event, and of the first websocket
+# message of over 1 kB after it (a data message; acknowledgements and frame headers are smaller).
 SPLIT_INIT_JS = """
-window.__choice = null; window.__data = [];
+window.__choice = null; window.__data = null;
 const Socket = window.WebSocket;
 window.WebSocket = function (...args) {
   const ws = new Socket(...args);
   ws.addEventListener('message', (e) => {
     const size = typeof e.data === 'string' ? e.data.length : (e.data.byteLength || 0);
-    if (size > 1000) window.__data.push(performance.now());
+    if (size > 1000 && window.__choice !== null && window.__data === null) {
+      window.__data = performance.now();
+    }
   });
   return ws;
 };
 window.WebSocket.prototype = Socket.prototype;
 Object.assign(window.WebSocket, Socket);
-document.addEventListener('input', () => { window.__choice = performance.now(); }, true);
+document.addEventListener('input', () => {
+  window.__choice = performance.now(); window.__data = null;
+}, true);
 """
 # Milliseconds from the last choice to the first data message after it, and to the new cells.
 SPLIT_JS = """
-() => {
-  const first = window.__data.find((t) => t >= window.__choice);
-  return [first === undefined ? -1 : first - window.__choice, window.__onGrid - window.__choice];
-}
+() => [window.__data === null ? -1 : window.__data - window.__choice,
+       window.__onGrid - window.__choice]
 """
 # Resolves when the footprint shows cells and no image (the hour zoomed into is drawn).
 CELLS_JS = """
@@ -210,14 +212,17 @@ def live_market(symbols: int, rate: float, rebins: int) -> None:
     print(f"re-bin to the page: {len(done)}/{rebins} seen, p50 {np.percentile(done, 50):.0f} ms, "
           f"p95 {np.percentile(done, 95):.0f} ms, max {done.max():.0f} ms")  # fmt: skip
     seen = [
-        (data, end - data)
-        for (data, end), ms in zip(splits, latencies, strict=True)
-        if ms >= 0 <= data
+        (data, cells - data)
+        for (data, cells), ms in zip(splits, latencies, strict=True)
+        if ms >= 0 and data >= 0
     ]
-    server, browser = np.array(seen).T if seen else (np.zeros(1), np.zeros(1))
-    print(f"  of which choice to data on the page: p50 {np.percentile(server, 50):.0f} ms, p95 "
-          f"{np.percentile(server, 95):.0f} ms; data to new cells: p50 "
-          f"{np.percentile(browser, 50):.0f} ms, p95 {np.percentile(browser, 95):.0f} ms")  # fmt: skip
+    if not seen:
+        print("  no data message seen after a choice: the split is not measured")
+        return
+    to_data, to_cells = np.array(seen).T
+    print(f"  of which choice to data on the page: p50 {np.percentile(to_data, 50):.0f} ms, p95 "
+          f"{np.percentile(to_data, 95):.0f} ms; data to new cells: p50 "
+          f"{np.percentile(to_cells, 50):.0f} ms, p95 {np.percentile(to_cells, 95):.0f} ms")  # fmt: skip
 
 
 DAY_APP = """
