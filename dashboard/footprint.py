@@ -30,11 +30,12 @@ from dashboard.footprint_chart import (
     STATS_STYLE,
     Frame,
     chart_options,
-    cvd_curve,
+    cvd_layer,
     in_view,
+    main_layers,
     main_overlay,
     price_span,
-    stats_overlay,
+    stats_layer,
 )
 from dashboard.live import LiveView
 from dashboard.plot_patch import patch_plot
@@ -248,14 +249,14 @@ class FootprintView(LiveView):
         if not frame.draws_cells:
             return False
         orders = self.source.big_orders(frame.x_range[0] - frame.tf_ms, frame.x_range[1])
-        cvd = cvd_curve(frame.bars, frame.tf_ms)
+        cvd = cvd_layer(frame.bars, frame.tf_ms)
         patched = (
-            patch_plot(self._plots["main"], main_overlay(frame, orders))
-            and patch_plot(self._plots["stats"], stats_overlay(frame))
-            and patch_plot(self._plots["cvd"], cvd)
+            patch_plot(self._plots["main"], main_layers(frame, orders))
+            and patch_plot(self._plots["stats"], [stats_layer(frame)])
+            and patch_plot(self._plots["cvd"], [cvd])
         )
         if patched and len(frame.bars):  # the CVD's y range is framewise: it follows the data
-            values = cvd.dimension_values("cvd")
+            values = cvd.data["cvd"]
             lo, hi = float(values.min()), float(values.max())
             pad = max((hi - lo) * 0.1, 1e-9)
             self._plots["cvd"].handles["y_range"].update(start=lo - pad, end=hi + pad)
@@ -365,10 +366,10 @@ class FootprintView(LiveView):
             return main_overlay(frame, orders)
 
         def stats(x_range, version, patched):
-            return stats_overlay(self.frame(x_range))
+            return stats_layer(self.frame(x_range)).element()
 
         def cvd(x_range, version, patched):
-            return cvd_curve(self.frame(x_range).bars, source.tf_ms)
+            return cvd_layer(self.frame(x_range).bars, source.tf_ms).element()
 
         self._plots = {}
         self._streams = (ranges, size)

@@ -1,12 +1,15 @@
 """The footprint chart as HoloViews elements, for one x range: cells and numbers when they fit,
 one datashader image of volume at price when they do not.
 
-`main_overlay` always returns the same elements in the same order (empty where a mode does not
-draw them), as a DynamicMap requires. x is epoch ms (a UTC time axis), y is price.
+`main_layers` always returns the same layers in the same order (empty where a mode does not
+draw them), as a DynamicMap requires. A layer is plain columns: the DynamicMap makes HoloViews
+elements of them, a data-only update (plot_patch.py) sends them to the drawn glyphs as they
+are. x is epoch ms (a UTC time axis), y is price.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import datashader as ds
@@ -83,21 +86,84 @@ def price_span(bars: pd.DataFrame, level_size: float) -> tuple[float, float] | N
     return lo - pad, hi + pad
 
 
-# ------------------------------------------------------------------ elements
+# ------------------------------------------------------------------ layers
 
-_RECT_KDIMS = ["time", "price", "time_end", "price_top"]
+_RECT_KDIMS = ("time", "price", "time_end", "price_top")
 _RECT_NAMES = {"left": "time", "bottom": "price", "right": "time_end", "top": "price_top"}
-# Elements are made for every live tick of every session: dimensions built once and plain
-# dict columns (no DataFrame per element) make one about 3x cheaper to construct.
+# Elements are made for every redraw of every session: dimensions built once and plain dict
+# columns (no DataFrame per element) make one about 3x cheaper to construct.
 _DIMS: dict[str, hv.Dimension] = {}
 _DICT = ["dictionary"]
 
 
-def _dims(names: list[str]) -> list[hv.Dimension]:
+def _dims(names: tuple[str, ...]) -> list[hv.Dimension]:
     for name in names:
         if name not in _DIMS:
             _DIMS[name] = hv.Dimension(name)
     return [_DIMS[name] for name in names]
+
+
+@dataclass(frozen=True, slots=True)
+class Glyph:
+    """One layer of a chart as columns named after its dimensions. The same columns make the
+    DynamicMap's element (`element`) and a data-only update of the drawn chart
+    (`source_data`, see plot_patch.py), which builds no HoloViews element at all."""
+
+    kind: type[hv.Element]
+    kdims: tuple[str, ...]
+    vdims: tuple[str, ...]
+    data: dict[str, np.ndarray]
+    group: str | None = None
+
+    def element(self) -> hv.Element:
+        group = {"group": self.group} if self.group else {}
+        return self.kind(
+            self.data, kdims=_dims(self.kdims), vdims=_dims(self.vdims), datatype=_DICT, **group
+        )
+
+    def source_data(self, names: Iterable[str]) -> dict[str, object] | None:
+        """The columns `names` of the Bokeh source HoloViews draws this layer from (as its
+        plots' get_data makes them); None when one of them is not a column of this layer."""
+        data = self.data
+        if self.kind is hv.Rectangles:  # quads: corners ordered (RectanglesPlot.get_data)
+            x0, y0, x1, y1 = (data[k] for k in self.kdims)
+            data = {
+                **data, "left": np.minimum(x0, x1), "right": np.maximum(x0, x1),
+                "bottom": np.minimum(y0, y1), "top": np.maximum(y0, y1),
+            }  # fmt: skip
+        names = list(names)
+        if any(name not in data for name in names):
+            return None
+        return {name: data[name] for name in names}
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeImage:
+    """The main chart's first layer: volume at price as one datashader image, or an empty
+    transparent one while cells are drawn (then the data-only update moves its bounds)."""
+
+    frame: Frame
+    kind: type[hv.Element] = hv.Image
+
+    def element(self) -> hv.Image:
+        frame = self.frame
+        return raster(frame).opts(
+            cmap=_SHADING_CMAPS[frame.shading], symmetric=frame.shading == "delta"
+        )
+
+    def source_data(self, names: Iterable[str]) -> dict[str, object] | None:
+        """The empty image's columns (RasterPlot.get_data); None for an image of data, whose
+        colour scale is an option: only the DynamicMap draws it."""
+        if not self.frame.draws_cells and len(self.frame.levels):
+            return None
+        (x0, x1), (y0, y1) = self.frame.x_range, self.frame.y_range
+        data = {"image": [_EMPTY_IMAGE], "x": [x0], "y": [y0], "dw": [x1 - x0], "dh": [y1 - y0]}
+        names = list(names)
+        return {name: data[name] for name in names} if set(names) <= data.keys() else None
+
+
+Layer = Glyph | VolumeImage
+_EMPTY_IMAGE = np.full((1, 1), np.nan)  # transparent: no colour for a range of nothing
 
 
 # Colour columns hold indices into fg.INKS; every element that has one is drawn with this
@@ -105,29 +171,23 @@ def _dims(names: list[str]) -> list[hv.Dimension]:
 _INK_MAP = {"cmap": list(fg.INKS), "clim": (-0.5, len(fg.INKS) - 0.5), "colorbar": False}
 
 
-def _rects(data: dict, vdims: list[str], group: str) -> hv.Rectangles:
+def _rects(data: dict, vdims: tuple[str, ...], group: str) -> Glyph:
     columns = {_RECT_NAMES.get(k, k): np.asarray(v) for k, v in data.items()}
     for name in [*_RECT_KDIMS, *vdims]:
         columns.setdefault(name, np.zeros(0))
-    return hv.Rectangles(
-        columns, kdims=_dims(_RECT_KDIMS), vdims=_dims(vdims), group=group, datatype=_DICT
-    )
+    return Glyph(hv.Rectangles, _RECT_KDIMS, vdims, columns, group)
 
 
-def _segments(x0, y0, x1, y1, group: str, **extra: np.ndarray) -> hv.Segments:
+def _segments(x0, y0, x1, y1, group: str, **extra: np.ndarray) -> Glyph:
     columns = {"time": x0, "price": y0, "time_end": x1, "price_top": y1, **extra}
     columns = {k: np.asarray(v) for k, v in columns.items()}
-    return hv.Segments(
-        columns, kdims=_dims(_RECT_KDIMS), vdims=_dims(list(extra)), group=group, datatype=_DICT
-    )
+    return Glyph(hv.Segments, _RECT_KDIMS, tuple(extra), columns, group)
 
 
-def _labels(columns: dict, group: str) -> hv.Labels:
+def _labels(columns: dict, group: str) -> Glyph:
     data = {"time": columns["x"], "price": columns["y"], "text": columns["text"]}
     data = {k: np.asarray(v) for k, v in data.items()}
-    return hv.Labels(
-        data, kdims=_dims(["time", "price"]), vdims=_dims(["text"]), group=group, datatype=_DICT
-    )
+    return Glyph(hv.Labels, ("time", "price"), ("text",), data, group)
 
 
 def raster(frame: Frame) -> hv.Image:
@@ -136,9 +196,12 @@ def raster(frame: Frame) -> hv.Image:
     y0, y1 = frame.y_range
     column = SHADINGS[frame.shading]
     if frame.draws_cells or len(frame.levels) == 0:
-        empty = np.full((1, 1), np.nan)  # transparent: no colour for a range of nothing
         return hv.Image(
-            empty, bounds=(x0, y0, x1, y1), kdims=["time", "price"], vdims=[column], group="Volume"
+            _EMPTY_IMAGE,
+            bounds=(x0, y0, x1, y1),
+            kdims=["time", "price"],
+            vdims=[column],
+            group="Volume",
         )
     levels = frame.levels
     points = pd.DataFrame(
@@ -203,7 +266,12 @@ def chart_options() -> list:
 
 
 def main_overlay(frame: Frame, big_orders: pd.DataFrame) -> hv.Overlay:
-    """Every element of the main chart for this frame (cells or image, candles, studies):
+    """The main chart for this frame as the DynamicMap draws it: `main_layers`' elements."""
+    return hv.Overlay([layer.element() for layer in main_layers(frame, big_orders)])
+
+
+def main_layers(frame: Frame, big_orders: pd.DataFrame) -> list[Layer]:
+    """Every layer of the main chart for this frame (cells or image, candles, studies):
     image, cells, marks (bodies, POC boxes, profile), lines (wicks, value areas, stacked
     imbalances), naked POCs, unfinished auctions, big orders, bid numbers, ask numbers."""
     tf, level = frame.tf_ms, frame.level_size
@@ -215,12 +283,9 @@ def main_overlay(frame: Frame, big_orders: pd.DataFrame) -> hv.Overlay:
     cells["level"] = cells.pop("price", np.zeros(0))
     number_levels = cell_levels if frame.draws_numbers else cell_levels.iloc[:0]
     left, right = fg.label_columns(number_levels, tf, level, frame.mode)
-    image = raster(frame).opts(
-        cmap=_SHADING_CMAPS[frame.shading], symmetric=frame.shading == "delta"
-    )
-    elements = [
-        image,
-        _rects(cells, ["color", "alpha", "bar_time", "level", "bid", "ask", "delta"], "Cells"),
+    return [
+        VolumeImage(frame),
+        _rects(cells, ("color", "alpha", "bar_time", "level", "bid", "ask", "delta"), "Cells"),
         _marks(bars, frame),
         _lines(bars, cell_levels, tf, level),
         _naked_segments(frame.studies.naked_pocs, tf, level, frame.x_range[1]),
@@ -229,10 +294,9 @@ def main_overlay(frame: Frame, big_orders: pd.DataFrame) -> hv.Overlay:
         _labels(left, "Bid"),
         _labels(right, "Ask"),
     ]
-    return hv.Overlay(elements)
 
 
-def _marks(bars: pd.DataFrame, frame: Frame) -> hv.Rectangles:
+def _marks(bars: pd.DataFrame, frame: Frame) -> Glyph:
     """Candle bodies, POC boxes and the visible range's volume profile, as one glyph."""
     tf, level = frame.tf_ms, frame.level_size
     candles = fg.candle_columns(bars, tf, level)
@@ -250,12 +314,12 @@ def _marks(bars: pd.DataFrame, frame: Frame) -> hv.Rectangles:
             "line_color": np.r_[candles["color"], np.full(n, fg.NEUTRAL_INK), vol["color"]],
             "line_width": np.r_[np.ones(n), np.full(n, 1.2), np.zeros(m)],
         },
-        ["fill_color", "fill_alpha", "line_color", "line_width"],
+        ("fill_color", "fill_alpha", "line_color", "line_width"),
         "Marks",
     )
 
 
-def _lines(bars: pd.DataFrame, levels: pd.DataFrame, tf: int, level: float) -> hv.Segments:
+def _lines(bars: pd.DataFrame, levels: pd.DataFrame, tf: int, level: float) -> Glyph:
     """Wicks, value-area lines and stacked-imbalance edges, as one glyph (wicks first)."""
     candles = fg.candle_columns(bars, tf, level)
     va = fg.profile_columns(bars, tf, level)
@@ -273,24 +337,22 @@ def _lines(bars: pd.DataFrame, levels: pd.DataFrame, tf: int, level: float) -> h
     )
 
 
-def _naked_segments(pocs: pd.DataFrame, tf: int, level: float, x_end: float) -> hv.Segments:
+def _naked_segments(pocs: pd.DataFrame, tf: int, level: float, x_end: float) -> Glyph:
     naked = pocs[pocs["revisited_at"].isna()]
     start = naked["bar_time"].to_numpy(dtype=np.float64) + 0.94 * tf
     y = naked["poc"].to_numpy(dtype=np.float64) + level / 2
     return _segments(start, y, np.maximum(start, x_end), y, "Naked")
 
 
-def _auction_points(auctions: pd.DataFrame, tf: int, level: float) -> hv.Points:
+def _auction_points(auctions: pd.DataFrame, tf: int, level: float) -> Glyph:
     high = auctions[auctions["unfinished_high"].astype(bool)]
     low = auctions[auctions["unfinished_low"].astype(bool)]
     x = np.r_[high["bar_time"], low["bar_time"]].astype(np.float64) + tf / 2
     y = np.r_[high["high_level"] + 1.5 * level, low["low_level"] - 0.5 * level].astype(float)
-    return hv.Points(
-        {"time": x, "price": y}, kdims=_dims(["time", "price"]), group="Auctions", datatype=_DICT
-    )
+    return Glyph(hv.Points, ("time", "price"), (), {"time": x, "price": y}, "Auctions")
 
 
-def _big_order_points(orders: pd.DataFrame) -> hv.Points:
+def _big_order_points(orders: pd.DataFrame) -> Glyph:
     """Big orders as bubbles at their VWAP and time, area growing with their share of ADV."""
     pct = orders["pct_adv"].to_numpy(dtype=np.float64)
     data = {
@@ -300,10 +362,7 @@ def _big_order_points(orders: pd.DataFrame) -> hv.Points:
         "size": 8 + 10 * np.sqrt(np.nan_to_num(pct, nan=0.5).clip(0, 4)),
         "color": np.where(orders["side"].to_numpy() == "BUY", fg.BUY_INK, fg.SELL_INK),
     }
-    return hv.Points(
-        data, kdims=_dims(["time", "price"]), vdims=_dims(["notional", "size", "color"]),
-        group="Orders", datatype=_DICT,
-    )  # fmt: skip
+    return Glyph(hv.Points, ("time", "price"), ("notional", "size", "color"), data, "Orders")
 
 
 def _profile_columns(profile: pd.DataFrame, frame: Frame) -> dict[str, np.ndarray]:
@@ -331,7 +390,7 @@ STATS_STYLE = {"text_color": "text_color", "text_font_size": "8pt", "text_baseli
 CVD_STYLE = {"color": NEUTRAL, "line_width": 1.6}
 
 
-def stats_overlay(frame: Frame) -> hv.Labels:
+def stats_layer(frame: Frame) -> Glyph:
     """The bar-statistics row: volume, delta and trade count under each bar (when readable);
     styled by STATS_STYLE on its DynamicMap."""
     bars = frame.bars if len(frame.bars) <= 2 * LABEL_MAX_BARS else frame.bars.iloc[:0]
@@ -342,14 +401,12 @@ def stats_overlay(frame: Frame) -> hv.Labels:
         "text": np.asarray(columns["text"], dtype=object),
         "text_color": np.asarray(columns["color"], dtype=object),
     }
-    kdims, vdims = _dims(["time", "row"]), _dims(["text", "text_color"])
-    return hv.Labels(data, kdims=kdims, vdims=vdims, datatype=_DICT)
+    return Glyph(hv.Labels, ("time", "row"), ("text", "text_color"), data)
 
 
-def cvd_curve(bars: pd.DataFrame, tf_ms: int) -> hv.Curve:
+def cvd_layer(bars: pd.DataFrame, tf_ms: int) -> Glyph:
     """Cumulative delta at each bar's close (`cvd` runs from the first loaded bar); styled by
     CVD_STYLE on its DynamicMap."""
     close = bars["bar_time"].to_numpy(dtype=np.float64) + tf_ms if len(bars) else np.zeros(0)
     cvd = bars["cvd"].to_numpy(dtype=np.float64) if len(bars) else np.zeros(0)
-    data = {"time": close, "cvd": cvd}
-    return hv.Curve(data, kdims=_dims(["time"]), vdims=_dims(["cvd"]), datatype=_DICT)
+    return Glyph(hv.Curve, ("time",), ("cvd",), {"time": close, "cvd": cvd})

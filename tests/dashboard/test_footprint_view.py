@@ -430,3 +430,62 @@ def test_a_new_bar_moves_a_view_at_the_live_edge_without_a_full_redraw(fed, monk
         clock_ms[0] = next_bar + MINUTE + 2_500
         view.refresh()
         assert source.change == "closed" and ranges.x_range == away
+
+
+def holoviews_source_data(plot, element: hv.Element) -> dict[str, object]:
+    """What HoloViews itself puts into a drawn glyph's source for `element` (the reference for
+    the data-only update): its plot's get_data, with the columns a style maps (`fill_color=
+    "fill_color"`) read from the element's dimensions, as its DynamicMap update does."""
+    style = plot.style[plot.cyclic_index]
+    data, _, _ = plot.get_data(element, plot.current_ranges, style)
+    for name in plot.handles["source"].data:
+        if name not in data:
+            data[name] = element.dimension_values(name)
+    return data
+
+
+@pytest.mark.parametrize("mode", ["bid × ask", "delta", "volume"])
+def test_a_data_only_update_sends_what_holoviews_would_draw_from_the_same_layers(
+    fed, monkeypatch, mode
+) -> None:
+    """The data-only update builds no HoloViews element: each layer's columns go straight into
+    the drawn sources. After a live tick and after a re-bin, every column of every drawn source
+    (main chart, statistics row, CVD) equals what HoloViews' get_data makes of the element of
+    that layer."""
+    from dashboard import footprint as module
+    from dashboard.footprint_chart import cvd_layer, main_layers, stats_layer
+
+    engine, feed, now = fed
+    view = FootprintView(engine=engine, symbol="BTCUSDT", price_bin=2, mode=mode)
+    with rendered(view, monkeypatch) as clock:
+        live = view.source.live_start
+        for step in ("live", "bin"):
+            if step == "live":
+                asyncio.run(feed.push(feed.trades(max(live, now - 500), live + MINUTE - 1, 80)))
+                clock[0] += module.LIVE_REDRAW_S
+                view.refresh()
+            else:
+                view.price_bin = 5
+            assert view.patches == (1 if step == "live" else 2)
+            ranges, size = view._streams
+            frame = view.frame(ranges.x_range, ranges.y_range, size.width, size.height)
+            orders = view.source.big_orders(frame.x_range[0] - frame.tf_ms, frame.x_range[1])
+            main = view._plots["main"].subplots.values()
+            pairs = [
+                *zip(main, main_layers(frame, orders), strict=True),
+                (view._plots["stats"], stats_layer(frame)),
+                (view._plots["cvd"], cvd_layer(frame.bars, frame.tf_ms)),
+            ]
+            for plot, layer in pairs:
+                sent = plot.handles["source"].data
+                expected = holoviews_source_data(plot, layer.element())
+                assert set(sent) == set(expected), type(layer.element()).__name__
+                for name, column in expected.items():
+                    got, want = np.asarray(sent[name]), np.asarray(column)
+                    assert got.shape == want.shape, name
+                    if want.dtype.kind == "f":
+                        np.testing.assert_array_equal(got.astype(float), want, err_msg=name)
+                    else:
+                        assert got.tolist() == want.tolist(), name
+            cells = view._plots["main"].subplots[("Cells", "I")].handles["source"].data
+            assert len(cells["left"]) > 0
