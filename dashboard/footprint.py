@@ -30,6 +30,7 @@ from dashboard.footprint_chart import (
     STATS_STYLE,
     Frame,
     chart_options,
+    compile_raster,
     cvd_layer,
     in_view,
     main_layers,
@@ -104,6 +105,7 @@ class FootprintView(LiveView):
         if params.get("source") is not None and params.get("engine") is None:
             params["engine"] = params["source"].engine
         super().__init__(**params)
+        compile_raster()  # before the first zoom-out to an image needs it
         if self.source is None:
             self.source = FootprintSource(engine=self.engine, symbol=self.symbol)
         else:

@@ -9,6 +9,8 @@ are. x is epoch ms (a UTC time axis), y is price.
 
 from __future__ import annotations
 
+import functools
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -204,29 +206,51 @@ def raster(frame: Frame) -> hv.Image:
             group="Volume",
         )
     levels = frame.levels
+    bid = levels["bid_volume"].to_numpy(dtype=np.float64)
+    ask = levels["ask_volume"].to_numpy(dtype=np.float64)
+    value = {"delta": ask - bid, "bid_volume": bid, "ask_volume": ask, "volume": ask + bid}
     points = pd.DataFrame(
         {
             "time": levels["bar_time"].to_numpy(dtype=np.float64) + frame.tf_ms / 2,
             "price": levels["price"].to_numpy(dtype=np.float64) + frame.level_size / 2,
-            "delta": (levels["ask_volume"] - levels["bid_volume"]).to_numpy(),
-            "bid_volume": levels["bid_volume"].to_numpy(),
-            "ask_volume": levels["ask_volume"].to_numpy(),
-            "volume": (levels["ask_volume"] + levels["bid_volume"]).to_numpy(),
+            _VALUE: value[column],
         }
     )
     # A pixel is never smaller than one bar by one level, so a zoomed image keeps its cells.
-    image = rasterize(
-        hv.Points(points, kdims=["time", "price"], vdims=[column]),
-        aggregator=ds.sum(column),
-        x_range=(x0, x1),
-        y_range=(y0, y1),
-        width=max(frame.width_px, 1),
-        height=max(frame.height_px, 1),
-        x_sampling=frame.tf_ms,
-        y_sampling=frame.level_size,
-        dynamic=False,
-    )
-    return image.relabel(group="Volume")
+    image = _sum_image(
+        points, (x0, x1), (y0, y1), (max(frame.width_px, 1), max(frame.height_px, 1)),
+        (frame.tf_ms, frame.level_size),
+    )  # fmt: skip
+    # Named after the shading (rasterize names it after the summed column: 'time_price value').
+    return image.redim(**{image.vdims[0].name: column}).relabel(group="Volume")
+
+
+# Every shading is summed from a column of this one name: numba compiles datashader's kernel
+# once per column name and process (0.3-0.8 s each), so one name makes it one compilation,
+# which `compile_raster` does ahead of the first image.
+_VALUE = "value"
+
+
+_RASTERIZING = threading.Lock()  # a chart's image waits for the compilation, never races it
+
+
+def _sum_image(points: pd.DataFrame, x_range, y_range, size, sampling) -> hv.Image:
+    """The sum of `points[_VALUE]` per pixel of a `size` image of the ranges."""
+    with _RASTERIZING:
+        return rasterize(
+            hv.Points(points, kdims=["time", "price"], vdims=[_VALUE]),
+            aggregator=ds.sum(_VALUE), x_range=x_range, y_range=y_range, width=size[0],
+            height=size[1], x_sampling=sampling[0], y_sampling=sampling[1], dynamic=False,
+        )  # fmt: skip
+
+
+@functools.cache  # once per process
+def compile_raster() -> None:
+    """Compile the image's datashader kernel in the background: numba compiles it at its first
+    use (about a second of CPU), which the first zoom-out to an image would otherwise wait for."""
+    two = pd.DataFrame({"time": [0.0, 1.0], "price": [0.0, 1.0], _VALUE: [1.0, 2.0]})
+    args = (two, (0.0, 1.0), (0.0, 1.0), (2, 2), (0.5, 0.5))
+    threading.Thread(target=_sum_image, args=args, name="compile-raster", daemon=True).start()
 
 
 def chart_options() -> list:

@@ -14,7 +14,7 @@ import pytest
 
 from dashboard import footprint_glyphs as fg
 from dashboard.footprint import FootprintView
-from dashboard.footprint_chart import CELL_MAX_BARS, main_overlay, raster
+from dashboard.footprint_chart import CELL_MAX_BARS, SHADINGS, main_overlay, raster
 from pipelines.analytics.footprint import FootprintRules, footprint_from_records
 from pipelines.engine.footprint_source import auto_bin
 from pipelines.engine.service import Engine
@@ -179,19 +179,24 @@ def test_many_bars_render_one_image_of_volume_at_price(three_hours) -> None:
     levels, bars = view.source.frames()
     x_range = (float(bars["bar_time"].min()), float(bars["bar_time"].max() + MINUTE))
     assert len(bars) > CELL_MAX_BARS
-    for shading, column in (("ask", "ask_volume"), ("delta", None)):
+    shadings = (("ask", "ask_volume"), ("bid", "bid_volume"), ("volume", None), ("delta", None))
+    for shading, column in shadings:
         view.shading = shading
         overlay, frame = drawn(view, x_range)
         assert not frame.draws_cells
         assert len(overlay.get(CELLS).dframe()) == 0 and len(overlay.get(LEFT_NUMBERS)) == 0
         image = overlay.get(IMAGE)
+        assert image.vdims[0].name == SHADINGS[shading]  # what its hover names
         # One pixel per bar at most (x_sampling): each column of the image is whole bars.
         height, width = image.data[image.vdims[0].name].shape
         assert width <= frame.width_px and height <= frame.height_px
         assert width >= min(len(bars), frame.width_px) - 1
         values = np.nan_to_num(image.dimension_values(2))
+        bid, ask = levels["bid_volume"], levels["ask_volume"]
         want = (
-            levels[column].sum() if column else (levels["ask_volume"] - levels["bid_volume"]).sum()
+            levels[column].sum()
+            if column
+            else (ask + bid if shading == "volume" else ask - bid).sum()
         )
         assert values.sum() == pytest.approx(float(want), rel=1e-9)
     # Zoomed back in, cells return (numbers too, at a bin that gives readable rows).
