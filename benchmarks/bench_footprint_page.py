@@ -17,7 +17,7 @@ on the page's websocket (the server's part, network included), and from there to
 Part 2, a day of history: a store holding 24 h of a BTCUSDT-like contract (about 1.4 M trades,
 tick 0.10), served with the footprint at one tick; latency = from setting the time axis to the
 whole day (from a page at rest on the last half hour's cells) to the first frame holding the
-datashader image of the day (an image spanning 20 h or more).
+datashader image of the day (spanning 20 h or more and the prices of every bar drawn).
 """
 
 from __future__ import annotations
@@ -119,15 +119,29 @@ CELLS_JS = """
   check();
 })
 """
-# Resolves when the footprint's image holds data and spans at least `span` ms of time (the day
-# asked for, not an image of a shorter range drawn before).
+# Resolves when the footprint's image is that of the range asked for: it spans at least `span`
+# ms of time, covers the price range of every bar drawn (the candle wicks' lows and tops) and
+# holds data (an image of the previous view's prices, or of nothing, does not count).
 IMAGE_JS = """
 ([span, timeout]) => new Promise((resolve) => {
   const start = performance.now();
   const check = () => {
+    let lo = Infinity, hi = -Infinity;
+    const images = [];
     for (const doc of Bokeh.documents) for (const m of doc._all_models.values()) {
       const d = m.data;
-      if (d && d.image !== undefined && d.image[0] && d.image[0].length > 1 && d.dw[0] >= span) {
+      if (!d) continue;
+      if (d.price_top !== undefined && d.line_width !== undefined) {
+        for (let i = 0; i < d.price.length; i++) {
+          lo = Math.min(lo, d.price[i]); hi = Math.max(hi, d.price_top[i]);
+        }
+      }
+      if (d.image !== undefined && d.image[0] && d.dw[0] >= span) images.push(d);
+    }
+    for (const d of images) {
+      let filled = 0;
+      for (const v of d.image[0]) if (!Number.isNaN(v)) filled++;
+      if (filled > 0 && d.y[0] <= lo && d.y[0] + d.dh[0] >= hi) {
         return resolve(performance.now() - start);
       }
     }

@@ -70,9 +70,10 @@ if (cb_obj === wicks && last > x1 - follow_from * tf && last < x1 + follow_to * 
   xr.setv({start: x0 + shift, end: x1 + shift});
   return;
 }
+// The bars in view as the server counts them (footprint_chart.in_view and price_span).
 let y0 = Infinity, y1 = -Infinity;
 for (let i = 0; i < t.length; i++) {
-  if (t[i] + tf >= xr.start && t[i] - tf <= xr.end) {
+  if (t[i] + tf / 2 > xr.start && t[i] - tf / 2 < xr.end) {
     y0 = Math.min(y0, lo[i]); y1 = Math.max(y1, hi[i]);
   }
 }
@@ -341,8 +342,12 @@ class FootprintView(LiveView):
         near_levels, near_bars = in_view(levels, bars, tf, x0 - margin, x1 + margin)
         seen_levels, seen = in_view(levels, bars, tf, x0, x1)
         level = source.level_size
-        if y_range is None or None in y_range:
-            y_range = price_span(seen, level) or (0.0, 1.0)
+        # The page keeps its y range on the visible bars (_FOLLOW_JS) without a range event,
+        # so the server's y range can be stale: the same rule here, or an image would be
+        # rasterized for the prices of the previous view.
+        y_range = price_span(seen, level) or (
+            (0.0, 1.0) if y_range is None or None in y_range else y_range
+        )
         return Frame(
             levels=near_levels, bars=near_bars, tf_ms=tf, level_size=level,
             x_range=(x0, x1), y_range=(float(y_range[0]), float(y_range[1])), mode=self.mode,

@@ -18,6 +18,7 @@ import datashader as ds
 import holoviews as hv
 import numpy as np
 import pandas as pd
+from bokeh.palettes import interp_palette
 from holoviews.operation.datashader import rasterize
 
 from dashboard import footprint_glyphs as fg
@@ -29,11 +30,16 @@ CELL_MAX_CELLS = 8_000  # ... and (bar, level) cells are in view; beyond, an ima
 LABEL_MAX_BARS = 18  # numbers are drawn while at most this many bars ...
 LABEL_MAX_ROWS = 48  # ... and price levels are in view
 SHADINGS = {"delta": "delta", "bid": "bid_volume", "ask": "ask_volume", "volume": "volume"}
+# Each shading runs from a dim tone visibly off the background (every traded pixel shows) to
+# its full colour in 256 steps. Volumes are coloured by rank (histogram equalisation): linearly,
+# a few heavy levels would leave all the others in the darkest step. Delta is linear around 0.
 _SHADING_CMAPS = {
-    "delta": [SELL, "#7a2222", "#2b1f1f", "#1e1e1e", "#1f2f27", "#1a7a4c", BUY],
-    "bid": ["#1e1e1e", "#4a1f1f", "#a02828", SELL],
-    "ask": ["#1e1e1e", "#1f4a34", "#109a58", BUY],
-    "volume": ["#1e1e1e", "#3b3b55", "#7f6fd0", NEUTRAL],
+    "delta": interp_palette(
+        [SELL, "#a02828", "#4a2828", "#3a3a3a", "#24473a", "#109a58", BUY], 256
+    ),
+    "bid": interp_palette(["#3c2828", "#7a2222", "#c03030", SELL], 256),
+    "ask": interp_palette(["#203c30", "#1a7a4c", "#10b060", BUY], 256),
+    "volume": interp_palette(["#30304a", "#4b4b8a", "#7f6fd0", NEUTRAL], 256),
 }
 PROFILE_SHARE = 0.12  # the visible-range profile takes this share of the plot's width
 
@@ -149,9 +155,11 @@ class VolumeImage:
 
     def element(self) -> hv.Image:
         frame = self.frame
+        delta = frame.shading == "delta"
         return raster(frame).opts(
-            cmap=_SHADING_CMAPS[frame.shading], symmetric=frame.shading == "delta"
-        )
+            cmap=list(_SHADING_CMAPS[frame.shading]), symmetric=delta,
+            cnorm="linear" if delta else "eq_hist",
+        )  # fmt: skip
 
     def source_data(self, names: Iterable[str]) -> dict[str, object] | None:
         """The empty image's columns (RasterPlot.get_data); None for an image of data, whose
@@ -297,10 +305,15 @@ def main_overlay(frame: Frame, big_orders: pd.DataFrame) -> hv.Overlay:
 def main_layers(frame: Frame, big_orders: pd.DataFrame) -> list[Layer]:
     """Every layer of the main chart for this frame (cells or image, candles, studies):
     image, cells, marks (bodies, POC boxes, profile), lines (wicks, value areas, stacked
-    imbalances), naked POCs, unfinished auctions, big orders, bid numbers, ask numbers."""
+    imbalances), naked POCs, unfinished auctions, big orders, bid numbers, ask numbers.
+
+    Over an image, each bar is a column of pixels exactly as tall as its wick: candles, POC
+    boxes, value areas and auction marks would cover the heatmap, so only the naked POCs, the
+    big orders and the range's profile are drawn over it."""
     tf, level = frame.tf_ms, frame.level_size
     levels, bars = frame.levels, frame.bars
     cells_on = frame.draws_cells and len(levels) > 0
+    auctions = frame.studies.auctions if frame.draws_cells else frame.studies.auctions.iloc[:0]
     cell_levels = levels if cells_on else levels.iloc[:0]
     scale = fg.volume_scale(cell_levels, frame.mode)
     cells = fg.cell_columns(cell_levels, tf, level, scale, frame.mode) if cells_on else {}
@@ -310,10 +323,10 @@ def main_layers(frame: Frame, big_orders: pd.DataFrame) -> list[Layer]:
     return [
         VolumeImage(frame),
         _rects(cells, ("color", "alpha", "bar_time", "level", "bid", "ask", "delta"), "Cells"),
-        _marks(bars, frame),
-        _lines(bars, cell_levels, tf, level),
+        _marks(bars if frame.draws_cells else bars.iloc[:0], frame),
+        _lines(bars, cell_levels, tf, level, over_image=not frame.draws_cells),
         _naked_segments(frame.studies.naked_pocs, tf, level, frame.x_range[1]),
-        _auction_points(frame.studies.auctions, tf, level),
+        _auction_points(auctions, tf, level),
         _big_order_points(big_orders),
         _labels(left, "Bid"),
         _labels(right, "Ask"),
@@ -343,21 +356,25 @@ def _marks(bars: pd.DataFrame, frame: Frame) -> Glyph:
     )
 
 
-def _lines(bars: pd.DataFrame, levels: pd.DataFrame, tf: int, level: float) -> Glyph:
-    """Wicks, value-area lines and stacked-imbalance edges, as one glyph (wicks first)."""
+def _lines(
+    bars: pd.DataFrame, levels: pd.DataFrame, tf: int, level: float, *, over_image: bool
+) -> Glyph:
+    """Wicks, value-area lines and stacked-imbalance edges, as one glyph (wicks first). Over
+    an image the wicks are transparent and the value areas left out: the wicks stay as data,
+    which the page's script keeps the y range on (footprint._FOLLOW_JS)."""
     candles = fg.candle_columns(bars, tf, level)
-    va = fg.profile_columns(bars, tf, level)
+    va = fg.profile_columns(bars.iloc[:0] if over_image else bars, tf, level)
     stacked = fg.stacked_columns(levels, tf, level)
-    n, k = len(candles["x"]), len(stacked["x"])
+    n, v, k = len(candles["x"]), len(va["va_x"]), len(stacked["x"])
     return _segments(
         np.r_[candles["x"], va["va_x"], stacked["x"]],
         np.r_[candles["low"], va["va_low"], stacked["bottom"]],
         np.r_[candles["x"], va["va_x"], stacked["x"]],
         np.r_[candles["high"] + level, va["va_high"], stacked["top"]],
         "Lines",
-        color=np.r_[np.full(n, fg.WICK_INK), np.full(n, fg.NEUTRAL_INK), stacked["color"]],
-        alpha=np.r_[np.ones(n), np.full(n, 0.55), np.ones(k)],
-        line_width=np.r_[np.ones(n), np.full(n, 2.0), np.full(k, 3.0)],
+        color=np.r_[np.full(n, fg.WICK_INK), np.full(v, fg.NEUTRAL_INK), stacked["color"]],
+        alpha=np.r_[np.full(n, 0.0 if over_image else 1.0), np.full(v, 0.55), np.ones(k)],
+        line_width=np.r_[np.ones(n), np.full(v, 2.0), np.full(k, 3.0)],
     )
 
 

@@ -494,3 +494,39 @@ def test_a_data_only_update_sends_what_holoviews_would_draw_from_the_same_layers
                         assert got.tolist() == want.tolist(), name
             cells = view._plots["main"].subplots[("Cells", "I")].handles["source"].data
             assert len(cells["left"]) > 0
+
+
+def test_an_image_is_drawn_for_the_prices_of_the_bars_in_view_and_nothing_covers_it(
+    three_hours,
+) -> None:
+    """The page keeps its y range on the visible bars without telling the server, so a zoom-out
+    arrives with the previous view's y range: the image is still rasterized over every visible
+    bar's prices (lowest low to highest high plus a level, padded). Over the image only the
+    naked POCs, big orders and the range's profile are drawn; the wicks stay as data (the
+    page's y range follows them) but transparent."""
+    view = FootprintView(engine=three_hours, symbol="BTCUSDT", price_bin=1)
+    view.source.history_bars = 200
+    view.__panel__()
+    view.source.load_before(0)
+    levels, bars = view.source.frames()
+    x_range = (float(bars["bar_time"].min()), float(bars["bar_time"].max() + MINUTE))
+    last = bars.iloc[-10:]
+    stale = (float(last["low"].min()), float(last["high"].max()))  # the last bars' prices
+    frame = view.frame(x_range, stale)
+    assert not frame.draws_cells
+    lo, hi = float(bars["low"].min()), float(bars["high"].max()) + frame.level_size
+    assert frame.y_range[0] < lo and frame.y_range[1] > hi  # not the stale range
+    assert frame.y_range[0] == pytest.approx(lo - max((hi - lo) * 0.04, frame.level_size))
+    overlay = main_overlay(frame, view.source.big_orders(0, 2**62))
+    image = overlay.get(IMAGE)
+    _, y0, _, y1 = image.bounds.lbrt()
+    assert (y0, y1) == pytest.approx(frame.y_range)
+    values = np.nan_to_num(image.dimension_values(2))
+    total = float((levels["bid_volume"] + levels["ask_volume"]).sum())
+    assert values.sum() == pytest.approx(total, rel=1e-9)
+    marks, lines, auctions = overlay.get(2), overlay.get(3), overlay.get(5)
+    profile_rows = len(frame.studies.profile) * 2
+    assert len(marks) == profile_rows  # no candle bodies, no POC boxes
+    assert len(lines) == len(bars)  # the wicks alone, no value areas
+    assert np.all(lines.dimension_values("alpha") == 0.0)
+    assert len(auctions) == 0

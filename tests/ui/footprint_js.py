@@ -23,7 +23,7 @@ SOURCES_JS = """
         const img = d.image[0];
         let filled = 0;
         if (img) for (const v of img) if (v !== 0 && !Number.isNaN(v)) filled++;
-        out.images.push({filled: filled, size: img ? img.length : 0});
+        out.images.push({filled: filled, size: img ? img.length : 0, y: d.y[0], dh: d.dh[0]});
       } else if (d.cvd !== undefined && d.time.length > 0) {
         out.bars.push({close: Array.from(d.time)});
       }

@@ -132,7 +132,7 @@ def day_served(tmp_path_factory):
 
 
 def test_a_day_of_tick_level_bars_is_one_image(page, day_served) -> None:
-    url, _, now = day_served
+    url, engine, now = day_served
     open_footprint(page, url)
     before = shown(page)
     assert len(frames(before, "cells")) > 0  # opens on cells
@@ -148,6 +148,12 @@ def test_a_day_of_tick_level_bars_is_one_image(page, day_served) -> None:
     assert images, "zoomed out to a day, the chart should be an image"
     assert len(frames(after, "cells")) == 0 and len(frames(after, "numbers")) == 0
     assert closes.min() < now - DAY + 30 * MINUTE  # the day's first bars, from the store
+    # The image is rasterized over the prices of the whole day, not those of the view before.
+    spec = engine.registry.spec("BTCUSDT")
+    rules = FootprintRules.make(spec, price_bin_ticks=1, timeframe="1m")
+    bars = engine.footprint("BTCUSDT", now - DAY, now + MINUTE, rules).bars
+    low, top = float(bars["low"].min()), float(bars["high"].max()) + float(spec.tick_size)
+    assert any(i["y"] <= low and i["y"] + i["dh"] >= top for i in images), (images, low, top)
 
 
 def test_panning_before_the_loaded_range_loads_older_bars(page, day_served) -> None:
