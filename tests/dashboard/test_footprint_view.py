@@ -171,13 +171,23 @@ def three_hours():
     return engine
 
 
-def test_many_bars_render_one_image_of_volume_at_price(three_hours) -> None:
-    view = FootprintView(engine=three_hours, symbol="BTCUSDT", price_bin=1)
+def zoomed_out(engine: Engine):
+    """A one-tick footprint with every stored bar loaded: (view, levels, bars, their x range)."""
+    view = FootprintView(engine=engine, symbol="BTCUSDT", price_bin=1)
     view.source.history_bars = 200
     view.__panel__()
     view.source.load_before(0)
     levels, bars = view.source.frames()
-    x_range = (float(bars["bar_time"].min()), float(bars["bar_time"].max() + MINUTE))
+    return (
+        view,
+        levels,
+        bars,
+        (float(bars["bar_time"].min()), float(bars["bar_time"].max() + MINUTE)),
+    )
+
+
+def test_many_bars_render_one_image_of_volume_at_price(three_hours) -> None:
+    view, levels, bars, x_range = zoomed_out(three_hours)
     assert len(bars) > CELL_MAX_BARS
     shadings = (("ask", "ask_volume"), ("bid", "bid_volume"), ("volume", None), ("delta", None))
     for shading, column in shadings:
@@ -504,12 +514,7 @@ def test_an_image_is_drawn_for_the_prices_of_the_bars_in_view_and_nothing_covers
     bar's prices (lowest low to highest high plus a level, padded). Over the image only the
     naked POCs, big orders and the range's profile are drawn; the wicks stay as data (the
     page's y range follows them) but transparent."""
-    view = FootprintView(engine=three_hours, symbol="BTCUSDT", price_bin=1)
-    view.source.history_bars = 200
-    view.__panel__()
-    view.source.load_before(0)
-    levels, bars = view.source.frames()
-    x_range = (float(bars["bar_time"].min()), float(bars["bar_time"].max() + MINUTE))
+    view, levels, bars, x_range = zoomed_out(three_hours)
     last = bars.iloc[-10:]
     stale = (float(last["low"].min()), float(last["high"].max()))  # the last bars' prices
     frame = view.frame(x_range, stale)
