@@ -535,3 +535,22 @@ def test_an_image_is_drawn_for_the_prices_of_the_bars_in_view_and_nothing_covers
     assert len(lines) == len(bars)  # the wicks alone, no value areas
     assert np.all(lines.dimension_values("alpha") == 0.0)
     assert len(auctions) == 0
+
+
+def test_a_profile_of_more_levels_than_pixel_rows_is_drawn_in_groups_of_levels(three_hours):
+    """Zoomed out over thousands of levels, the range's volume profile is one bar per group of
+    levels (as many groups as pixel rows at most), each as long as its levels' volume."""
+    view, _, _, x_range = zoomed_out(three_hours)
+    frame = view.frame(x_range, None, 800, 40)  # 40 pixel rows
+    profile = frame.studies.profile
+    assert len(profile) > 40
+    marks = main_overlay(frame, view.source.big_orders(0, 2**62)).get(2)
+    lengths = marks.dimension_values("time_end") - marks.dimension_values("time")
+    groups = len(lengths) // 2
+    assert groups <= 40
+    drawn = lengths[:groups] + lengths[groups:]  # sells + buys of each bar
+    k = -(-len(profile) // 40)
+    group = ((profile["price"] - profile["price"].iloc[0]) / frame.level_size).round() // k
+    volume = profile["bid_volume"] + profile["ask_volume"]
+    want = volume.groupby(group.astype(int)).sum().reindex(range(groups), fill_value=0.0)
+    np.testing.assert_allclose(drawn / drawn.max(), want / want.max(), atol=1e-9)
