@@ -68,6 +68,11 @@ class Frame:
         return self.visible_bars <= CELL_MAX_BARS and self.visible_cells <= CELL_MAX_CELLS
 
     @property
+    def draws_image(self) -> bool:
+        """An image of data (not the empty one drawn under cells or over nothing)."""
+        return not self.draws_cells and len(self.levels) > 0
+
+    @property
     def draws_numbers(self) -> bool:
         rows = (self.y_range[1] - self.y_range[0]) / self.level_size
         bars = (self.x_range[1] - self.x_range[0]) / self.tf_ms
@@ -165,7 +170,7 @@ class VolumeImage:
     def source_data(self, names: Iterable[str]) -> dict[str, object] | None:
         """The empty image's columns (RasterPlot.get_data); None for an image of data, whose
         colour scale is an option: only the DynamicMap draws it."""
-        if not self.frame.draws_cells and len(self.frame.levels):
+        if self.frame.draws_image:
             return None
         (x0, x1), (y0, y1) = self.frame.x_range, self.frame.y_range
         data = {"image": [_EMPTY_IMAGE], "x": [x0], "y": [y0], "dw": [x1 - x0], "dh": [y1 - y0]}
@@ -206,7 +211,7 @@ def raster(frame: Frame) -> hv.Image:
     x0, x1 = frame.x_range
     y0, y1 = frame.y_range
     column = SHADINGS[frame.shading]
-    if frame.draws_cells or len(frame.levels) == 0:
+    if not frame.draws_image:
         return hv.Image(
             _EMPTY_IMAGE,
             bounds=(x0, y0, x1, y1),
@@ -215,14 +220,17 @@ def raster(frame: Frame) -> hv.Image:
             group="Volume",
         )
     levels = frame.levels
-    bid = levels["bid_volume"].to_numpy(dtype=np.float64)
-    ask = levels["ask_volume"].to_numpy(dtype=np.float64)
-    value = {"delta": ask - bid, "bid_volume": bid, "ask_volume": ask, "volume": ask + bid}
+    if column in levels:  # bid_volume, ask_volume
+        value = levels[column].to_numpy(dtype=np.float64)
+    else:
+        bid = levels["bid_volume"].to_numpy(dtype=np.float64)
+        ask = levels["ask_volume"].to_numpy(dtype=np.float64)
+        value = ask - bid if column == "delta" else ask + bid
     points = pd.DataFrame(
         {
             "time": levels["bar_time"].to_numpy(dtype=np.float64) + frame.tf_ms / 2,
             "price": levels["price"].to_numpy(dtype=np.float64) + frame.level_size / 2,
-            _VALUE: value[column],
+            _VALUE: value,
         }
     )
     # A pixel is never smaller than one bar by one level, so a zoomed image keeps its cells.
