@@ -22,6 +22,7 @@ from bokeh.models import AdaptiveTicker, HoverTool
 from holoviews.operation.datashader import rasterize
 
 from dashboard import widgets
+from dashboard.clicks import on_shown_click
 from dashboard.empty import EmptyState
 from dashboard.live import LiveMinuteLimit, LiveView
 from dashboard.tables import update_table
@@ -205,8 +206,7 @@ class ImbalanceView(LiveView):
         self.cvd_pipe = hv.streams.Pipe(data=pd.DataFrame({"time": pd.to_datetime([]), "cvd": []}))
         self.buyers = self._table()
         self.sellers = self._table()
-        self.buyers.on_click(lambda event: self._clicked(self.buyers, event))
-        self.sellers.on_click(lambda event: self._clicked(self.sellers, event))
+        self._clicks = on_shown_click([self.buyers, self.sellers], "symbol", self._clicked)
 
     @property
     def tracker(self):
@@ -301,6 +301,7 @@ class ImbalanceView(LiveView):
         right = pn.Column(
             pn.pane.HTML("BUYERS", margin=(4, 8, 0, 8), styles=heading), self.buyers,
             pn.pane.HTML("SELLERS", margin=(8, 8, 0, 8), styles=heading), self.sellers,
+            self._clicks,
             width=640, scroll=True,
         )  # fmt: skip
         return pn.Column(
@@ -344,9 +345,9 @@ class ImbalanceView(LiveView):
 
     # ------------------------------------------------------------------ data
 
-    def _clicked(self, table: pn.widgets.Tabulator, event) -> None:
-        if event.row is not None and 0 <= event.row < len(table.value):
-            self.selected = str(table.value["symbol"].iloc[event.row])
+    def _clicked(self, symbol: str) -> None:
+        if symbol:
+            self.selected = symbol
 
     @param.depends("selected", watch=True)
     def _on_selected(self) -> None:

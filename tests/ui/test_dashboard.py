@@ -3,6 +3,7 @@ are the engine's re-aggregation, one engine serves every session, nothing leaves
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -57,12 +58,14 @@ def test_tabs_render_with_live_data(page, served) -> None:
     # The first ranked contract (the screener's rows stay in the page, hidden).
     ranked = page.locator(".tabulator-row").filter(visible=True).first
     expect(ranked).to_be_visible(timeout=15_000)
-    first = ranked.locator(".tabulator-cell[tabulator-field='symbol']").inner_text()
-    assert first.strip()
-    ranked.click()
-    expect(page.get_by_text("cumulative volume delta")).to_contain_text(
-        first.strip(), timeout=10_000
+    first = ranked.locator(".tabulator-cell[tabulator-field='symbol']").inner_text().strip()
+    assert first
+    # The row showing that contract when the click lands (the ranking re-sorts every 2 s).
+    cell = page.locator(
+        ".tabulator-cell[tabulator-field='symbol']", has_text=re.compile(f"^{first}$")
     )
+    page.locator(".tabulator-row").filter(visible=True).filter(has=cell).first.click()
+    expect(page.get_by_text("cumulative volume delta")).to_contain_text(first, timeout=10_000)
     page.wait_for_timeout(2500)
     page.screenshot(path=str(IMG / "imbalance.png"))
 
