@@ -87,3 +87,18 @@ def test_click_names_the_row_shown_not_the_servers_current_row(browser, table_pa
     assert state.picked[1:] == ["BTCUSDT", "BTCUSDT"]
     context.close()
     assert errors == []
+
+
+def test_click_after_sorting_in_the_browser_names_the_sorted_row(browser, table_page) -> None:
+    state, url, _ = table_page
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(url)
+    rows = page.locator(".tabulator-row")
+    expect(rows.first).to_contain_text("SOLUSDT", timeout=15_000)
+    page.locator(".tabulator-col[tabulator-field='imbalance']").click()  # ascending
+    expect(rows.first).to_contain_text("ETHUSDT", timeout=5_000)
+    rows.first.click()
+    wait_for(lambda: state.picked)
+    assert state.picked == ["ETHUSDT"]
+    context.close()
