@@ -3,7 +3,9 @@
 It answers "the footprint of the loaded range at this resolution" from the engine (raw buffer
 and store, always from the original trades), and keeps it current at the least cost:
 
-* closed bars are built once, when they close, and kept;
+* closed bars are built once, when they close, and kept; a bar closes when the contract trades
+  in the next bar (or, if it is quiet, CLOSE_AFTER_MS after its end), so trades still on their
+  way when the clock passes its end are in it; later ones rebuild the range;
 * the live bar is rebuilt from its own trades on each `refresh()`;
 * a change of symbol, timeframe, bin or ratio, or trades arriving for closed bars (a filled gap,
   older history), rebuilds the loaded range from the trades, never from a previous aggregation;
@@ -42,6 +44,12 @@ BIN_MULTIPLES = (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2500, 5000, 
 # An automatic bin fits the price range of the last bars into rows that can carry numbers.
 _AUTO_BIN_BARS = 16
 _AUTO_BIN_ROWS = 40
+# A bar closes when the contract's trades reach the next bar, or, for a quiet contract, when the
+# clock is this far past its end: a trade stamped before the end may still be on its way.
+CLOSE_AFTER_MS = 2_000
+# Trades stamped this close before the live bar that arrive after their bar closed (a clock
+# ahead of the exchange's, a longer delay) are looked for, and rebuild the range.
+LATE_WINDOW_MS = 60_000
 
 
 def auto_bin(span_ticks: int, max_rows: int = _AUTO_BIN_ROWS) -> int:
@@ -90,7 +98,8 @@ class FootprintSource(param.Parameterized):
     imbalance_ratio = param.Number(default=3.0, bounds=(1.0, 20.0), doc="Diagonal ratio.")
     history_bars = param.Integer(default=120, bounds=(1, None), doc="Bars loaded at first.")
     clock = param.Callable(
-        default=None, doc="Now in epoch ms, which closes bars (default: the wall clock)."
+        default=None,
+        doc="Now in epoch ms, which closes a quiet contract's bars (default: the wall clock).",
     )
     history_hours = param.Number(
         default=None,
@@ -116,6 +125,7 @@ class FootprintSource(param.Parameterized):
         self._live_trades = -1
         self._backfills_seen = -1
         self._held_from = 0  # oldest buffered trade when the range was built
+        self._closed_up_to_id = -1  # newest trade before the live bar, when that bar opened
         self._naked: tuple[int, pd.DataFrame] = (-1, pd.DataFrame())
         self._frames: tuple[pd.DataFrame, pd.DataFrame] | None = None  # until parts change
         # (rule read at, detector sequence read up to, this contract's orders)
@@ -233,7 +243,9 @@ class FootprintSource(param.Parameterized):
                 self._dirty = False
                 self._rebuild(self._first_bar() if change == "" else self.start_ms)
                 change = "rebuild"
-            if not change and (self._older_trades_arrived() or self._backfilled()):
+            if not change and (
+                self._late_into_closed_bar() or self._older_trades_arrived() or self._backfilled()
+            ):
                 self._rebuild(self.start_ms)
                 change = "rebuild"
             if not change:
@@ -318,16 +330,26 @@ class FootprintSource(param.Parameterized):
             return self.start_ms // tf * tf  # a rule change keeps the range that was in view
         return self._newest() // tf * tf - self.history_bars * tf
 
-    def _newest(self) -> int:
+    def _now(self) -> int:
+        return int(self.clock()) if self.clock is not None else int(time.time() * 1000)
+
+    def _newest_trade(self) -> int:
         sym = self.engine.registry.index(self.symbol)
         coverage = self.engine.buffer.coverage(sym) if sym is not None else None
-        now = self.clock() if self.clock is not None else int(time.time() * 1000)
-        return max(coverage[1] if coverage else 0, int(now))
+        return coverage[1] if coverage else 0
+
+    def _newest(self) -> int:
+        return max(self._newest_trade(), self._now())
+
+    def _live_bar_start(self) -> int:
+        """Open of the bar still taking trades (CLOSE_AFTER_MS)."""
+        newest = max(self._newest_trade(), self._now() - CLOSE_AFTER_MS)
+        return newest // self.tf_ms * self.tf_ms
 
     def _rebuild(self, start: int) -> None:
         spec = self.spec
         tf = self.tf_ms
-        now_bar = self._newest() // tf * tf
+        now_bar = self._live_bar_start()
         start = min(start // tf * tf, now_bar)
         bin_ticks = self.price_bin or self._auto_bin(now_bar)
         self.rules = FootprintRules.make(
@@ -337,6 +359,7 @@ class FootprintSource(param.Parameterized):
         self.bin_ticks = bin_ticks
         self._closed = [self.engine.footprint(self.symbol, start, now_bar, self.rules)]
         self.start_ms, self.live_start = start, now_bar
+        self._closed_up_to_id = self._newest_id_before_live_bar()
         self._live, self._live_trades = None, -1
         self._backfills_seen = self._backfill_count()
         sym = self.engine.registry.index(self.symbol)
@@ -354,12 +377,13 @@ class FootprintSource(param.Parameterized):
     def _advance(self) -> str:
         """Close finished bars and rebuild the live bar from its trades."""
         tf = self.tf_ms
-        now_bar = self._newest() // tf * tf
+        now_bar = self._live_bar_start()
         change = ""
         if now_bar > self.live_start:
             closed = self.engine.footprint(self.symbol, self.live_start, now_bar, self.rules)
             self._closed.append(closed)
             self.live_start = now_bar
+            self._closed_up_to_id = self._newest_id_before_live_bar()
             self._live, self._live_trades = None, -1
             change = "closed"
         trades = self.engine.trades(self.symbol, self.live_start, None)
@@ -370,6 +394,15 @@ class FootprintSource(param.Parameterized):
             )
             change = change or "live"
         return change
+
+    def _newest_id_before_live_bar(self) -> int:
+        # By id, not by count: the buffer dropping its oldest trades changes no newest id.
+        start = max(self.start_ms, self.live_start - min(self.tf_ms, LATE_WINDOW_MS))
+        trades = self.engine.trades(self.symbol, start, self.live_start)
+        return int(trades["agg_id"].max()) if len(trades) else -1
+
+    def _late_into_closed_bar(self) -> bool:
+        return self._newest_id_before_live_bar() > self._closed_up_to_id
 
     def _backfill_count(self) -> int:
         stats = self.engine.sequencer.stats

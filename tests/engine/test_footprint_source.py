@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from pipelines.analytics.footprint import FootprintRules, footprint_from_records
-from pipelines.engine.footprint_source import FootprintSource
+from pipelines.engine.footprint_source import CLOSE_AFTER_MS, FootprintSource
 from pipelines.engine.service import Engine
 from tests.dashboard.feed import Feed
 from tests.engine.test_history import engine_with_history  # noqa: F401 (fixture)
@@ -115,6 +115,39 @@ def test_trades_released_late_into_closed_bars_rebuild_them(market: Market) -> N
     market.engine.sequencer.stats.gaps_filled += 1
     assert source.refresh() == "rebuild"
     assert_equal_to_rebuild(source, market.btc())
+
+
+def test_a_bar_stays_open_for_its_trades_still_on_their_way(market: Market) -> None:
+    """The clock just past a bar's end closes nothing until the contract trades in the next
+    bar: the bar's last trades (stamped before its end, arriving after it) are in it."""
+    source = market.source(symbol="BTCUSDT", price_bin=5)
+    source.refresh()
+    live = source.live_start
+    end = live + MINUTE
+    market.now = end + CLOSE_AFTER_MS - 1
+    assert source.refresh() == ""  # nothing new, and not closed by the clock yet
+    assert source.live_start == live
+    market.push(end - 300, end - 1, 40)  # stamped in the live bar, arriving now
+    assert source.refresh() == "live"
+    market.push(end, end + 500, 40)  # the next bar's first trades: the bar is complete
+    assert source.refresh() == "closed"
+    assert source.live_start == end
+    assert_equal_to_rebuild(source, market.btc())
+
+
+def test_trades_arriving_after_their_bar_closed_by_the_clock_rebuild_it(market: Market) -> None:
+    """A quiet contract's bar closes CLOSE_AFTER_MS after its end; a trade stamped in it that
+    arrives later still (a clock ahead of the exchange's) rebuilds the range."""
+    source = market.source(symbol="BTCUSDT", price_bin=5)
+    source.refresh()
+    end = source.live_start + MINUTE
+    market.now = end + CLOSE_AFTER_MS
+    assert source.refresh() == "closed"
+    assert source.live_start == end
+    market.push(end - 200, end - 1, 30)
+    assert source.refresh() == "rebuild"
+    assert_equal_to_rebuild(source, market.btc())
+    assert source.refresh() == ""  # once
 
 
 def test_a_choice_made_during_a_rebuild_is_applied_after_it(market: Market) -> None:
