@@ -126,6 +126,7 @@ class FootprintView(LiveView):
         self._streams: tuple = ()  # (RangeXY, PlotSize) of the drawn chart
         self._x_stream: hv.streams.RangeX | None = None  # the x range of the charts below it
         self._drawn_cells = True  # the chart last drawn by the DynamicMap holds cells
+        self._follow_code: CustomJS | None = None  # the page's follow script (_FOLLOW_JS)
         self.source.param.watch(self._source_changed, "version")
 
     # ------------------------------------------------------------------ layout
@@ -205,6 +206,7 @@ class FootprintView(LiveView):
             self._info.object = f"{html.escape(self.symbol)}: waiting for the contract list"
             return
         self.source.refresh()
+        self._follow_level()
         if self.price_bin == 0 or self.price_bin != self.source.bin_ticks:
             self._update_bin_options()
         key = (self.source.symbol, self.source.timeframe)
@@ -386,7 +388,7 @@ class FootprintView(LiveView):
         def keep(name: str):
             return lambda plot, element: self._plots.__setitem__(name, plot)
 
-        level, tf = source.level_size, source.tf_ms
+        tf = source.tf_ms
         main_map = hv.DynamicMap(main, streams=[ranges, size, version, look], cache_size=1).opts(
             *chart_options(),
             hv.opts.Overlay(
@@ -397,7 +399,7 @@ class FootprintView(LiveView):
                 ),
                 xlim=first.x_range, ylim=first.y_range, framewise=False,
                 yformatter=NumeralTickFormatter(format="0,0.[00000000]"),
-                hooks=[keep("main"), lambda plot, element: self._follow_hook(plot, level, tf)],
+                hooks=[keep("main"), lambda plot, element: self._follow_hook(plot, tf)],
             )
         )  # fmt: skip
         x_stream = self._x_stream = hv.streams.RangeX(source=main_map)
@@ -415,7 +417,7 @@ class FootprintView(LiveView):
         )  # fmt: skip
         return (main_map + stats_map + cvd_map).cols(1).opts(shared_axes=True)
 
-    def _follow_hook(self, plot, level: float, tf: int) -> None:
+    def _follow_hook(self, plot, tf: int) -> None:
         """Attach the y-follow / live-follow script once, to the wick source of this plot."""
         fig = plot.state
         if fig.tags and "follow" in fig.tags:
@@ -424,21 +426,28 @@ class FootprintView(LiveView):
         if wicks is None:
             return
         fig.tags = [*fig.tags, "follow"]
-        code = CustomJS(
+        self._follow_code = CustomJS(
             args={
                 "wicks": wicks,
                 "xr": fig.x_range,
                 "yr": fig.y_range,
                 "tf": tf,
-                "level": level,
+                "level": self.source.level_size,
                 "follow_from": FOLLOW_FROM,
                 "follow_to": FOLLOW_TO,
                 "follow_room": FOLLOW_ROOM,
             },
             code=_FOLLOW_JS,
         )
-        fig.x_range.js_on_change("end", code)
-        wicks.js_on_change("data", code)
+        fig.x_range.js_on_change("end", self._follow_code)
+        wicks.js_on_change("data", self._follow_code)
+
+    def _follow_level(self) -> None:
+        """The page's y rule pads by one level: after a re-bin, the new one (sent before the
+        re-binned data, which runs the rule)."""
+        code = self._follow_code
+        if code is not None and code.args["level"] != self.source.level_size:
+            code.args = {**code.args, "level": self.source.level_size}
 
 
 def _wick_source(plot):

@@ -70,6 +70,25 @@ ZOOM_JS = """
 """
 
 
+# The footprint's x and y ranges, and the segments its y rule reads (footprint._FOLLOW_JS):
+# wicks, value areas and stacked imbalances, as x, low and top.
+FOLLOW_JS = """
+() => {
+  for (const doc of Bokeh.documents) {
+    for (const m of doc._all_models.values()) {
+      if (m.x_range === undefined || m.renderers === undefined) continue;
+      if (!m.renderers.some(r => r.data_source && r.data_source.data.bid !== undefined)) continue;
+      const lines = m.renderers.find(r => r.glyph && r.glyph.type === "Segment");
+      const d = lines.data_source.data;
+      return {x0: m.x_range.start, x1: m.x_range.end, y0: m.y_range.start, y1: m.y_range.end,
+              time: Array.from(d.time), low: Array.from(d.price), top: Array.from(d.price_top)};
+    }
+  }
+  return null;
+}
+"""
+
+
 def frames(sources: dict, kind: str) -> pd.DataFrame:
     parts = [pd.DataFrame(p) for p in sources[kind]]
     parts = [p for p in parts if len(p)]

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from pipelines.analytics.footprint import TIMEFRAMES_MS, FootprintRules, footprint_from_records
-from tests.ui.footprint_js import SOURCES_JS, ZOOM_JS, frames
+from tests.ui.footprint_js import FOLLOW_JS, SOURCES_JS, ZOOM_JS, frames
 
 pytestmark = pytest.mark.ui
 
@@ -131,6 +131,14 @@ def test_bin_change_shows_the_reaggregation(page, served) -> None:
         select.select_option(label=f"{spec.format_price(multiple)} ({multiple}×)")
         expect(page.get_by_text(f"bin {multiple * tick:,.8g}")).to_be_visible(timeout=30_000)
         page.wait_for_timeout(1500)
+        # The page keeps its y range on the bars in view, padded by at least the new level.
+        shown = page.evaluate(FOLLOW_JS)
+        tf, level = TIMEFRAMES_MS["1m"], multiple * tick
+        x = np.asarray(shown["time"])
+        seen = (x + tf / 2 > shown["x0"]) & (x - tf / 2 < shown["x1"])
+        low, top = min(np.asarray(shown["low"])[seen]), max(np.asarray(shown["top"])[seen])
+        pad = max((top - low) * 0.04, level)
+        np.testing.assert_allclose([shown["y0"], shown["y1"]], [low - pad, top + pad], rtol=1e-12)
         cells = shown_cells(page)
         assert len(cells) > 0
         # Every level sits on the new grid.
