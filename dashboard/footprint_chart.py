@@ -162,9 +162,12 @@ class VolumeImage:
     def element(self) -> hv.Image:
         frame = self.frame
         delta = frame.shading == "delta"
+        # The empty image's colour scale is any valid one: left to itself, a log scale of
+        # nothing but NaN has no range (BokehJS warns of an infinite bound). NaN: from the data.
+        clim = (np.nan, np.nan) if frame.draws_image else (1.0, 10.0)
         return raster(frame).opts(
             cmap=list(_SHADING_CMAPS[frame.shading]), symmetric=delta,
-            cnorm="linear" if delta else "log",
+            cnorm="linear" if delta else "log", clim=clim,
         )  # fmt: skip
 
     def source_data(self, names: Iterable[str]) -> dict[str, object] | None:

@@ -14,7 +14,7 @@ import pytest
 
 from dashboard import footprint_glyphs as fg
 from dashboard.footprint import FootprintView
-from dashboard.footprint_chart import CELL_MAX_BARS, SHADINGS, main_overlay, raster
+from dashboard.footprint_chart import CELL_MAX_BARS, SHADINGS, VolumeImage, main_overlay, raster
 from pipelines.analytics.footprint import FootprintRules, footprint_from_records
 from pipelines.engine.footprint_source import auto_bin
 from pipelines.engine.service import Engine
@@ -554,3 +554,20 @@ def test_a_profile_of_more_levels_than_pixel_rows_is_drawn_in_groups_of_levels(t
     volume = profile["bid_volume"] + profile["ask_volume"]
     want = volume.groupby(group.astype(int)).sum().reindex(range(groups), fill_value=0.0)
     np.testing.assert_allclose(drawn / drawn.max(), want / want.max(), atol=1e-9)
+
+
+def test_the_image_layer_always_has_a_finite_colour_range(three_hours) -> None:
+    """While cells are drawn the image layer is empty: its log colour scale gets a fixed valid
+    range (left to itself it has none, and BokehJS warns of an infinite bound); a zoom-out's
+    image gets the range of its own sums."""
+    view, _, _, x_range = zoomed_out(three_hours)
+    cells, day = view.frame(), view.frame(x_range)
+    assert cells.draws_cells and day.draws_image
+    pipe = hv.streams.Pipe(data=cells)
+    chart = hv.DynamicMap(lambda data: VolumeImage(data).element(), streams=[pipe])
+    plot = hv.renderer("bokeh").get_plot(chart)
+    mapper = plot.handles["color_mapper"]
+    assert (mapper.low, mapper.high) == (1.0, 10.0)
+    pipe.send(day)
+    sums = VolumeImage(day).element().dimension_values(2)
+    assert (mapper.low, mapper.high) == pytest.approx((np.nanmin(sums), np.nanmax(sums)))
