@@ -117,7 +117,7 @@ class FootprintView(LiveView):
         self.param.watch(self._to_source, ["symbol", "timeframe", "price_bin", "imbalance_ratio"])
         self._pane: pn.pane.HoloViews | None = None
         self._chart_key: tuple = ()
-        self._frame_cache: tuple[tuple, Frame | None] = ((), None)
+        self._frame_cache: tuple[tuple, tuple, Frame | None] = ((), (), None)
         self._pending = False  # the source changed since the last redraw
         self._structural = False  # ... in more than its live bar
         self._drawn_at = 0.0
@@ -321,10 +321,15 @@ class FootprintView(LiveView):
 
     def frame(self, x_range=None, y_range=None, width=None, height=None) -> Frame:
         """What the chart draws for this range (the opening view when no range is known yet)."""
-        key = (self.source.version, x_range, y_range, width, height, self.mode, self.shading)
-        if self._frame_cache[0] != key:  # the three charts of one update share one frame
-            self._frame_cache = (key, self._frame(x_range, y_range, width, height))
-        return self._frame_cache[1]
+        key = (self.source.version, x_range, self.mode, self.shading)
+        view = (y_range, width, height)
+        cached_key, cached_view, frame = self._frame_cache
+        # The three charts of one update share one frame: the two below the main one ask with
+        # the x range alone and draw only its bars, which the rest of the view does not change.
+        if frame is None or cached_key != key or view not in (cached_view, (None, None, None)):
+            frame = self._frame(x_range, y_range, width, height)
+            self._frame_cache = (key, view, frame)
+        return frame
 
     def _frame(self, x_range, y_range, width, height) -> Frame:
         source = self.source
