@@ -42,7 +42,8 @@ from dashboard.live import LiveView
 from dashboard.plot_patch import patch_plot
 from dashboard.theme import BORDER, MONO, MUTED, NEUTRAL, plot_opts, utc_time_formatter
 from pipelines.analytics.footprint import TIMEFRAMES_MS
-from pipelines.engine.footprint_source import BIN_MULTIPLES, FootprintSource
+from pipelines.analytics.footprint import BIN_MULTIPLES
+from pipelines.engine.footprint_source import FootprintSource
 
 RATIOS = {"150 %": 1.5, "200 %": 2.0, "250 %": 2.5, "300 %": 3.0, "400 %": 4.0, "500 %": 5.0}
 VISIBLE_BARS = 14  # bars in view when a contract opens: every level's numbers readable

@@ -79,6 +79,10 @@ TIMEFRAMES_MS = {
 VALUE_AREA_SHARE = (7, 10)  # 70 %, as an exact integer ratio
 DEFAULT_IMBALANCE_RATIO = 3.0
 DEFAULT_STACKED_LEVELS = 3
+BIN_MULTIPLES = (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2500, 5000, 10000)
+# An automatic bin fits the price range of the last bars into rows that can carry numbers.
+AUTO_BIN_BARS = 16
+AUTO_BIN_ROWS = 40
 
 LEVEL_COLUMNS = (
     "bar_time",
@@ -130,6 +134,15 @@ def check_price_bin(price_bin_ticks: int) -> int:
             f"price_bin_ticks must be a positive whole number of ticks, got {price_bin_ticks!r}"
         )
     return int(price_bin_ticks)
+
+
+def auto_bin(span_ticks: int, max_rows: int = AUTO_BIN_ROWS) -> int:
+    """The smallest bin multiple that shows a price span of `span_ticks` in `max_rows` levels
+    (the footprint's automatic level, over the last `AUTO_BIN_BARS` bars)."""
+    for multiple in BIN_MULTIPLES:
+        if span_ticks // multiple + 1 <= max_rows:
+            return multiple
+    return BIN_MULTIPLES[-1]
 
 
 @dataclass(frozen=True, slots=True)

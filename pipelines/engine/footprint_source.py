@@ -28,11 +28,14 @@ import pandas as pd
 import param
 
 from pipelines.analytics.footprint import (
+    AUTO_BIN_BARS,
     BAR_COLUMNS,
+    BIN_MULTIPLES,
     LEVEL_COLUMNS,
     TIMEFRAMES_MS,
     Footprint,
     FootprintRules,
+    auto_bin,
 )
 from pipelines.analytics.footprint_studies import naked_pocs, unfinished_auctions, volume_profile
 from pipelines.binance.contracts import ContractSpec
@@ -40,24 +43,12 @@ from pipelines.engine.history_loads import HistoryLoad
 from pipelines.engine.service import Engine
 from pipelines.records.timeunits import HOUR_MS
 
-BIN_MULTIPLES = (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2500, 5000, 10000)
-# An automatic bin fits the price range of the last bars into rows that can carry numbers.
-_AUTO_BIN_BARS = 16
-_AUTO_BIN_ROWS = 40
 # A bar closes when the contract's trades reach the next bar, or, for a quiet contract, when the
 # clock is this far past its end: a trade stamped before the end may still be on its way.
 CLOSE_AFTER_MS = 2_000
 # Trades stamped this close before the live bar that arrive after their bar closed (a clock
 # ahead of the exchange's, a longer delay) are looked for, and rebuild the range.
 LATE_WINDOW_MS = 60_000
-
-
-def auto_bin(span_ticks: int, max_rows: int = _AUTO_BIN_ROWS) -> int:
-    """The smallest bin multiple that shows a price span of `span_ticks` in `max_rows` levels."""
-    for multiple in BIN_MULTIPLES:
-        if span_ticks // multiple + 1 <= max_rows:
-            return multiple
-    return BIN_MULTIPLES[-1]
 
 
 def _concat(frames: list[pd.DataFrame], columns: tuple[str, ...]) -> pd.DataFrame:
@@ -369,7 +360,7 @@ class FootprintSource(param.Parameterized):
 
     def _auto_bin(self, now_bar: int) -> int:
         tf = self.tf_ms
-        trades = self.engine.trades(self.symbol, now_bar - _AUTO_BIN_BARS * tf, None)
+        trades = self.engine.trades(self.symbol, now_bar - AUTO_BIN_BARS * tf, None)
         if len(trades) == 0:
             return 1
         return auto_bin(int(trades["price"].max() - trades["price"].min()))
