@@ -1,4 +1,5 @@
-"""The analytics the engine feeds one micro-batch at a time: big orders, imbalance, liquidations.
+"""The analytics the engine feeds one micro-batch at a time: big orders, imbalance, liquidations
+and the order-flow signals of every contract's closed bars.
 
 The engine attaches one `OrderFlowAnalytics` (`engine.analytics`); views read its trackers'
 snapshots. ADV for the big-order rule is set from outside (`BigOrderDetector.set_adv`): the
@@ -13,18 +14,21 @@ from pipelines.analytics.bigorders import BigOrderDetector
 from pipelines.analytics.breadth import market_breadth
 from pipelines.analytics.imbalance import ImbalanceTracker
 from pipelines.analytics.liquidations import LiquidationTracker
+from pipelines.analytics.signal_tracker import SignalTracker
 from pipelines.binance.registry import SymbolRegistry
 from pipelines.records.batch import EngineBatch
 
 
 class OrderFlowAnalytics:
-    def __init__(self, registry: SymbolRegistry) -> None:
+    def __init__(self, registry: SymbolRegistry, *, signals: bool = True) -> None:
         self.registry = registry
         # Fills of one taker order share T and are pushed together (aggTrade updates every
         # 100 ms): a run is complete once the exchange clock is 300 ms past it.
         self.orders = BigOrderDetector(registry, grace_ms=300)
         self.imbalance = ImbalanceTracker(registry)
         self.liquidations = LiquidationTracker(registry)
+        # None when the engine runs without signals (`EngineConfig.signals`).
+        self.signals = SignalTracker(registry) if signals else None
         # One snapshot per span asked (the header's and the Imbalance tab's differ).
         self._breadth: dict[int, tuple[tuple, pd.DataFrame]] = {}
 
@@ -50,6 +54,8 @@ class OrderFlowAnalytics:
         # the exchange's clock (network lag delays both the fills and the clock alike).
         self.orders.flush(batch.exchange_ms or batch.created_ms)
         self.imbalance.update(batch.trades)
+        if self.signals is not None:
+            self.signals.update(batch.trades, batch.exchange_ms or batch.created_ms)
         if batch.books:
             self.imbalance.update_books(batch.books)
         if len(batch.liquidations):

@@ -30,7 +30,6 @@ import param
 from pipelines.analytics.footprint import (
     AUTO_BIN_BARS,
     BAR_COLUMNS,
-    BIN_MULTIPLES,
     LEVEL_COLUMNS,
     TIMEFRAMES_MS,
     Footprint,

@@ -78,6 +78,7 @@ class EngineConfig:
     book_depth: bool = True
     depth_levels: int = 10
     depth_speed_ms: int = 500
+    signals: bool = True  # order-flow signals of every contract's closed bars (analytics.signals)
     # 100 ms: at 600 contracts half the per-batch cost of 50 ms (engine 8.9 % of a core, not
     # 11.1 %), and still far inside the 1 s a big order may take to reach the page.
     batch_interval_s: float = 0.1
@@ -152,7 +153,7 @@ class Engine:
         )
         self.source = Stream(asynchronous=True)
         self.source.sink(self._keep)
-        self.analytics = OrderFlowAnalytics(self.registry)
+        self.analytics = OrderFlowAnalytics(self.registry, signals=config.signals)
         self.subscribe(self.analytics.update)
         self.books: dict[int, BookTop] = {}  # latest partial depth per symbol
         self.quote_volume_24h: dict[int, float] = {}  # from !ticker@arr

@@ -1,0 +1,215 @@
+"""The live form of the signals: every contract's bars closed as trades arrive, signals kept.
+
+`SignalTracker.update(trades, now_ms)` takes each micro-batch. A contract's minute closes when
+the contract trades in a later minute, or when the exchange clock is `close_after_ms` past the
+minute's end (a quiet contract); its trades then go through the same `ContractSignals` the pure
+`signals_from_profile` uses, so the live signals are those of the same trades, bar for bar.
+Minutes that opened before the tracker's first batch are partial here and are skipped, and a
+trade of a minute already closed is counted in `late_trades`, not added.
+
+Signals and bar statistics are kept in sequenced rings: a view asks `since(seq)` for new rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pipelines.analytics.footprint import timeframe_ms
+from pipelines.analytics.profile import profile_rows
+from pipelines.analytics.ring import SequencedRing
+from pipelines.analytics.signals import (
+    BAR_STATS_DTYPE,
+    DIRECTION,
+    KINDS,
+    SIDES,
+    SIGNAL_DTYPE,
+    SIGNAL_TIMEFRAMES,
+    ContractSignals,
+    SignalRules,
+    bar_stats_frame,
+    signal_frame,
+)
+from pipelines.analytics.tradeframe import in_trade_order
+from pipelines.binance.registry import SymbolRegistry
+from pipelines.records.timeunits import MINUTE_MS
+
+CLOSE_AFTER_MS = 2_000
+# Direction of each (kind, side) index pair, for the net ranking.
+_DIRECTION = np.zeros((len(KINDS), len(SIDES)), np.int64)
+for (_kind, _side), _sign in DIRECTION.items():
+    _DIRECTION[KINDS.index(_kind), SIDES.index(_side)] = _sign
+
+RANKING_COLUMNS = ("symbol", "buy", "sell", "net", "signals", "strength")
+
+
+class SignalTracker:
+    def __init__(
+        self,
+        registry: SymbolRegistry,
+        *,
+        rules: SignalRules | None = None,
+        timeframes: tuple[str, ...] = SIGNAL_TIMEFRAMES,
+        close_after_ms: int = CLOSE_AFTER_MS,
+        capacity: int = 200_000,
+    ) -> None:
+        self.registry = registry
+        self.rules = rules or SignalRules()
+        self.timeframes = timeframes
+        self.close_after_ms = close_after_ms
+        self.history = SequencedRing(SIGNAL_DTYPE, capacity)
+        self.bars = SequencedRing(BAR_STATS_DTYPE, capacity)
+        self.late_trades = 0
+        self.first_minute: int | None = None  # the first whole minute the tracker sees
+        self._contracts: dict[int, ContractSignals] = {}
+        self._pending: list[np.ndarray] = []
+        self._oldest_pending = np.iinfo(np.int64).max  # minute index
+        self._newest = np.full(0, -1, np.int64)  # per sym: newest minute index traded
+        self._closed = np.full(0, -1, np.int64)  # per sym: newest minute index closed
+        self._bars_closed_to = -1  # minute index up to which coarse bars were closed by clock
+
+    @property
+    def last_seq(self) -> int:
+        return self.history.last_seq
+
+    def update(self, trades: np.ndarray, now_ms: int) -> int:
+        """Take a batch of trades (all contracts) at exchange time `now_ms`; returns signals
+        added."""
+        if self.first_minute is None:
+            self.first_minute = -(-int(now_ms) // MINUTE_MS)
+        self._grow()
+        if len(trades):
+            trades = trades[self.registry.known(trades)]
+            minute = trades["time"] // MINUTE_MS
+            late = (minute < self.first_minute) | (minute <= self._closed[trades["sym"]])
+            self.late_trades += int(np.count_nonzero(late & (minute >= self.first_minute)))
+            trades, minute = trades[~late], minute[~late]
+            if len(trades):
+                np.maximum.at(self._newest, trades["sym"], minute)
+                self._pending.append(trades)
+                self._oldest_pending = min(self._oldest_pending, int(minute.min()))
+        clock_minute = (int(now_ms) - self.close_after_ms) // MINUTE_MS  # minutes before it close
+        due = self._oldest_pending < clock_minute or (
+            len(trades) and self._oldest_pending < int(trades["time"].max()) // MINUTE_MS
+        )
+        before = self.history.last_seq
+        if due:
+            self._close_minutes(clock_minute)
+        if clock_minute > self._bars_closed_to:  # every bar ends on a minute
+            self._bars_closed_to = clock_minute
+            self._close_bars(clock_minute * MINUTE_MS)
+        return self.history.last_seq - before
+
+    def _grow(self) -> None:
+        n = len(self.registry)
+        if len(self._newest) < n:
+            grow = n - len(self._newest)
+            self._newest = np.r_[self._newest, np.full(grow, -1, np.int64)]
+            self._closed = np.r_[self._closed, np.full(grow, -1, np.int64)]
+
+    def _close_minutes(self, clock_minute: int) -> None:
+        pending = np.concatenate(self._pending)
+        minute = pending["time"] // MINUTE_MS
+        closing = (minute < self._newest[pending["sym"]]) | (minute < clock_minute)
+        rest = pending[~closing]
+        self._pending = [rest] if len(rest) else []
+        self._oldest_pending = (
+            int(rest["time"].min()) // MINUTE_MS if len(rest) else np.iinfo(np.int64).max
+        )
+        done = pending[closing]
+        if not len(done):
+            return
+        done = in_trade_order(done)
+        order = np.argsort(done["sym"], kind="stable")
+        done = done[order]
+        syms, starts = np.unique(done["sym"], return_index=True)
+        ends = [*starts[1:].tolist(), len(done)]
+        signals, stats = [], []
+        for sym, a, b in zip(syms.tolist(), starts.tolist(), ends, strict=True):
+            part = done[a:b]
+            levels, minutes = profile_rows(part)
+            state = self._contract(sym)
+            bounds = [*np.searchsorted(levels["time"], minutes["time"]).tolist(), len(levels)]
+            for i in range(len(minutes)):
+                s, b_ = state.add_minute(levels[bounds[i] : bounds[i + 1]], minutes[i])
+                signals += s
+                stats += b_
+            self._closed[sym] = max(self._closed[sym], int(minutes["time"][-1]) // MINUTE_MS)
+        self._keep(signals, stats)
+
+    def _close_bars(self, time_ms: int) -> None:
+        signals, stats = [], []
+        for state in self._contracts.values():
+            s, b = state.close_before(time_ms)
+            signals += s
+            stats += b
+        self._keep(signals, stats)
+
+    def _contract(self, sym: int) -> ContractSignals:
+        state = self._contracts.get(sym)
+        if state is None:
+            state = self._contracts[sym] = ContractSignals(sym, self.rules, self.timeframes)
+        return state
+
+    def _keep(self, signals: list[np.ndarray], stats: list[np.void]) -> None:
+        if signals:
+            rows = np.concatenate(signals)
+            if len(rows):
+                self.history.append(rows[np.lexsort((rows["sym"], rows["bar_time"]))])
+        if stats:
+            self.bars.append(np.array(stats, BAR_STATS_DTYPE))
+
+    # ------------------------------------------------------------------ reading
+
+    def since(self, seq: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Signal rows after sequence number `seq`, oldest first, and their sequence numbers."""
+        return self.history.since(seq)
+
+    def frame(self, seq: int = 0) -> pd.DataFrame:
+        """The signals after `seq` in the output schema, with their `seq`."""
+        rows, seqs = self.since(seq)
+        out = signal_frame(rows, self.registry)
+        out.insert(0, "seq", seqs)
+        return out
+
+    def restore(self, rows: np.ndarray) -> int:
+        """Stored signals (SIGNAL_DTYPE, oldest first) back into the history after a restart."""
+        rows = rows[self.registry.known(rows)]
+        self.history.append(rows)
+        return len(rows)
+
+    def latest_bars(self, timeframe: str = "1m") -> pd.DataFrame:
+        """Each contract's newest closed bar of `timeframe`: the screen columns."""
+        rows, _ = self.bars.since(0)
+        rows = rows[rows["tf_ms"] == timeframe_ms(timeframe)]
+        if len(rows):
+            # The newest per contract: the last occurrence of each sym.
+            _, last = np.unique(rows["sym"][::-1], return_index=True)
+            rows = rows[len(rows) - 1 - last]
+        return bar_stats_frame(rows, self.registry)
+
+    def ranking(self, now_ms: int, minutes: int, min_strength: float = 0.0) -> pd.DataFrame:
+        """Contracts by net buy - sell signals of the bars opened in the last `minutes`."""
+        rows, _ = self.since(0)
+        rows = rows[(rows["bar_time"] >= now_ms - minutes * MINUTE_MS)
+                    & (rows["strength"] >= min_strength)]  # fmt: skip
+        if not len(rows):
+            return pd.DataFrame({c: [] for c in RANKING_COLUMNS})
+        sign = _DIRECTION[rows["kind"], rows["side"]]
+        n = len(self.registry)
+        buy = np.bincount(rows["sym"], sign > 0, n)
+        sell = np.bincount(rows["sym"], sign < 0, n)
+        count = np.bincount(rows["sym"], minlength=n)
+        strength = np.bincount(rows["sym"], rows["strength"] * sign, n)
+        has = np.flatnonzero(count)
+        out = pd.DataFrame(
+            {
+                "symbol": np.array(self.registry.symbols, dtype=object)[has],
+                "buy": buy[has].astype(np.int64),
+                "sell": sell[has].astype(np.int64),
+                "net": (buy[has] - sell[has]).astype(np.int64),
+                "signals": count[has],
+                "strength": strength[has],
+            }
+        )
+        return out.sort_values(["net", "strength"], ascending=False, ignore_index=True)
