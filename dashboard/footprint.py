@@ -41,8 +41,7 @@ from dashboard.footprint_chart import (
 from dashboard.live import LiveView
 from dashboard.plot_patch import patch_plot
 from dashboard.theme import BORDER, MONO, MUTED, NEUTRAL, plot_opts, utc_time_formatter
-from pipelines.analytics.footprint import TIMEFRAMES_MS
-from pipelines.analytics.footprint import BIN_MULTIPLES
+from pipelines.analytics.footprint import BIN_MULTIPLES, TIMEFRAMES_MS
 from pipelines.engine.footprint_source import FootprintSource
 
 RATIOS = {"150 %": 1.5, "200 %": 2.0, "250 %": 2.5, "300 %": 3.0, "400 %": 4.0, "500 %": 5.0}

@@ -15,8 +15,7 @@ import pytest
 from dashboard import footprint_glyphs as fg
 from dashboard.footprint import FootprintView
 from dashboard.footprint_chart import CELL_MAX_BARS, SHADINGS, VolumeImage, main_overlay, raster
-from pipelines.analytics.footprint import FootprintRules, footprint_from_records
-from pipelines.analytics.footprint import auto_bin
+from pipelines.analytics.footprint import FootprintRules, auto_bin, footprint_from_records
 from pipelines.engine.service import Engine
 from tests.dashboard.feed import Feed
 
