@@ -11,10 +11,14 @@ average daily volume computed from `klines?interval=1d` matches the live flow.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pipelines.records.timeunits import DAY_MS, MINUTE_MS
+
+if TYPE_CHECKING:  # past.py builds on MinuteBars
+    from pipelines.standin.past import MinuteSpans
 
 RING_MINUTES = 1440
 SYNTHETIC_DAYS = 60
@@ -325,13 +329,14 @@ def _combine(first: dict, second: dict) -> dict:
 
 
 def intraday_bars(
-    minutes: MinuteBars, sym: int, interval_min: int, first_ms: int, now_ms: int, prev_close: int
+    minutes: MinuteSpans, sym: int, interval_min: int, first_ms: int, now_ms: int, prev_close: int
 ) -> Bars:
-    """Klines of `interval_min` minutes from the live minute ring, gaps carried at the last close."""
+    """Klines of `interval_min` minutes up to `now_ms`, gaps carried at the last close; quote
+    volumes are the trades' own, past minutes included."""
     last_minute = now_ms // MINUTE_MS
     first_minute = first_ms // MINUTE_MS
     first_minute -= first_minute % interval_min
-    span = minutes.span(sym, first_minute, last_minute)
+    span = minutes.span(sym, first_minute, last_minute, exact_quote=True)
     valid = span["valid"]
     # Carry the last traded close through minutes without trades.
     last_seen = np.maximum.accumulate(np.where(valid, np.arange(len(valid)), -1))

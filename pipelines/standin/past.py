@@ -14,7 +14,9 @@ function of (seed, contract, minute), computed on demand and cached:
 Aggregate and raw ids run from the contract's first id up to the live market's first ids
 without a hole (`totals` tells the market how many the past used). Klines and the
 rolling 24 h ticker read the skeleton, REST aggTrades and the archive read the trades; both
-agree, except the quote volume, which the skeleton estimates from the bar's mean price.
+agree. The quote volumes of REST klines are the minutes' own trades' (generated once per minute
+asked and kept); the daily bars and the rolling ticker, which would need every minute of every
+contract, estimate them from the bar's mean price.
 """
 
 from __future__ import annotations
@@ -79,6 +81,8 @@ class Past:
         self.contracts = contracts
         self._skeletons: OrderedDict[int, Skeleton] = OrderedDict()
         self._blocks: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
+        # Per (contract, minute): the exact quote of its trades, all and taker buys (ticks x steps).
+        self._quotes: dict[tuple[int, int], tuple[int, int]] = {}
         # The archive builds zips in a worker thread while the loop answers REST.
         self._lock = threading.RLock()
 
@@ -236,6 +240,26 @@ class Past:
             inner[np.argmin(bridge[1:-1])] = lo
         return price
 
+    def quote_units(self, sym: int, minutes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Sums of price x quantity (ticks x steps) of past minutes' trades, all and taker buys.
+
+        The trades are generated for this and not cached as blocks: klines of hours of minutes
+        would push the blocks REST aggTrades pages through out of the cache.
+        """
+        total = np.zeros(len(minutes), np.int64)
+        taker = np.zeros(len(minutes), np.int64)
+        with self._lock:
+            for i, minute in enumerate(minutes.tolist()):
+                held = self._quotes.get((sym, minute))
+                if held is None:
+                    rows = self._blocks.get((sym, minute))
+                    rows = self._generate(sym, minute) if rows is None else rows
+                    units = rows["price"] * rows["qty"]
+                    held = (int(units.sum()), int(units[~rows["buyer_maker"]].sum()))
+                    self._quotes[(sym, minute)] = held
+                total[i], taker[i] = held
+        return total, taker
+
     # -------------------------------------------------------------- queries
 
     def _minute_of_id(self, sk: Skeleton, agg_id: int) -> int:
@@ -296,8 +320,11 @@ def _concat(blocks: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(blocks) if blocks else np.zeros(0, dtype=STORED_DTYPE)
 
 
-def span(past: Past, sym: int, first_minute: int, last_minute: int) -> dict[str, np.ndarray]:
-    """Minute bars [first, last] of one contract's past, in `MinuteBars.span`'s layout."""
+def span(
+    past: Past, sym: int, first_minute: int, last_minute: int, *, exact_quote: bool = False
+) -> dict[str, np.ndarray]:
+    """Minute bars [first, last] of one contract's past, in `MinuteBars.span`'s layout; with
+    `exact_quote` the quote volumes are the trades' own, else estimated from the mean price."""
     minutes = np.arange(first_minute, last_minute + 1)
     k = minutes - past.first_minute
     inside = (k >= 0) & (k < past.minutes) & (sym < len(past.contracts))
@@ -317,9 +344,14 @@ def span(past: Past, sym: int, first_minute: int, last_minute: int) -> dict[str,
     out["first_raw"][inside] = sk.first_raw[ki]
     out["last_raw"][inside] = sk.first_raw[ki] + sk.fills[ki] - 1
     out["valid"][inside] = sk.count[ki] > 0
+    unit = past.contracts[sym].unit
+    if exact_quote:
+        total, taker = past.quote_units(sym, minutes[inside])
+        out["quote"][inside] = total * unit
+        out["taker_quote"][inside] = taker * unit
+        return out
     # Estimated from the bar's mean price (the trades' own sum differs by a little).
     mean_price = (out["open"] + out["high"] + out["low"] + out["close"]) / 4
-    unit = past.contracts[sym].unit
     out["quote"] = out["volume"] * mean_price * unit
     out["taker_quote"] = out["taker_volume"] * mean_price * unit
     return out
@@ -332,8 +364,10 @@ class MinuteSpans:
         self.past = past
         self.live = live
 
-    def span(self, sym: int, first_minute: int, last_minute: int) -> dict[str, np.ndarray]:
-        out = span(self.past, sym, first_minute, last_minute)
+    def span(
+        self, sym: int, first_minute: int, last_minute: int, *, exact_quote: bool = False
+    ) -> dict[str, np.ndarray]:
+        out = span(self.past, sym, first_minute, last_minute, exact_quote=exact_quote)
         live = self.live.span(sym, first_minute, last_minute)
         at = live["minute"] - first_minute
         both = out["valid"][at] & live["valid"]  # the start minute: past part, then live part

@@ -242,12 +242,14 @@ class RestApi:
         if interval in INTRADAY_INTERVALS:
             width = INTRADAY_INTERVALS[interval] * MINUTE_MS
             first = start if start is not None else (end or now) - limit * width
+            # Only the bars that can be returned: a past minute's quote costs its trades.
+            last = min(now, end if end is not None else now, first + limit * width)
             bars = intraday_bars(
                 market.spans,
                 sym,
                 INTRADAY_INTERVALS[interval],
                 max(first, market.first_ms),
-                now,
+                last,
                 int(market.anchor[sym]),
             )
         else:

@@ -208,7 +208,7 @@ def test_minute_klines_match_a_groupby_of_the_trades(minute_run) -> None:
         taker=("buy_qty", "sum"),
     )
     now = int(trades["time"].max())
-    bars = intraday_bars(market.minutes, sym, 1, START, now, int(market.anchor[sym]))
+    bars = intraday_bars(market.spans, sym, 1, START, now, int(market.anchor[sym]))
     got = pd.DataFrame(
         {
             "open": bars.open,

@@ -107,27 +107,34 @@ async def _get(http, ex, path: str, **params):
         return await resp.json()
 
 
-async def test_past_klines_are_the_past_trades_aggregated(exchange) -> None:
+@pytest.mark.parametrize("before_start_ms", [5 * 3_600_000, 20 * 60_000])
+async def test_klines_are_the_trades_aggregated_past_and_present(exchange, before_start_ms):
     ex, http = exchange
     symbol = ex.market.contracts[4].symbol
-    minute = (START - 5 * 3_600_000) // 60_000 * 60_000
+    minute = (START - before_start_ms) // 60_000 * 60_000
     klines = await _get(
         http, ex, "/fapi/v1/klines", symbol=symbol, interval="1m", startTime=minute, limit=30
     )
     checked = 0
+    live = 0
     for k in klines:
         trades = await _get(
-            http, ex, "/fapi/v1/aggTrades", symbol=symbol, startTime=k[0], endTime=k[6]
-        )
+            http, ex, "/fapi/v1/aggTrades", symbol=symbol, startTime=k[0], endTime=k[6],
+            limit=1000,
+        )  # fmt: skip
+        assert len(trades) < 1000  # the whole minute
         if not trades:
             continue
         o, h, lo, c, v, n, tv = _kline_by_hand(trades)
         assert (Decimal(k[1]), Decimal(k[2]), Decimal(k[3]), Decimal(k[4])) == (o, h, lo, c)
         assert (Decimal(k[5]), k[8], Decimal(k[9])) == (v, n, tv)
         quote = sum(Decimal(t["p"]) * Decimal(t["q"]) for t in trades)
-        assert float(k[7]) == pytest.approx(float(quote), rel=0.01)  # estimated from the bar
+        taker_quote = sum(Decimal(t["p"]) * Decimal(t["q"]) for t in trades if not t["m"])
+        assert (Decimal(k[7]), Decimal(k[10])) == (quote, taker_quote)
         checked += 1
+        live += k[0] >= START
     assert checked >= 20
+    assert live > 0 if before_start_ms < 30 * 60_000 else live == 0
 
 
 async def test_ticker_24h_agrees_with_the_klines_of_its_window(exchange) -> None:
