@@ -1,4 +1,5 @@
-"""The thin status line: connection state, contracts tracked, frames/s, lag, store, UTC clock."""
+"""The thin status line: connection state, contracts tracked, frames/s, lag, store, the minute
+history still loading, UTC clock."""
 
 from __future__ import annotations
 
@@ -60,6 +61,12 @@ def status_html(status: EngineStatus, *, demo: bool = False, now_s: float | None
     ]
     if status.gaps_open:
         parts.append(f'<span style="color:{NEUTRAL}">backfilling {status.gaps_open:,} gaps</span>')
+    warm = status.warmup
+    if warm is not None and warm.contracts_total and not warm.complete:
+        parts.append(
+            f'<span class="warmup" style="color:{NEUTRAL}">minute history '
+            f"<b>{warm.contracts_done:,}</b>/{warm.contracts_total:,}</span>"
+        )
     if status.store_fault:
         parts.append(f'<span class="err store">{html.escape(store_line(status))}</span>')
     parts.append(f"<span><b>{clock}</b> UTC</span>")

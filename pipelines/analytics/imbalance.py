@@ -354,6 +354,10 @@ class ImbalanceTracker:
         self._grow()
         self.late_trades = 0
         self.unknown_symbol_trades = 0
+        # The minute of the first trade taken live: earlier minutes can only come from the
+        # store (`restore`) or from klines (`fill_from_klines`).
+        self.first_minute: int | None = None
+        self.kline_minutes = 0  # contract-minutes filled from klines
 
     def _grow(self) -> None:
         n = len(self.registry)
@@ -363,6 +367,10 @@ class ImbalanceTracker:
         self._grid = Grid.of(self.registry)
         extra = np.zeros((len(_FIELDS), n - have, self._slots), np.int64)
         self._sums = np.concatenate([self._sums, extra], axis=1)
+        self._from_klines = np.vstack(
+            [getattr(self, "_from_klines", np.zeros((0, self._slots), bool)),
+             np.zeros((n - have, self._slots), bool)]
+        )  # fmt: skip
         book = np.full((n - have, 3), np.nan)
         self._book = np.vstack([self._book, book])
 
@@ -378,13 +386,13 @@ class ImbalanceTracker:
         if len(batch) == 0:
             return
         minute = batch["time"] // MINUTE_MS
+        if self.first_minute is None:
+            self.first_minute = int(minute.min())
         for m in np.unique(minute):
-            slot = m % self._slots
-            if self._slot_minute[slot] < m:
-                self._sums[:, :, slot] = 0
-                self._slot_minute[slot] = m
+            self._claim(int(m))
         slot = minute % self._slots
-        current = self._slot_minute[slot] == minute
+        # A minute a kline filled is whole already: its trades would count twice.
+        current = (self._slot_minute[slot] == minute) & ~self._from_klines[batch["sym"], slot]
         if not current.all():
             self.late_trades += int((~current).sum())
             batch, slot = batch[current], slot[current]
@@ -404,6 +412,61 @@ class ImbalanceTracker:
         for f, v in enumerate(values):
             np.add.at(self._sums[f], (sym, slot), v)
 
+    def _claim(self, minute: int) -> bool:
+        """Make `minute`'s slot hold it (clearing an older minute); False if it holds a newer."""
+        slot = minute % self._slots
+        if self._slot_minute[slot] > minute:
+            return False
+        if self._slot_minute[slot] < minute:
+            self._sums[:, :, slot] = 0
+            self._from_klines[:, slot] = False
+            self._slot_minute[slot] = minute
+        return True
+
+    def fill_from_klines(self, sym: int, klines: pd.DataFrame, closed_before_ms: int) -> int:
+        """Minutes of one contract from its 1m klines (`binance.parsers.parse_klines`) that
+        ended before `closed_before_ms`, where the tracker has nothing of its own: before its
+        first live minute, and not restored from the store. Returns the minutes taken.
+
+        A kline carries per-minute quote and taker-buy quote volume, base volume and taker-buy
+        base volume, so flow imbalance, rankings and CVD of those minutes are exactly those of
+        the minute's trades. It carries no per-side trade count: such a minute counts no
+        trades, and `is_from_klines` tells it apart.
+        """
+        self._grow()
+        if len(klines) == 0 or not 0 <= sym < len(self.registry):
+            return 0
+        minute = klines["open_time"].to_numpy(np.int64) // MINUTE_MS
+        own = self.first_minute if self.first_minute is not None else np.iinfo(np.int64).max
+        closed = klines["close_time"].to_numpy(np.int64) < closed_before_ms
+        rows = np.flatnonzero((minute < own) & closed & (klines["trades"].to_numpy() > 0))
+        quote = self._grid.units(sym, klines["quote_volume"].to_numpy()[rows])
+        buy = self._grid.units(sym, klines["taker_buy_quote_volume"].to_numpy()[rows])
+        base = self.registry.to_steps(np.full(len(rows), sym), klines["volume"].to_numpy()[rows])
+        buy_base = self.registry.to_steps(
+            np.full(len(rows), sym), klines["taker_buy_volume"].to_numpy()[rows]
+        )
+        taken = 0
+        for i, m in enumerate(minute[rows].tolist()):
+            slot = m % self._slots
+            if not self._claim(m) or self._sums[:2, sym, slot].any():
+                continue  # a newer minute holds the slot, or the store restored this one
+            self._sums[:, sym, slot] = (buy[i], quote[i] - buy[i], buy_base[i],
+                                        base[i] - buy_base[i], 0, 0)  # fmt: skip
+            self._from_klines[sym, slot] = True
+            taken += 1
+        self.kline_minutes += taken
+        return taken
+
+    def is_from_klines(self, symbol: str, minutes: np.ndarray) -> np.ndarray:
+        """Per minute (epoch ms of its open): whether `symbol`'s flow there came from a kline."""
+        sym = self.registry.index(symbol)
+        minute = np.asarray(minutes, np.int64) // MINUTE_MS
+        slots = minute % self._slots
+        if sym is None or sym >= self._from_klines.shape[0]:
+            return np.zeros(len(minute), bool)
+        return (self._slot_minute[slots] == minute) & self._from_klines[sym, slots]
+
     def restore(self, minutes: pd.DataFrame) -> int:
         """Take stored minutes (MINUTE_TOTAL_COLUMNS, as `minute_totals` gives them) into
         slots that hold nothing newer; returns how many rows were taken.
@@ -422,18 +485,15 @@ class ImbalanceTracker:
         slot = minute % self._slots
         taken = 0
         for m in np.unique(minute):
-            s = m % self._slots
-            if self._slot_minute[s] > m:
+            if not self._claim(int(m)):
                 continue  # the slot holds a newer minute already
-            if self._slot_minute[s] < m:
-                self._sums[:, :, s] = 0
-                self._slot_minute[s] = m
             here = minute == m
             rows = sym[here]
             buy = self._grid.units(rows, minutes["ask_volume"].to_numpy()[known][here])
             sell = self._grid.units(rows, minutes["bid_volume"].to_numpy()[known][here])
             self._sums[0, rows, slot[here]] = buy
             self._sums[1, rows, slot[here]] = sell
+            self._from_klines[rows, slot[here]] = False
             taken += int(here.sum())
         return taken
 

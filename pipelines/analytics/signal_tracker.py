@@ -4,13 +4,16 @@
 the contract trades in a later minute, or when the exchange clock is `close_after_ms` past the
 minute's end (a quiet contract); its trades then go through the same `ContractSignals` the pure
 `signals_from_profile` uses, so the live signals are those of the same trades, bar for bar.
-Minutes that opened before the tracker's first batch are partial here and are skipped, and a
-trade of a minute already closed is counted in `late_trades`, not added.
+Minutes that opened before the tracker's first batch are partial here and are skipped, as are
+5m and 15m bars that opened before its first whole minute; a trade of a minute already closed
+is counted in `late_trades`, not added.
 
 Signals and bar statistics are kept in sequenced rings: a view asks `since(seq)` for new rows.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -18,6 +21,7 @@ import pandas as pd
 from pipelines.analytics.footprint import timeframe_ms
 from pipelines.analytics.profile import profile_rows
 from pipelines.analytics.ring import SequencedRing
+from pipelines.analytics.search import matches
 from pipelines.analytics.signals import (
     BAR_STATS_DTYPE,
     DIRECTION,
@@ -30,7 +34,7 @@ from pipelines.analytics.signals import (
     bar_stats_frame,
     signal_frame,
 )
-from pipelines.analytics.tradeframe import in_trade_order
+from pipelines.analytics.tradeframe import Grid, in_trade_order
 from pipelines.binance.registry import SymbolRegistry
 from pipelines.records.timeunits import MINUTE_MS
 
@@ -41,6 +45,41 @@ for (_kind, _side), _sign in DIRECTION.items():
     _DIRECTION[KINDS.index(_kind), SIDES.index(_side)] = _sign
 
 RANKING_COLUMNS = ("symbol", "buy", "sell", "net", "signals", "strength")
+
+
+@dataclass(frozen=True, slots=True)
+class SignalFilter:
+    """Which signals a reader wants (a screen's filters): every field narrows the rows.
+
+    `directions` are DIRECTION's values (+1 buyers, -1 sellers, 0 neither); `symbols` is a
+    contract search, comma-separated parts of names (`search.matches`); `min_notional` is in
+    quote units (USD), `min_strength` the significance layer's floor.
+    """
+
+    kinds: tuple[str, ...] = KINDS
+    directions: tuple[int, ...] = (1, -1, 0)
+    timeframes: tuple[str, ...] = SIGNAL_TIMEFRAMES
+    min_notional: float = 0.0
+    min_strength: float = 0.0
+    symbols: str = ""
+
+    def mask(self, rows: np.ndarray, registry: SymbolRegistry) -> np.ndarray:
+        """True for the SIGNAL_DTYPE `rows` this filter keeps."""
+        keep = rows["strength"] >= self.min_strength
+        if not len(rows):
+            return keep
+        if set(self.kinds) != set(KINDS):
+            keep &= np.isin(rows["kind"], [KINDS.index(k) for k in self.kinds])
+        if set(self.directions) != {1, -1, 0}:
+            keep &= np.isin(_DIRECTION[rows["kind"], rows["side"]], list(self.directions))
+        if set(self.timeframes) != set(SIGNAL_TIMEFRAMES):
+            keep &= np.isin(rows["tf_ms"], [timeframe_ms(tf) for tf in self.timeframes])
+        if self.min_notional > 0:
+            keep &= Grid.of(registry).quote(rows["sym"], rows["notional"]) >= self.min_notional
+        if self.symbols.strip():
+            names = pd.Series(registry.symbols, dtype=object)
+            keep &= matches(names, self.symbols).to_numpy()[rows["sym"]]
+        return keep
 
 
 class SignalTracker:
@@ -81,7 +120,15 @@ class SignalTracker:
         if len(trades):
             trades = trades[self.registry.known(trades)]
             minute = trades["time"] // MINUTE_MS
-            late = (minute < self.first_minute) | (minute <= self._closed[trades["sym"]])
+            # A minute closed once the contract traded in a later minute (an earlier batch) or
+            # once an earlier batch's clock was 2 s past its end, traded or not.
+            sym = trades["sym"]
+            late = (
+                (minute < self.first_minute)
+                | (minute <= self._closed[sym])
+                | (minute < self._newest[sym])
+                | (minute < self._bars_closed_to)
+            )
             self.late_trades += int(np.count_nonzero(late & (minute >= self.first_minute)))
             trades, minute = trades[~late], minute[~late]
             if len(trades):
@@ -148,7 +195,9 @@ class SignalTracker:
     def _contract(self, sym: int) -> ContractSignals:
         state = self._contracts.get(sym)
         if state is None:
-            state = self._contracts[sym] = ContractSignals(sym, self.rules, self.timeframes)
+            state = self._contracts[sym] = ContractSignals(
+                sym, self.rules, self.timeframes, first_ms=self.first_minute * MINUTE_MS
+            )
         return state
 
     def _keep(self, signals: list[np.ndarray], stats: list[np.void]) -> None:
@@ -172,6 +221,33 @@ class SignalTracker:
         out.insert(0, "seq", seqs)
         return out
 
+    def select(
+        self, seq: int = 0, where: SignalFilter | None = None, last: int | None = None
+    ) -> pd.DataFrame:
+        """`frame(seq)` narrowed to the signals `where` keeps (all of them when None), the
+        newest `last` of them when given."""
+        rows, seqs = self.since(seq)
+        if where is not None:
+            keep = where.mask(rows, self.registry)
+            rows, seqs = rows[keep], seqs[keep]
+        if last is not None and len(rows) > last:
+            rows, seqs = rows[len(rows) - last :], seqs[len(seqs) - last :]
+        out = signal_frame(rows, self.registry)
+        out.insert(0, "seq", seqs)
+        return out
+
+    def signal(self, seq: int) -> pd.Series | None:
+        """The signal numbered `seq` in the output schema (None once the history dropped it)."""
+        row = self.history.at(seq)
+        return None if row is None else signal_frame(row, self.registry).iloc[0]
+
+    def first_close_ms(self) -> int | None:
+        """When the first whole 1-minute bar closes by the clock (None before any batch): no
+        signal can come earlier."""
+        if self.first_minute is None:
+            return None
+        return (self.first_minute + 1) * MINUTE_MS + self.close_after_ms
+
     def restore(self, rows: np.ndarray) -> int:
         """Stored signals (SIGNAL_DTYPE, oldest first) back into the history after a restart."""
         rows = rows[self.registry.known(rows)]
@@ -188,11 +264,20 @@ class SignalTracker:
             rows = rows[len(rows) - 1 - last]
         return bar_stats_frame(rows, self.registry)
 
-    def ranking(self, now_ms: int, minutes: int, min_strength: float = 0.0) -> pd.DataFrame:
-        """Contracts by net buy - sell signals of the bars opened in the last `minutes`."""
+    def ranking(
+        self,
+        now_ms: int,
+        minutes: int,
+        min_strength: float = 0.0,
+        where: SignalFilter | None = None,
+    ) -> pd.DataFrame:
+        """Contracts by net buy - sell signals of the bars opened in the last `minutes`
+        (only the signals `where` keeps, when given)."""
         rows, _ = self.since(0)
         rows = rows[(rows["bar_time"] >= now_ms - minutes * MINUTE_MS)
                     & (rows["strength"] >= min_strength)]  # fmt: skip
+        if where is not None:
+            rows = rows[where.mask(rows, self.registry)]
         if not len(rows):
             return pd.DataFrame({c: [] for c in RANKING_COLUMNS})
         sign = _DIRECTION[rows["kind"], rows["side"]]

@@ -381,8 +381,12 @@ class ContractSignals:
     end is at or before t (the tracker passes its clock less the close delay).
     """
 
-    def __init__(self, sym: int, rules: SignalRules, timeframes: Sequence[str]) -> None:
+    def __init__(
+        self, sym: int, rules: SignalRules, timeframes: Sequence[str], *, first_ms: int = 0
+    ) -> None:
         self.states = [TimeframeSignals(sym, timeframe_ms(tf), rules) for tf in timeframes]
+        # Bars opening before it would hold only part of their minutes: they are left out.
+        self.first_ms = first_ms
         # Per coarse timeframe: (bar open, [levels of its minutes], [minute stats]) or None.
         self._open: list[tuple[int, list, list] | None] = [None] * len(self.states)
 
@@ -391,6 +395,8 @@ class ContractSignals:
         time = int(minute["time"])
         for i, state in enumerate(self.states):
             bar_time = time - time % state.tf_ms
+            if bar_time < self.first_ms:
+                continue
             held = self._open[i]
             if held is not None and held[0] != bar_time:
                 self._close(i, signals, stats)

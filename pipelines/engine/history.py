@@ -79,7 +79,7 @@ class HistoryReader:
             older = store.load_minute_profile(symbol, start_ms, cut)
         except UnknownSymbolError:
             older = MinuteProfile.empty(spec)
-        if not _same_grid(older.spec, spec):
+        if not same_grid(older.spec, spec):
             older = MinuteProfile.empty(spec)  # the grid changed: only the buffer is comparable
         newer = profile_from_records(self.buffer.trades(sym, cut, end_ms), spec)
         profile = MinuteProfile.concat(
@@ -127,14 +127,15 @@ def restore_recent(
                 continue
             resume[sym] = last_id
             records, spec = store.load_trades(symbol, since, int(time.time() * 1000) + 1)
-            if len(records) and _same_grid(spec, registry.spec(sym)):
+            if len(records) and same_grid(spec, registry.spec(sym)):
                 records["sym"] = sym
                 buffer.append(records)
                 restored += len(records)
     return resume, restored
 
 
-def _same_grid(a: ContractSpec, b: ContractSpec) -> bool:
+def same_grid(a: ContractSpec, b: ContractSpec) -> bool:
+    """Whether integer rows on grid `a` mean the same prices and quantities on grid `b`."""
     return Decimal(a.tick_size) == Decimal(b.tick_size) and Decimal(a.step_size) == Decimal(
         b.step_size
     )

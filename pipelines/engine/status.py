@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pipelines.engine.connection import ConnectionStatus
+from pipelines.engine.warmup import WarmupProgress
 
 
 @dataclass(slots=True)
@@ -37,6 +38,7 @@ class EngineStatus:
     last_error: str = ""
     store_fault: str = ""  # "disk full", "unavailable: ..."; empty while the store writes
     store_waiting: int = 0  # trades not in the store yet (in memory or owed for backfill)
+    warmup: WarmupProgress | None = None  # minute history from klines; None when off
 
     @property
     def connected(self) -> bool:

@@ -29,16 +29,16 @@ _IMBALANCE_COLUMNS = ("timestamp", "bid_volume", "ask_volume", "imbalance_ratio"
 
 def big_order_rows(data: pd.DataFrame | np.ndarray, registry: SymbolRegistry) -> list[tuple]:
     """`big_orders` rows of detected orders (the detector's layout or the table's)."""
-    return _big_order_rows(_as_frame(data), registry)
+    return _big_order_rows(as_frame(data), registry)
 
 
 def imbalance_rows(data: pd.DataFrame | np.ndarray, registry: SymbolRegistry) -> list[tuple]:
     """`order_imbalances` rows: symbol (or sym), timestamp, bid/ask volume, ratio."""
     kinds = (int, float, float, float)
-    return _symbol_rows(_as_frame(data), registry, _IMBALANCE_COLUMNS, kinds)
+    return _symbol_rows(as_frame(data), registry, _IMBALANCE_COLUMNS, kinds)
 
 
-def _as_frame(data: pd.DataFrame | np.ndarray) -> pd.DataFrame:
+def as_frame(data: pd.DataFrame | np.ndarray) -> pd.DataFrame:
     if isinstance(data, pd.DataFrame):
         return data
     if isinstance(data, np.ndarray) and data.dtype.names:
@@ -51,16 +51,21 @@ def _symbols_of(frame: pd.DataFrame, registry: SymbolRegistry) -> list[str]:
         return frame["symbol"].astype(str).tolist()
     if "sym" not in frame.columns:
         raise ValueError("rows need a `symbol` column (or `sym`, a registry index)")
-    idx = frame["sym"].to_numpy()
-    bad = ~np.asarray(registry.known(frame))
+    return [registry.symbol(i) for i in registry_indices(frame, registry).tolist()]
+
+
+def registry_indices(rows: pd.DataFrame | np.ndarray, registry: SymbolRegistry) -> np.ndarray:
+    """The `sym` column; ValueError naming the indices the registry does not hold."""
+    idx = np.asarray(rows["sym"])
+    bad = ~np.asarray(registry.known(rows))
     if bad.any():
         raise ValueError(
             f"symbol indices not in the registry: {sorted(set(idx[bad].tolist()))[:10]}"
         )
-    return [registry.symbol(i) for i in idx.tolist()]
+    return idx
 
 
-def _require(frame: pd.DataFrame, columns: tuple[str, ...]) -> None:
+def require_columns(frame: pd.DataFrame, columns: tuple[str, ...]) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(f"rows lack the columns {missing}")
@@ -69,7 +74,7 @@ def _require(frame: pd.DataFrame, columns: tuple[str, ...]) -> None:
 def _symbol_rows(
     frame: pd.DataFrame, registry: SymbolRegistry, columns: tuple[str, ...], kinds: tuple[type, ...]
 ) -> list[tuple]:
-    _require(frame, columns)
+    require_columns(frame, columns)
     symbols = _symbols_of(frame, registry)
     values = [
         [kind(v) for v in frame[col].tolist()] for col, kind in zip(columns, kinds, strict=True)
@@ -82,7 +87,7 @@ def _big_order_rows(frame: pd.DataFrame, registry: SymbolRegistry) -> list[tuple
     frame = frame.rename(columns={"qty": "quantity"})
     if "side" not in frame.columns and "is_buy" in frame.columns:
         frame = frame.assign(side=np.where(frame["is_buy"].astype(bool), "BUY", "SELL"))
-    _require(frame, tuple(c for c in _BIG_ORDER_COLUMNS if c not in _BIG_ORDER_OPTIONAL))
+    require_columns(frame, tuple(c for c in _BIG_ORDER_COLUMNS if c not in _BIG_ORDER_OPTIONAL))
     sides = frame["side"].astype(str).str.upper()
     if not sides.isin(("BUY", "SELL")).all():
         raise ValueError("big order side must be BUY or SELL (or an is_buy column)")

@@ -1,9 +1,10 @@
-"""Export stored trades, or a footprint built from them, to Parquet or CSV.
+"""Export stored trades, a footprint built from them, or stored signals, to Parquet or CSV.
 
 Trades come out in the data.binance.vision aggTrades layout, so an export reads back with the
 same code as an exchange archive. A footprint is built from the raw trades while they cover the
 whole range; once trades of the range have been pruned, from the lossless minute profiles
-(the two give the same footprint), so long ranges export without raw trades.
+(the two give the same footprint), so long ranges export without raw trades. Signals come out
+in their output schema (`SIGNAL_COLUMNS`), made from the stored grid integers by `signal_frame`.
 """
 
 from __future__ import annotations
@@ -57,6 +58,15 @@ def export_trades(
 ) -> int:
     """Write the symbol's trades in [start_ms, end_ms); returns the number of trades."""
     frame = store.load_trades_frame(symbol, start_ms, end_ms)
+    write_frame(frame, out, fmt)
+    return len(frame)
+
+
+def export_signals(
+    store: Store, symbol: str, start_ms: int, end_ms: int, out: Path, fmt: str
+) -> int:
+    """Write the symbol's signals of the bars opening in [start_ms, end_ms); returns how many."""
+    frame = store.load_signals_frame(start_ms, end_ms, [symbol])
     write_frame(frame, out, fmt)
     return len(frame)
 

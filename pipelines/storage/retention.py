@@ -1,5 +1,9 @@
 """Retention: raw trades for a short window, tick-level minute rows for a longer one.
 
+Signals go with the minute rows they are read from (the same window): a signal is deleted once
+its whole bar is older than the minute cutoff, so a 15-minute bar's signals stay while any of
+its minutes does.
+
 Each window is explicit (`--retention-trades`, `--retention-profiles`); 0 keeps forever, which
 suits imported history. A pass that deletes anything logs what it removed.
 
@@ -26,7 +30,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class Retention:
     trades_ms: int = 48 * HOUR_MS  # 0: forever
-    minutes_ms: int = 30 * DAY_MS  # minute profiles and minute bars; 0: forever
+    minutes_ms: int = 30 * DAY_MS  # minute profiles, minute bars and signals; 0: forever
     chunk_rows: int = 5000
     interval_ms: int = 60_000  # from the end of one pruning pass to the start of the next
 
@@ -51,6 +55,10 @@ _DELETE = {
     "WHERE sym_id = :id AND minute < :cutoff LIMIT :n)",
     "bars": "DELETE FROM minute_bar_rows WHERE sym_id = :id AND minute IN ("
     "SELECT minute FROM minute_bar_rows WHERE sym_id = :id AND minute < :cutoff LIMIT :n)",
+    "signals": "DELETE FROM signal_rows "
+    "WHERE (sym_id, bar_time, tf_ms, bin_ticks, kind, side, low_ticks) IN ("
+    "SELECT sym_id, bar_time, tf_ms, bin_ticks, kind, side, low_ticks FROM signal_rows "
+    "WHERE sym_id = :id AND bar_time < :cutoff AND bar_time + tf_ms <= :cutoff LIMIT :n)",
 }
 
 
@@ -65,7 +73,7 @@ class Pruner:
         self._clock = clock
         self._tasks: list[tuple[str, int, int]] = []  # (table, sym_id, cutoff), last first
         self._next_pass_ms = 0
-        self.pruned = {"trades": 0, "profiles": 0, "bars": 0}
+        self.pruned = {"trades": 0, "profiles": 0, "bars": 0, "signals": 0}
         self._pass_pruned = dict.fromkeys(self.pruned, 0)
 
     def due(self) -> bool:
@@ -99,10 +107,10 @@ class Pruner:
         removed, self._pass_pruned = self._pass_pruned, dict.fromkeys(self.pruned, 0)
         if any(removed.values()):
             log.info(
-                "retention removed %d trades (older than %s) and %d profile rows, %d minute bars "
-                "(older than %s)",
+                "retention removed %d trades (older than %s) and %d profile rows, %d minute bars, "
+                "%d signals (older than %s)",
                 removed["trades"], _age(self.retention.trades_ms), removed["profiles"],
-                removed["bars"], _age(self.retention.minutes_ms),
+                removed["bars"], removed["signals"], _age(self.retention.minutes_ms),
             )  # fmt: skip
 
     def run_pass(self) -> int:
@@ -119,7 +127,7 @@ class Pruner:
         if self.retention.minutes_ms:
             # Whole minutes only: a minute is kept while any part of it is inside the window.
             cutoff = (now - self.retention.minutes_ms) // MINUTE_MS * MINUTE_MS
-            windows += [("bars", cutoff), ("profiles", cutoff)]
+            windows += [("signals", cutoff), ("bars", cutoff), ("profiles", cutoff)]
         if self.retention.trades_ms:
             windows.append(("trades", now - self.retention.trades_ms))
         ids = [row[0] for row in self._conn.execute("SELECT id FROM symbols ORDER BY id DESC")]

@@ -4,10 +4,10 @@
 the missing steps in one transaction; a file written by newer code is refused, since this code
 cannot know what the newer tables mean.
 
-Trades, minute profiles and minute bars are stored integer-coded (symbol id, price in ticks,
+Trades, minute profiles, minute bars and signals are stored integer-coded (symbol id, price in ticks,
 quantity in step units, grid in `symbols`) in WITHOUT ROWID tables clustered by symbol. Views
 with the readable names (`trades`, `minute_profiles`, `minute_bars`, `candles`,
-`volume_profile`) give symbols as text and prices/quantities as exact decimals: an integer
+`volume_profile`, `signals`) give symbols as text and prices/quantities as exact decimals: an integer
 `ticks * tick_units` divided by the power of ten `price_scale` is one correctly rounded
 division, so it is the double nearest to the decimal value.
 """
@@ -210,10 +210,47 @@ _V3 = (
     )""",
 )
 
+# Order-flow signals of closed bars (pipelines.analytics.signals), integer-coded on the symbol's
+# stored grid like the minute rows. Kind and side are stored by name, not by their index in
+# KINDS/SIDES, so the rows keep their meaning whatever order the code lists them in; the CHECKs
+# freeze the names this version knows (a new kind is a new migration). One signal per key: a
+# re-submitted one is ignored.
+_V4 = (
+    """CREATE TABLE signal_rows (
+        sym_id INTEGER NOT NULL,
+        bar_time INTEGER NOT NULL,
+        tf_ms INTEGER NOT NULL,
+        bin_ticks INTEGER NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('stacked_imbalance', 'unfinished_auction',
+            'absorption', 'exhaustion', 'delta_divergence', 'naked_poc_touch')),
+        side TEXT NOT NULL CHECK (side IN ('buy', 'sell', 'high', 'low')),
+        low_ticks INTEGER NOT NULL,
+        high_ticks INTEGER NOT NULL,
+        levels INTEGER NOT NULL,
+        volume_steps INTEGER NOT NULL,
+        notional_units INTEGER NOT NULL,
+        strength REAL,
+        PRIMARY KEY (sym_id, bar_time, tf_ms, bin_ticks, kind, side, low_ticks)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX signal_rows_by_time ON signal_rows (bar_time)",
+    # notional_units are sums of ticks x steps: one division by both scales gives the quote.
+    """CREATE VIEW signals AS
+        SELECT s.symbol AS symbol, g.bar_time AS bar_time, (g.tf_ms / 60000) || 'm' AS timeframe,
+               g.bin_ticks AS bin_ticks, g.kind AS kind, g.side AS side,
+               g.low_ticks * s.tick_units / s.price_scale AS price_low,
+               g.high_ticks * s.tick_units / s.price_scale AS price_high,
+               g.levels AS levels, g.volume_steps * s.step_units / s.qty_scale AS volume,
+               g.notional_units * (s.tick_units * s.step_units) / (s.price_scale * s.qty_scale)
+                   AS notional,
+               g.strength AS strength
+        FROM signal_rows g JOIN symbols s ON s.id = g.sym_id""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("tick-level trades, minute profiles and bars, platform tables", _V1),
     Migration("time indexes for cross-symbol event reads", _V2),
     Migration("archive files imported", _V3),
+    Migration("order-flow signals", _V4),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pandas as pd
 
 from pipelines.analytics.bigorders import ORDER_COLUMNS
 from pipelines.analytics.profile import MinuteProfile
+from pipelines.analytics.signals import signal_frame
 from pipelines.binance.archive import trades_to_frame
 from pipelines.binance.contracts import ContractSpec
 from pipelines.binance.registry import SymbolRegistry
@@ -25,9 +27,10 @@ from pipelines.records.dtypes import TRADE_DTYPE
 from pipelines.records.timeunits import MINUTE_MS
 from pipelines.storage.minutes import BAR_COLUMNS, PROFILE_COLUMNS, profile_from_rows
 from pipelines.storage.schema import SchemaOutdatedError, connect, default_db_path
+from pipelines.storage.signal_rows import SELECT_SIGNALS, read_signals
 from pipelines.storage.symbols import read_specs
 
-_FETCH_ROWS = 65_536  # rows turned into numpy at a time by `_int_rows`
+_FETCH_ROWS = 65_536  # rows turned into numpy at a time (`_chunks`)
 
 
 class UnknownSymbolError(LookupError):
@@ -102,9 +105,11 @@ class Store:
     def spec(self, symbol: str) -> ContractSpec:
         return self._lookup(symbol)[1]
 
-    def _lookup(self, symbol: str) -> tuple[int, ContractSpec, int]:
+    def _lookup(
+        self, symbol: str, specs: dict[int, ContractSpec] | None = None
+    ) -> tuple[int, ContractSpec, int]:
         """(stored id, grid, index in `load_registry()`) of a symbol."""
-        for index, (sid, spec) in enumerate(self._specs().items()):
+        for index, (sid, spec) in enumerate((specs or self._specs()).items()):
             if spec.symbol == symbol:
                 return sid, spec, index
         raise UnknownSymbolError(f"{symbol!r} is not in the store at {self.path}")
@@ -288,6 +293,45 @@ class Store:
         rows = self._conn().execute(sql + f" ORDER BY {time_col}, id", args).fetchall()
         return pd.DataFrame(rows, columns=list(cols))
 
+    # ------------------------------------------------------------------ signals
+
+    def load_signals(
+        self, start_ms: int, end_ms: int, symbols: Iterable[str] | None = None
+    ) -> tuple[np.ndarray, SymbolRegistry]:
+        """Signals of the bars opening in [start_ms, end_ms), of all symbols or of `symbols`
+        (a name or names; one never stored raises UnknownSymbolError).
+
+        Returns (SIGNAL_DTYPE rows, the registry they index): `sym` is the index in that
+        registry (the stored symbols, as `load_registry()`), prices and quantities are on the
+        stored grid, so the integers are those submitted (on a grid that has not changed since).
+        Rows are by bar time, then contract, timeframe, kind, side and price.
+        `signal_frame(*store.load_signals(...))` is the output schema (`load_signals_frame`).
+        """
+        start_ms, end_ms = _range(start_ms, end_ms)
+        conn = self._conn()
+        conn.execute("BEGIN")  # one snapshot: a grid change rescales rows and grid together
+        try:
+            specs = self._specs()
+            sql = SELECT_SIGNALS + " WHERE bar_time >= ? AND bar_time < ?"
+            args: list = [start_ms, end_ms]
+            if symbols is not None:
+                names = [symbols] if isinstance(symbols, str) else list(symbols)
+                sids = [self._lookup(symbol, specs)[0] for symbol in names]
+                sql += f" AND sym_id IN ({', '.join('?' * len(sids))})"
+                args += sids
+            rows = read_signals(
+                _chunks(conn.execute(sql, args)), {sid: index for index, sid in enumerate(specs)}
+            )
+        finally:
+            conn.execute("COMMIT")
+        return rows, SymbolRegistry(list(specs.values()))
+
+    def load_signals_frame(
+        self, start_ms: int, end_ms: int, symbols: Iterable[str] | None = None
+    ) -> pd.DataFrame:
+        """The same signals in the output schema (SIGNAL_COLUMNS, floats made once)."""
+        return signal_frame(*self.load_signals(start_ms, end_ms, symbols))
+
 
 def _range(start_ms: int, end_ms: int) -> tuple[int, int]:
     try:
@@ -305,9 +349,14 @@ def _int_rows(cursor: sqlite3.Cursor, width: int) -> np.ndarray:
     """An all-integer result set as an (n, width) int64 array, converted a chunk at a time:
     an hour of BTCUSDT (a million rows) never exists as a million Python tuples at once."""
     parts = [np.zeros((0, width), np.int64)]
-    while chunk := cursor.fetchmany(_FETCH_ROWS):
-        parts.append(np.array(chunk, dtype=np.int64))
+    parts += [np.array(chunk, dtype=np.int64) for chunk in _chunks(cursor)]
     return np.concatenate(parts)
+
+
+def _chunks(cursor: sqlite3.Cursor) -> Iterator[list[tuple]]:
+    """A result set `_FETCH_ROWS` rows at a time."""
+    while chunk := cursor.fetchmany(_FETCH_ROWS):
+        yield chunk
 
 
 def _minute_floor(ms: int) -> int:

@@ -61,6 +61,11 @@ _RESCALE_PRICE = (
     "WHERE sym_id = :id AND price_ticks < 0",
     "UPDATE minute_bar_rows SET open_ticks = open_ticks * :k, high_ticks = high_ticks * :k, "
     "low_ticks = low_ticks * :k, close_ticks = close_ticks * :k WHERE sym_id = :id",
+    # bin_ticks (always positive) marks the signal rows already rescaled.
+    "UPDATE signal_rows SET bin_ticks = -bin_ticks * :k, low_ticks = low_ticks * :k, "
+    "high_ticks = high_ticks * :k, notional_units = notional_units * :k "
+    "WHERE sym_id = :id AND bin_ticks > 0",
+    "UPDATE signal_rows SET bin_ticks = -bin_ticks WHERE sym_id = :id AND bin_ticks < 0",
 )
 _RESCALE_QTY = (
     "UPDATE trade_rows SET qty_steps = qty_steps * :k WHERE sym_id = :id",
@@ -69,6 +74,8 @@ _RESCALE_QTY = (
     "UPDATE minute_bar_rows SET bid_qty_steps = bid_qty_steps * :k, "
     "ask_qty_steps = ask_qty_steps * :k, delta_max_steps = delta_max_steps * :k, "
     "delta_min_steps = delta_min_steps * :k WHERE sym_id = :id",
+    "UPDATE signal_rows SET volume_steps = volume_steps * :k, "
+    "notional_units = notional_units * :k WHERE sym_id = :id",
 )
 
 

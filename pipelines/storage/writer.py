@@ -20,9 +20,10 @@ only new ones added to the minute rows), so a failed transaction is simply retri
 Every error is logged and the last one is shown in `status()`. `close(timeout)` drains the
 queue, commits and stops; the CLI calls it on SIGINT/SIGTERM.
 
-The module is one piece (~500 lines) on purpose: the queue, the owed rows, the transaction loop,
-the retry and the quarantine share the thread's state and its locks; what each table receives
-lives in `tables.py` and `event_rows.py`.
+The module is one piece (~550 lines) on purpose: the queue, the owed rows, the transaction loop,
+the retry and the quarantine share the thread's state and its locks; what the queue carries is
+in `queue_items.py`, what each table receives in `tables.py`, `event_rows.py` and
+`signal_rows.py`.
 """
 
 from __future__ import annotations
@@ -37,11 +38,11 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
+from pipelines.analytics.signals import SIGNAL_DTYPE
 from pipelines.binance.registry import SymbolRegistry
 from pipelines.records.batch import EngineBatch
 from pipelines.records.dtypes import LIQUIDATION_DTYPE, TRADE_DTYPE
@@ -53,8 +54,18 @@ from pipelines.storage.event_rows import (
 )
 from pipelines.storage.faults import fault_name
 from pipelines.storage.owed import OwedRanges, load_owed, owed_file, save_owed
+from pipelines.storage.queue_items import (
+    FlushMarker,
+    OwedRange,
+    QuarantinedItem,
+    ReadyRows,
+    SignalRows,
+    concat_rows,
+    rows_of,
+)
 from pipelines.storage.retention import Pruner, Retention
 from pipelines.storage.schema import DEFAULT_CACHE_MB, connect, write_transaction
+from pipelines.storage.signal_rows import signal_records, write_signals
 from pipelines.storage.symbols import SymbolMap
 from pipelines.storage.tables import TradeTable, write_liquidations
 
@@ -89,41 +100,6 @@ class WriterStatus:
     last_write_ms: float  # latency of the last transaction
     mean_write_ms: float
     max_write_ms: float
-
-
-@dataclass(slots=True)
-class _Rows:
-    """Ready-made rows of a small table (big orders, minute imbalances)."""
-
-    sql: str
-    rows: list[tuple]
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-
-@dataclass(slots=True)
-class QuarantinedItem:
-    kind: str  # "batch", "trades", "liquidations" or "rows"
-    data: object
-    rows: int
-    error: str
-
-
-class OwedRange(NamedTuple):
-    sym: int  # registry index
-    first: int  # aggTrade ids, inclusive
-    last: int
-
-
-class _Flush:
-    """A marker: set once everything queued before it is committed."""
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-
-    def __len__(self) -> int:
-        return 0
 
 
 def _now_ms() -> int:
@@ -220,7 +196,7 @@ class StoreWriter:
             self._owe_unwritten()
             self._record_owed()
             return not self._owed and self._waiting_rows() == 0
-        self._queue.put_nowait(_Flush())  # wakes an idle thread at once
+        self._queue.put_nowait(FlushMarker())  # wakes an idle thread at once
         self._thread.join(timeout)
         if self._thread.is_alive():
             self._abandon.set()
@@ -236,7 +212,7 @@ class StoreWriter:
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything submitted so far is committed (or quarantined)."""
-        marker = _Flush()
+        marker = FlushMarker()
         self._queue.put_nowait(marker)
         return marker.done.wait(timeout)
 
@@ -254,14 +230,21 @@ class StoreWriter:
 
         Raises ValueError for missing columns or bad sides.
         """
-        item = _Rows(INSERT_BIG_ORDERS, big_order_rows(orders, self.registry))
+        item = ReadyRows(INSERT_BIG_ORDERS, big_order_rows(orders, self.registry))
         if item.rows:
             self._accept(item)
 
     def submit_imbalances(self, minutes: pd.DataFrame | np.ndarray) -> None:
         """Enqueue imbalance minutes: symbol (or sym), timestamp, bid/ask volume, ratio."""
-        item = _Rows(UPSERT_IMBALANCES, imbalance_rows(minutes, self.registry))
+        item = ReadyRows(UPSERT_IMBALANCES, imbalance_rows(minutes, self.registry))
         if item.rows:
+            self._accept(item)
+
+    def submit_signals(self, signals: np.ndarray | pd.DataFrame) -> None:
+        """Enqueue order-flow signals (SIGNAL_DTYPE rows, registry indices and grid); one
+        already stored is ignored. Raises ValueError for missing fields or bad indices."""
+        item = SignalRows(signal_records(signals, self.registry))
+        if len(item):
             self._accept(item)
 
     def owed(self) -> list[OwedRange]:
@@ -325,7 +308,7 @@ class StoreWriter:
     def _accept(self, item: object) -> None:
         if self._closing.is_set():
             raise RuntimeError("the store writer is closed")
-        rows = _rows_of(item)
+        rows = rows_of(item)
         with self._stats_lock:
             over = self._waiting + rows > self._max_owed
             if over and isinstance(item, EngineBatch) and len(item.trades):
@@ -470,8 +453,8 @@ class StoreWriter:
         while True:
             item = self._sanitize(item)
             pending.append(item)
-            rows += _rows_of(item)
-            if rows >= self._max_txn_rows or isinstance(item, _Flush):
+            rows += rows_of(item)
+            if rows >= self._max_txn_rows or isinstance(item, FlushMarker):
                 break
             try:
                 item = self._queue.get_nowait()
@@ -483,14 +466,14 @@ class StoreWriter:
         return (
             bool(backoff)
             or self._closing.is_set()
-            or isinstance(pending[-1], _Flush)
+            or isinstance(pending[-1], FlushMarker)
             or self._pending_rows >= self._max_txn_rows
             or time.monotonic() - opened >= self._commit_interval
         )
 
     def _write_all(self, pending: list[object]) -> bool:
         """Write `pending` (emptied on success); False when a transient error asks for a retry."""
-        work = [item for item in pending if not isinstance(item, _Flush)]
+        work = [item for item in pending if not isinstance(item, FlushMarker)]
         try:
             if work:
                 self._write(work)
@@ -506,7 +489,7 @@ class StoreWriter:
             self._settled(self._pending_rows)
         self._recovered()
         for item in pending:
-            if isinstance(item, _Flush):
+            if isinstance(item, FlushMarker):
                 item.done.set()
         pending.clear()
         self._pending_rows = 0
@@ -514,7 +497,7 @@ class StoreWriter:
 
     def _write_each(self, pending: list[object]) -> bool:
         """One transaction per item; written or quarantined items leave `pending`."""
-        for item in [item for item in pending if not isinstance(item, _Flush)]:
+        for item in [item for item in pending if not isinstance(item, FlushMarker)]:
             try:
                 self._write([item])
                 self._count(batches_written=1)
@@ -527,12 +510,12 @@ class StoreWriter:
                     "batch" if isinstance(item, EngineBatch) else "rows", item, exc
                 )
             pending.remove(item)
-            self._pending_rows -= _rows_of(item)
-            self._settled(_rows_of(item))
+            self._pending_rows -= rows_of(item)
+            self._settled(rows_of(item))
         return True
 
     def _quarantine_item(self, kind: str, data: object, exc: BaseException | str) -> None:
-        rows = _rows_of(data) if not isinstance(data, np.ndarray) else len(data)
+        rows = rows_of(data) if not isinstance(data, np.ndarray) else len(data)
         self._quarantine.append(QuarantinedItem(kind, data, rows, str(exc)))
         self._count(quarantined_items=1, quarantined_rows=rows)
         log.error("store writer quarantined %d %s rows: %s", rows, kind, exc)
@@ -550,16 +533,18 @@ class StoreWriter:
 
     def _write(self, items: list[object]) -> None:
         batches = [item for item in items if isinstance(item, EngineBatch)]
-        trades = _concat([b.trades for b in batches], TRADE_DTYPE)
-        liqs = _concat([b.liquidations for b in batches], LIQUIDATION_DTYPE)
-        self._symbols.resolve(self.registry, np.unique(trades["sym"]))
+        trades = concat_rows([b.trades for b in batches], TRADE_DTYPE)
+        liqs = concat_rows([b.liquidations for b in batches], LIQUIDATION_DTYPE)
+        signals = concat_rows([i.rows for i in items if isinstance(i, SignalRows)], SIGNAL_DTYPE)
+        self._symbols.resolve(self.registry, np.unique(np.r_[trades["sym"], signals["sym"]]))
         started = time.perf_counter()
         conn = self._conn
         with write_transaction(conn):
             fresh, written, dups, stale = self._trades.write(trades)
             written += write_liquidations(conn, self.registry, liqs)
+            written += write_signals(conn, self._symbols, signals)
             for item in items:
-                if isinstance(item, _Rows):
+                if isinstance(item, ReadyRows):
                     conn.executemany(item.sql, item.rows)
                     written += len(item.rows)
         elapsed = (time.perf_counter() - started) * 1000
@@ -592,16 +577,3 @@ class StoreWriter:
                 self._settled(int((~ok).sum()))
                 fixed[kind] = rows[ok]
         return dataclasses.replace(item, **fixed) if fixed else item
-
-
-def _concat(parts: list[np.ndarray], dtype: np.dtype) -> np.ndarray:
-    parts = [p for p in parts if len(p)]
-    if not parts:
-        return np.zeros(0, dtype=dtype)
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
-
-
-def _rows_of(item: object) -> int:
-    if isinstance(item, EngineBatch):
-        return len(item.trades) + len(item.liquidations)
-    return len(item)  # type: ignore[arg-type]

@@ -62,3 +62,15 @@ def test_breadth_line_shows_the_last_complete_minute_and_widening() -> None:
     assert "<b>14</b>&nbsp;big" in text and "2,300,000" in text and "WIDENING" in text
     assert "WIDENING" not in breadth_html(frame.assign(widening=False))
     assert breadth_html(frame.iloc[:1]) == ""
+
+
+def test_the_minute_history_shows_while_it_loads() -> None:
+    from pipelines.engine.warmup import WarmupProgress
+
+    status = EngineStatus(running=True, symbols=600, streams=1200)
+    status.warmup = WarmupProgress(contracts_done=212, contracts_total=600)
+    assert "minute history <b>212</b>/600" in status_html(status, now_s=0)
+    status.warmup = WarmupProgress(contracts_done=600, contracts_total=600)
+    assert "minute history" not in status_html(status, now_s=0)
+    status.warmup = None  # the engine runs without it
+    assert "minute history" not in status_html(status, now_s=0)

@@ -1,4 +1,4 @@
-"""Deterministic trade batches and naive per-trade references for the storage tests."""
+"""Deterministic trade batches, signal rows and naive per-trade references for the storage tests."""
 
 from __future__ import annotations
 
@@ -7,14 +7,20 @@ from decimal import Decimal
 
 import numpy as np
 
+from pipelines.analytics.signals import KINDS, SIDES, SIGNAL_DTYPE
 from pipelines.binance.contracts import ContractSpec
 from pipelines.binance.registry import SymbolRegistry
 from pipelines.records.batch import EngineBatch
 from pipelines.records.dtypes import TRADE_DTYPE
+from pipelines.records.timeunits import HOUR_MS, MINUTE_MS
 
 T0 = 1_754_000_000_000  # epoch ms, a minute boundary
 GRIDS = (("BTCUSDT", "0.10", "0.001"), ("ETHUSDT", "0.01", "0.001"), ("DOGEUSDT", "0.00001", "1"),
          ("XAUUSDT", "0.005", "0.0001"))  # fmt: skip
+
+
+SIGNALS_START = T0 // HOUR_MS * HOUR_MS  # an hour boundary: every timeframe's bars align on it
+SIGNALS_SPAN_MS = 6 * HOUR_MS
 
 
 def registry() -> SymbolRegistry:
@@ -95,3 +101,33 @@ def stored_minutes(conn, ids: dict[str, int], reg: SymbolRegistry) -> tuple[dict
 
 def symbol_ids(conn) -> dict[str, int]:
     return {sym: sid for sid, sym in conn.execute("SELECT id, symbol FROM symbols")}
+
+
+def make_signals(
+    n: int, seed: int = 0, n_symbols: int = len(GRIDS), start: int = SIGNALS_START
+) -> np.ndarray:
+    """SIGNAL_DTYPE rows of bars opening over 6 h from `start`, distinct keys (low_ticks differs
+    per row), one NaN strength."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros(n, SIGNAL_DTYPE)
+    out["sym"] = rng.integers(0, n_symbols, n)
+    out["tf_ms"] = rng.choice([MINUTE_MS, 5 * MINUTE_MS, 15 * MINUTE_MS], n)
+    out["bar_time"] = (start + rng.integers(0, SIGNALS_SPAN_MS, n)) // out["tf_ms"] * out["tf_ms"]
+    out["bin_ticks"] = rng.integers(1, 11, n)
+    out["kind"] = rng.integers(0, len(KINDS), n)
+    out["side"] = rng.integers(0, len(SIDES), n)
+    out["levels"] = rng.integers(1, 9, n)
+    out["low_ticks"] = out["bin_ticks"] * (10_000 + np.arange(n))
+    out["high_ticks"] = out["low_ticks"] + (out["levels"] - 1) * out["bin_ticks"]
+    out["volume"] = rng.integers(1, 1_000_000, n)
+    out["notional"] = out["volume"] * out["low_ticks"] + rng.integers(0, 1000, n)
+    out["strength"] = rng.random(n) * 5
+    out["strength"][n // 2] = np.nan  # stored as NULL, read back as NaN
+    return out
+
+
+def by_symbol(rows: np.ndarray, reg: SymbolRegistry) -> list[tuple]:
+    """Rows as sorted tuples with the symbol's name for its index (registries may differ)."""
+    names = reg.symbols
+    out = [(names[r[0]], *r[1:-1], "nan" if np.isnan(r[-1]) else r[-1]) for r in rows.tolist()]
+    return sorted(out)

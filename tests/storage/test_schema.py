@@ -18,8 +18,8 @@ from pipelines.storage.schema import (
 from pipelines.storage.store import Store
 
 PLATFORM_TABLES = {"order_imbalances", "liquidations", "daily_stats", "big_orders", "symbols",
-                   "trade_rows", "minute_profile_rows", "minute_bar_rows"}  # fmt: skip
-VIEWS = {"trades", "minute_profiles", "minute_bars", "candles", "volume_profile"}
+                   "trade_rows", "minute_profile_rows", "minute_bar_rows", "signal_rows"}  # fmt: skip
+VIEWS = {"trades", "minute_profiles", "minute_bars", "candles", "volume_profile", "signals"}
 
 
 def objects(conn: sqlite3.Connection, kind: str) -> set[str]:

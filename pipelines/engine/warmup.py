@@ -1,0 +1,100 @@
+"""Minute history of every watched contract at start: 1m klines into the imbalance tracker.
+
+Without it the heatmap, the rankings' longer windows and the breadth baseline hold only the
+minutes since start. A 1m kline carries the minute's quote and taker-buy quote volume, so each
+contract's last `hours` of per-minute flow cost one request (weight 2 for up to 499 rows, 5 up
+to 1,000): about 1,200 weight for 600 contracts at 8 h, half a minute of the budget. Requests
+keep `reserve_weight` of the minute's budget free for gap fills, which take priority. Contracts
+listed later are warmed when they appear. Minutes the engine saw itself (or restored from the
+store) are never replaced (`ImbalanceTracker.fill_from_klines`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from pipelines.analytics.imbalance import ImbalanceTracker
+from pipelines.binance import endpoints as ep
+from pipelines.binance.parsers import parse_klines
+from pipelines.binance.registry import SymbolRegistry
+from pipelines.engine.rest import RestClient, RestError
+
+log = logging.getLogger(__name__)
+
+_RESCAN_S = 30.0  # how often new listings are looked for once the first pass is done
+# A kline whose minute ended this long ago by the local clock is complete on the exchange too
+# (clocks a few seconds apart): the open minute's trades come live, never from its kline.
+_SETTLED_MS = 5_000
+
+
+@dataclass(slots=True)
+class WarmupProgress:
+    """How far the warm-up is: contracts done of those watched, minutes taken, weight spent."""
+
+    contracts_done: int = 0
+    contracts_total: int = 0
+    minutes: int = 0
+    weight: int = 0
+    failed: int = 0
+    seconds: float = 0.0  # from the first request to the last contract of the first pass
+
+    @property
+    def complete(self) -> bool:
+        return self.contracts_total > 0 and self.contracts_done >= self.contracts_total
+
+
+class MinuteWarmup:
+    def __init__(
+        self,
+        rest: RestClient,
+        registry: SymbolRegistry,
+        tracker: ImbalanceTracker,
+        *,
+        hours: float = 8.0,
+        reserve_weight: int = 480,
+    ) -> None:
+        self.rest = rest
+        self.registry = registry
+        self.tracker = tracker
+        self.minutes = max(
+            1, min(int(hours * 60) + 1, ep.KLINES_MAX_LIMIT, tracker.history_minutes)
+        )
+        self.reserve_weight = reserve_weight
+        self.progress = WarmupProgress()
+        self._done: set[str] = set()
+
+    async def run(self) -> None:
+        """Warm every watched contract, then keep warming new listings (runs until cancelled)."""
+        began = time.monotonic()
+        while True:
+            todo = sorted(self.registry.active - self._done)
+            self.progress.contracts_total = len(self.registry.active & self._done) + len(todo)
+            for symbol in todo:
+                await self.warm(symbol)
+                if self.progress.complete and not self.progress.seconds:
+                    self.progress.seconds = time.monotonic() - began
+            await asyncio.sleep(_RESCAN_S)
+
+    async def warm(self, symbol: str) -> int:
+        """One contract's last minutes from its klines; returns the minutes taken."""
+        sym = self.registry.index(symbol)
+        now_ms = int(time.time() * 1000)
+        params = {"symbol": symbol, "interval": "1m", "limit": self.minutes, "endTime": now_ms}
+        try:
+            body = await self.rest.get(ep.KLINES_PATH, params, reserve=self.reserve_weight)
+            klines = parse_klines(body)
+        except (RestError, ValueError, KeyError, TypeError) as exc:
+            # Not retried here: the next pass (a new listing scan) tries it again.
+            self.progress.failed += 1
+            log.warning("minute history of %s unavailable: %s", symbol, exc)
+            return 0
+        self.progress.weight += ep.rest_weight(ep.KLINES_PATH, params)
+        settled = now_ms - _SETTLED_MS
+        taken = self.tracker.fill_from_klines(sym, klines, settled) if sym is not None else 0
+        self._done.add(symbol)
+        self.progress.contracts_done += 1
+        self.progress.minutes += taken
+        return taken
