@@ -170,6 +170,15 @@ def test_a_bad_store_cache_size_is_one_line(tmp_path: Path, capsys) -> None:
     assert not (tmp_path / "o.db").exists()
 
 
+@pytest.mark.parametrize("hours", ["-1", "25"])
+def test_a_warm_up_out_of_range_is_one_line(hours: str, tmp_path: Path, capsys) -> None:
+    code = main(["ingest", "--db", str(tmp_path / "o.db"), "--warm-hours", hours])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err == f"orderflow ingest: --warm-hours must be between 0 and 24, got {float(hours)}\n"
+    assert not (tmp_path / "o.db").exists()
+
+
 def test_dead_exchange_is_one_line_per_attempt(tmp_path: Path, capsys, caplog) -> None:
     caplog.set_level(logging.INFO)
     url = f"http://127.0.0.1:{closed_port()}"

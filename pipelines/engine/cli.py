@@ -16,7 +16,12 @@ import sys
 from pipelines.binance import endpoints as ep
 from pipelines.binance.contracts import DELIVERY_TYPES, PERPETUAL, TRADIFI_PERPETUAL
 from pipelines.engine.backfill_cli import add_retention_options, retention_of
-from pipelines.engine.options import add_endpoint_options, endpoints_of
+from pipelines.engine.options import (
+    add_endpoint_options,
+    add_warm_hours_option,
+    endpoints_of,
+    warm_hours_of,
+)
 from pipelines.engine.service import Engine, EngineConfig
 from pipelines.engine.startup import start_when_reachable
 from pipelines.shutdown import stop_on_signals
@@ -54,6 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=EngineConfig().store_cache_mb,
         help="the store writer's SQLite page cache (resident once the store has filled it)",
     )
+    add_warm_hours_option(p)
     p.add_argument(
         "--reconcile",
         action="store_true",
@@ -65,6 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     try:
         retention = retention_of(args)
+        warm_hours = warm_hours_of(args)
         if args.store_cache_mb < 1:
             raise ValueError(f"--store-cache-mb must be at least 1, got {args.store_cache_mb}")
     except ValueError as exc:
@@ -87,6 +94,7 @@ def _run(args: argparse.Namespace) -> int:
         buffer_retention_s=args.buffer_minutes * 60,
         store_cache_mb=args.store_cache_mb,
         retention=retention,
+        warm_hours=warm_hours,
     )
     return asyncio.run(_ingest(config, args))
 

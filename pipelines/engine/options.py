@@ -1,4 +1,5 @@
-"""What every command that runs the engine takes on its command line: the exchange endpoints.
+"""What every command that runs the engine takes on its command line: the exchange endpoints
+and the minute history loaded at start.
 
 `--rest-url`/`--ws-url` point at any endpoint (a proxy, a regional host, the stand-in);
 `--testnet` picks Binance's USD-M futures testnet; an explicit URL wins over `--testnet`.
@@ -26,3 +27,21 @@ def add_endpoint_options(parser: argparse.ArgumentParser, *, default: str = "Bin
 def endpoints_of(args: argparse.Namespace) -> tuple[str | None, str | None]:
     """(rest_url, ws_url) the options ask for; None where they leave the default."""
     return ep.resolve_urls(args.rest_url, args.ws_url, testnet=args.testnet)
+
+
+def add_warm_hours_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--warm-hours",
+        type=float,
+        default=8.0,
+        metavar="H",
+        help="minute history of every contract from 1m klines at start (0: none; at most 24)",
+    )
+
+
+def warm_hours_of(args: argparse.Namespace) -> float:
+    """The checked --warm-hours; ValueError in one line when out of range."""
+    hours = float(args.warm_hours)
+    if not 0 <= hours <= 24:
+        raise ValueError(f"--warm-hours must be between 0 and 24, got {args.warm_hours}")
+    return hours
