@@ -249,6 +249,9 @@ class ImbalanceView(LiveView):
             placeholder="find contract", options=[], case_sensitive=False, search_strategy="includes",
             min_characters=1, width=150, margin=(2, 6),
         )  # fmt: skip
+        self._warm_note = pn.pane.HTML(
+            self.kline_note(), margin=(6, 8), styles={"color": MUTED, "font-size": "11px"}
+        )
         go = pn.widgets.Button(label="footprint ›", width=100, margin=(2, 6))
         go.on_click(lambda _: self.param.trigger("open_footprint") if self.selected else None)
         self._cvd_title = pn.pane.HTML(
@@ -284,7 +287,8 @@ class ImbalanceView(LiveView):
             pn.pane.HTML("history", margin=(6, 0, 6, 8), styles=label), span,
             pn.pane.HTML("min volume $", margin=(6, 0, 6, 8), styles=label), floor,
             pn.pane.HTML("rows by", margin=(6, 0, 6, 8), styles=label), order, resort, self._search,
-            sizing_mode="stretch_width", styles={"border-bottom": f"1px solid {BORDER}"},
+            self._warm_note, sizing_mode="stretch_width",
+            styles={"border-bottom": f"1px solid {BORDER}"},
         )  # fmt: skip
         strip = hv.DynamicMap(lambda data: data, streams=[self.breadth_pipe], cache_size=1).opts(
             hv.opts.Spikes(framewise=True, xlabel="", ylabel="buy / sell", yformatter="%d", hooks=[utc_time_hook], **plot_opts(height=90, toolbar=None, default_tools=[], active_tools=[]))
@@ -431,8 +435,19 @@ class ImbalanceView(LiveView):
                 self._search.options = list(self._names)
             self._reframing = True
             self.heat_pipe.send(image)
+        if hasattr(self, "_warm_note"):
+            self._warm_note.object = self.kline_note()
         self.refresh_breadth()
         self.refresh_cvd()
+
+    def kline_note(self) -> str:
+        """Where the heatmap's minutes come from 1m klines (the engine's warm-up): before the
+        engine's first live minute, with no book imbalance and no big orders there."""
+        tracker = self.tracker
+        if not tracker.kline_minutes or tracker.first_minute is None:
+            return ""
+        since = time.strftime("%H:%M", time.gmtime(tracker.first_minute * 60))
+        return f"before {since} UTC: 1m klines · no book, no big orders"
 
     def refresh_breadth(self) -> None:
         breadth = self.engine.analytics.breadth(int(time.time() * 1000), SPANS[self.span])
