@@ -37,20 +37,64 @@ def contracts(n: int, rows: int) -> tuple[Contract, ...]:
     return tuple(Contract(f"C{i:02d}USDT", *grids[i % len(grids)], rows) for i in range(n))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def mirror_args(doc: str) -> argparse.Namespace:
+    """--contracts, --days and --rows of a generated mirror, from the command line."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--contracts", type=int, default=4)
     parser.add_argument("--days", type=int, default=3)
     parser.add_argument("--rows", type=int, default=250_000, help="aggTrades per contract-day")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def generated_mirror(
+    root: Path, n_contracts: int, n_days: int, rows: int, whole_day: bool = False
+) -> tuple[list[dt.date], list[str], ArchiveSource]:
+    """A generated local mirror below `root`: (its days, its contracts, the source).
+    `whole_day`: trades until midnight (else about the first 10 hours of each day)."""
+    days = [dt.date(2024, 6, 1) + dt.timedelta(days=i) for i in range(n_days)]
+    specs = contracts(n_contracts, rows)
+    write_archive(root, days, specs, whole_day=whole_day)
+    return days, [c.symbol for c in specs], ArchiveSource(str(root))
+
+
+def cluster_rates(
+    source: ArchiveSource,
+    outputs: list[str],
+    symbols: list[str],
+    start: dt.date,
+    end: dt.date,
+    tmp: Path,
+    total: int,
+) -> dict[int, float]:
+    """Trades/s of `run` on a LocalCluster of 1, then of 2 workers, each into a fresh directory
+    below `tmp` (every worker's kernels compiled by one task first)."""
+    kinds = sorted({k for o in outputs for k in OUTPUTS[o]} | {"days"})
+    rates = {}
+    for workers in (1, 2):
+        with client_for(workers=workers) as client:
+            client.submit(day_task, source, symbols[0], start, str(tmp / "warm"), kinds).result()
+            report = run(client, source, outputs, symbols, start, end, str(tmp / f"out{workers}"))
+        assert not report.errors, report.errors
+        assert report.trades == total, report.trades
+        rates[workers] = report.trades_per_second
+    return rates
+
+
+def print_rates(label: str, rates: dict[int, float], baseline: float, name: str) -> None:
+    """One line per worker count against `baseline` (called `name`), the 2/1 ratio, the load."""
+    for workers, rate in rates.items():
+        print(f"{f'{label}, {workers} worker(s)':<34} {rate:>12,.0f} trades/s  "
+              f"{rate / baseline:.2f} x {name}")  # fmt: skip
+    print(f"2 workers / 1 worker: {rates[2] / rates[1]:.2f}")
+    print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+
+
+def main() -> None:
+    args = mirror_args(__doc__)
     tmp = Path(tempfile.mkdtemp(prefix="bench-research-"))
     try:
         root = tmp / "archive"
-        days = [dt.date(2024, 6, 1) + dt.timedelta(days=i) for i in range(args.days)]
-        specs = contracts(args.contracts, args.rows)
-        write_archive(root, days, specs)
-        symbols = [c.symbol for c in specs]
-        source = ArchiveSource(str(root))
+        days, symbols, source = generated_mirror(root, args.contracts, args.days, args.rows)
         total = args.contracts * args.days * args.rows
         print(
             f"{args.contracts} contracts x {args.days} days x {args.rows:,} rows = {total:,} trades"
@@ -68,24 +112,10 @@ def main() -> None:
                 read_agg_trades_csv(root / vision.day_path(symbol, day))
         csv_share = (time.perf_counter() - began) / (total / serial)
 
-        rates = {}
-        for workers in (1, 2):
-            with client_for(workers=workers) as client:
-                client.submit(
-                    day_task, source, symbols[0], days[0], str(tmp / "warm"), KINDS
-                ).result()
-                report = run(client, source, list(OUTPUTS), symbols, days[0], days[-1],
-                             str(tmp / f"out{workers}"))  # fmt: skip
-            assert not report.errors, report.errors
-            assert report.trades == total, report.trades
-            rates[workers] = report.trades_per_second
+        rates = cluster_rates(source, list(OUTPUTS), symbols, days[0], days[-1], tmp, total)
         print(f"{'serial, in-process (baseline)':<34} {serial:>12,.0f} trades/s")
         print(f"{'  of which reading the CSVs':<34} {csv_share:>12.0%}")
-        for workers, rate in rates.items():
-            print(f"{f'research, {workers} worker(s)':<34} {rate:>12,.0f} trades/s  "
-                  f"{rate / serial:.2f} x serial")  # fmt: skip
-        print(f"2 workers / 1 worker: {rates[2] / rates[1]:.2f}")
-        print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+        print_rates("research", rates, serial, "serial")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

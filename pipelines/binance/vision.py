@@ -47,6 +47,15 @@ def symbol_dir(base: str | Path, symbol: str) -> Path:
     return Path(base) / _DAILY / symbol
 
 
+def local_symbols(base: str | Path) -> list[str]:
+    """The contracts a local mirror holds (its symbol folders), sorted; none when it has no
+    aggTrades folder."""
+    root = Path(base) / _DAILY
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
 def parse_checksum(text: str, file_name: str) -> str:
     """The sha256 hex of a CHECKSUM file's text (`<hex>  <file name>`)."""
     fields = text.split()

@@ -5,6 +5,7 @@
              symbols=["BTCUSDT"], start=date(2024, 1, 1), end=date(2024, 3, 31), out="out",
              workers=2)
     read_dataset("out", "big-orders")  # a Dask DataFrame
+    signal_record("out")  # after research(["signals"], ...): how each kind of signal did
 
 docs/research.md has the definitions; `orderflow research` is the same from the shell.
 """
@@ -30,6 +31,8 @@ _EXPORTS = {
     "heatmap_raster": "pipelines.research.views",
     "load_profile": "pipelines.research.views",
     "profile_raster": "pipelines.research.views",
+    "read_signals": "pipelines.research.record",
+    "signal_record": "pipelines.research.record",
 }
 __all__ = sorted(_EXPORTS)
 

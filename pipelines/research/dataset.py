@@ -20,8 +20,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines.research.signal_day import COLUMNS as SIGNAL_DATASET_COLUMNS
+
 # Written per contract-day; `orders` (every taker order) feeds `big-orders`.
-DAY_KINDS = ("profiles", "minutes", "imbalance", "orders", "liquidations", "days")
+DAY_KINDS = ("profiles", "minutes", "imbalance", "orders", "liquidations", "signals", "days")
 KINDS = (*DAY_KINDS, "big-orders")
 _FILE = "part.parquet"
 
@@ -41,11 +43,13 @@ def write_partition(
     symbol: str,
     day: dt.date,
     metadata: dict[str, str] | None = None,
+    schema: pa.Schema | None = None,
 ) -> Path:
-    """Write one partition atomically (temp file, then rename); returns its path."""
+    """Write one partition atomically (temp file, then rename); returns its path. `schema`
+    fixes the column types (an empty frame's object columns have none)."""
     path = partition_path(out, kind, symbol, day)
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
     if metadata:
         merged = {
             **(table.schema.metadata or {}),
@@ -63,6 +67,12 @@ def write_partition(
 
 def read_partition(out: str | Path, kind: str, symbol: str, day: dt.date) -> pd.DataFrame:
     return pq.read_table(partition_path(out, kind, symbol, day)).to_pandas()
+
+
+def file_metadata(path: str | Path) -> dict[str, str]:
+    """The key-value metadata a partition file was written with (the schema alone is read)."""
+    meta = pq.read_schema(path).metadata or {}
+    return {k.decode(): v.decode() for k, v in meta.items() if k != b"pandas"}
 
 
 def read_days(out: str | Path, symbol: str, days: list[dt.date]) -> list[tuple[dt.date, float]]:
@@ -83,4 +93,7 @@ def read_dataset(out: str | Path, kind: str, **kwargs):  # -> dask.dataframe.Dat
     root = Path(out) / kind
     if not root.is_dir():
         raise FileNotFoundError(f"no {kind} dataset in {out}")
-    return dd.read_parquet(str(root), **kwargs)
+    frame = dd.read_parquet(str(root), **kwargs)
+    if kind == "signals" and "columns" not in kwargs:
+        frame = frame[[*SIGNAL_DATASET_COLUMNS, "date"]]  # the export's order: `symbol` first
+    return frame

@@ -1,13 +1,15 @@
 """Research runs on dask.distributed: one task per contract-day, reruns fill only the gaps.
 
 Stage 1, per contract-day: read the day's trades once, write the requested per-day partitions
-(profiles, minutes, imbalance, orders, liquidations) and last the `days` summary (trade count,
-notional, grid). Stage 2, per contract-day, for big orders: the day's taker orders against the
-ADV of the `adv_days` days before it, from their `days` summaries; it waits on those days'
-stage-1 tasks. Every task holds one contract-day, so a worker's memory is bounded by the
-busiest day, whatever the date range. A worker that dies takes its running task with it; the
-scheduler reruns that task elsewhere, and since partitions are renamed into place whole, the
-rerun writes the same files.
+(profiles, minutes, imbalance, orders, liquidations, signals) and last the `days` summary
+(trade count, notional, grid). Signals also read the day before (warm-up) and the day after
+(follow-through), so a day's signals never depend on the range asked for. Stage 2, per
+contract-day, for big orders: the day's taker orders against the ADV of the `adv_days` days
+before it, from their `days` summaries; it waits on those days' stage-1 tasks. Every task holds
+one contract-day (three for signals), so a worker's memory is bounded by the busiest days,
+whatever the date range. A worker that dies takes its running task with it; the scheduler
+reruns that task elsewhere, and since partitions are renamed into place whole, the rerun
+writes the same files.
 """
 
 from __future__ import annotations
@@ -18,20 +20,31 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import dask
+import pandas as pd
 from distributed import Client, LocalCluster, as_completed
 
-from pipelines.research import daily
-from pipelines.research.dataset import has_partition, read_days, read_partition, write_partition
-from pipelines.research.sources import Source, SourceError
+from pipelines.analytics.footprint import check_price_bin
+from pipelines.research import daily, signal_day
+from pipelines.research.dataset import (
+    file_metadata,
+    has_partition,
+    read_days,
+    read_partition,
+    write_partition,
+)
+from pipelines.research.sources import DayTrades, Source, SourceError
 
 # What each requested output needs written per contract-day.
 OUTPUTS = {
     "profiles": ("profiles", "minutes"),
     "imbalance": ("imbalance",),
     "big-orders": ("orders",),
+    "signals": ("signals",),
 }
+ALL_SYMBOLS = "all"  # every contract the source holds
 
 Progress = Callable[[str], None]
 
@@ -59,8 +72,16 @@ def days_between(start: dt.date, end: dt.date) -> list[dt.date]:
 # ---------------------------------------------------------------- tasks (run on workers)
 
 
-def day_task(source: Source, symbol: str, day: dt.date, out: str, kinds: Sequence[str]) -> int:
-    """Stage 1 of one contract-day: write `kinds`; returns the trades read (-1: no trades)."""
+def day_task(
+    source: Source,
+    symbol: str,
+    day: dt.date,
+    out: str,
+    kinds: Sequence[str],
+    bin_ticks: int | None = None,
+) -> int:
+    """Stage 1 of one contract-day: write `kinds`; returns the trades read (-1: no trades).
+    `bin_ticks`: the signals' fixed bin (None: automatic)."""
     trades = source.day(symbol, day)
     if trades is None:
         return -1
@@ -76,9 +97,33 @@ def day_task(source: Source, symbol: str, day: dt.date, out: str, kinds: Sequenc
         "days": lambda: daily.summary(trades),
     }
     for kind in (*sorted(set(kinds) - {"days"}), "days"):  # the summary last: it marks done
-        if kind in kinds and (frame := writers[kind]()) is not None:
+        if kind not in kinds:
+            continue
+        if kind == "signals":
+            frame, signal_meta = signals_partition(source, trades, bin_ticks)
+            write_partition(frame, out, kind, symbol, day, signal_meta, signal_day.SCHEMA)
+        elif (frame := writers[kind]()) is not None:
             write_partition(frame, out, kind, symbol, day, meta)
     return len(trades.records)
+
+
+def bin_label(bin_ticks: int | None) -> str:
+    return "auto" if bin_ticks is None else str(bin_ticks)
+
+
+def signals_partition(
+    source: Source, trades: DayTrades, bin_ticks: int | None
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The day's signals frame and its file metadata: the grid, the bin, and whether the day
+    before (warm-up) and the day after (follow-through) were in the source."""
+    one = dt.timedelta(days=1)
+    before = source.day(trades.symbol, trades.day - one)
+    after = source.day(trades.symbol, trades.day + one)
+    frame, spec = signal_day.day_signals(trades, before, after, bin_ticks)
+    meta = {"tick_size": spec.tick_size, "step_size": spec.step_size, "grid": trades.grid,
+            "bin": bin_label(bin_ticks), "warm_up_day": str(before is not None).lower(),
+            "next_day": str(after is not None).lower()}  # fmt: skip
+    return frame, meta
 
 
 def big_task(
@@ -97,6 +142,19 @@ def big_task(
 
 
 # ---------------------------------------------------------------- driver
+
+
+def check_signal_bin(out: str, bin_ticks: int | None) -> None:
+    """Refuse to add signals at another bin to a signals dataset (every run checks, so one
+    partition speaks for all)."""
+    root = Path(out) / "signals"
+    done = next(root.glob("symbol=*/date=*/part.parquet"), None) if root.is_dir() else None
+    if done is None:
+        return
+    held = file_metadata(done).get("bin")
+    if held != bin_label(bin_ticks):
+        raise ValueError(f"{root} holds signals at bin {held}, not {bin_label(bin_ticks)}: "
+                         "use another output directory or delete it")  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -126,24 +184,35 @@ def run(
     client: Client,
     source: Source,
     outputs: Sequence[str],
-    symbols: Sequence[str],
+    symbols: Sequence[str] | str,
     start: dt.date,
     end: dt.date,
     out: str,
     *,
     threshold: float = daily.DEFAULT_THRESHOLD,
     adv_days: int = daily.ADV_DAYS,
+    bin_ticks: int | None = None,
     progress: Progress | None = None,
 ) -> RunReport:
-    """Compute the missing partitions of `outputs` for every contract-day; see the module doc."""
+    """Compute the missing partitions of `outputs` for every contract-day; see the module doc.
+    `symbols`: names, or "all" (every contract the source holds; those without trades in the
+    range are then no error). `bin_ticks`: the signals' fixed bin, None for the automatic one."""
     unknown = set(outputs) - set(OUTPUTS)
     if unknown or not outputs:
         raise ValueError(f"unknown outputs {sorted(unknown)}; use {', '.join(OUTPUTS)}")
+    if bin_ticks is not None:
+        if "signals" not in outputs:
+            raise ValueError("a bin applies to signals only")
+        check_price_bin(bin_ticks)
+    every = isinstance(symbols, str) and symbols == ALL_SYMBOLS
+    symbols = source.symbols() if every else list(symbols)
     if not symbols:
         raise ValueError("no symbols given")
-    for symbol in symbols:
+    for symbol in [] if every else symbols:  # the source's own list needs no check
         source.check_symbol(symbol)
     out = str(out)
+    if "signals" in outputs:
+        check_signal_bin(out, bin_ticks)
     report = RunReport()
     kinds = {k for o in outputs for k in OUTPUTS[o]}
     if source.records_liquidations:
@@ -160,7 +229,8 @@ def run(
             if not missing:
                 report.skipped += day >= start
                 continue
-            fut = client.submit(day_task, source, symbol, day, out, missing, pure=False)
+            fut = client.submit(day_task, source, symbol, day, out, missing, bin_ticks,
+                                pure=False)  # fmt: skip
             stage1[(symbol, day)] = fut
             labels[fut.key] = ("day", symbol, day)
     stage2 = []
@@ -205,7 +275,7 @@ def run(
             last_line = report.seconds
             progress(f"[{i}/{len(futures)}] {report.trades:,} trades, "
                      f"{report.trades_per_second:,.0f} trades/s, {len(report.errors)} errors")  # fmt: skip
-    for symbol in symbols:
+    for symbol in [] if every else symbols:
         if symbol not in with_data and all(f"{symbol} {d}" in report.no_data for d in in_range):
             report.errors.append(f"{symbol}: no trades in the source from {start} to {end}")
     return report

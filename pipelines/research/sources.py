@@ -51,6 +51,8 @@ class Source(Protocol):
 
     def check_symbol(self, symbol: str) -> None: ...
 
+    def symbols(self) -> list[str]: ...
+
     @property
     def records_liquidations(self) -> bool: ...
 
@@ -72,6 +74,18 @@ class ArchiveSource:
         # A local mirror says which contracts it holds; a remote one only answers per file.
         if not vision.is_remote(self.base) and not vision.symbol_dir(self.base, symbol).is_dir():
             raise SourceError(f"unknown symbol {symbol}: no {vision.symbol_dir(self.base, symbol)}")
+
+    def symbols(self) -> list[str]:
+        """Every contract of a local mirror; a remote archive cannot list its contracts."""
+        if vision.is_remote(self.base):
+            raise SourceError(
+                f"symbols 'all' needs a local mirror or the store (--db): the remote archive "
+                f"{self.base} does not list its contracts"
+            )
+        found = vision.local_symbols(self.base)
+        if not found:
+            raise SourceError(f"no contracts in {vision.symbol_dir(self.base, '')}")
+        return found
 
     def day(self, symbol: str, day: dt.date) -> DayTrades | None:
         cache = (
@@ -105,6 +119,13 @@ class StoreSource:
         with self._store() as store:
             if symbol not in store.symbols():
                 raise SourceError(f"unknown symbol {symbol}: not in the store at {self.db}")
+
+    def symbols(self) -> list[str]:
+        with self._store() as store:
+            found = sorted(store.symbols())
+        if not found:
+            raise SourceError(f"no contracts in the store at {self.db}")
+        return found
 
     def day(self, symbol: str, day: dt.date) -> DayTrades | None:
         start = day_start_ms(day)

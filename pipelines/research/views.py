@@ -30,6 +30,7 @@ from pipelines.analytics.profile import MinuteProfile
 from pipelines.binance.contracts import ContractSpec
 from pipelines.records.dtypes import PROFILE_LEVEL_DTYPE, PROFILE_MINUTE_DTYPE
 from pipelines.research.dataset import has_partition, read_partition
+from pipelines.research.grids import common_spec, scale_factors
 from pipelines.research.runner import days_between
 
 MINUTE_MS = 60_000
@@ -88,14 +89,10 @@ def load_profile(out: str | Path, symbol: str, start: dt.date, end: dt.date) -> 
     specs = [ContractSpec(symbol, g["tick_size"], g["step_size"]) for g in grids]
     if not specs:
         raise ValueError(f"no research days of {symbol} between {start} and {end} in {out}")
-    p_dec = max(s.price_decimals for s in specs)
-    q_dec = max(s.qty_decimals for s in specs)
-    # The common grid: unit 10**-d. (A day's tick of e.g. 5 units is then 5 ticks.)
-    common = ContractSpec(symbol, f"{10.0**-p_dec:.{p_dec}f}", f"{10.0**-q_dec:.{q_dec}f}")
+    common = common_spec(symbol, specs)
     parts = []
     for day, spec in zip(days, specs, strict=True):
-        p = spec.tick_units * 10 ** (p_dec - spec.price_decimals)
-        q = spec.step_units * 10 ** (q_dec - spec.qty_decimals)
+        p, q = scale_factors(spec, common)
         lv = read_partition(out, "profiles", symbol, day)
         mn = read_partition(out, "minutes", symbol, day)
         levels = np.zeros(len(lv), PROFILE_LEVEL_DTYPE)

@@ -41,8 +41,18 @@ def _fixed(units: np.ndarray, decimals: int) -> list[str]:
     return [f"{int(u) // scale}.{int(u) % scale:0{decimals}d}" for u in units]
 
 
-def day_frame(c: Contract, day: dt.date, seed: int) -> tuple[pd.DataFrame, list[str]]:
-    """One contract-day: (frame as the analytics read it, the CSV lines)."""
+def over_the_day(time: np.ndarray, start: int) -> np.ndarray:
+    """Trade times (ms, in order) stretched from `start` to the day's last millisecond, same
+    order and same-millisecond runs kept (the generated tape fills about the first 10 hours)."""
+    offset = np.asarray(time, np.int64) - start
+    return start + offset * (86_400_000 - 1) // (int(offset.max()) + 1)
+
+
+def day_frame(
+    c: Contract, day: dt.date, seed: int, whole_day: bool = False
+) -> tuple[pd.DataFrame, list[str]]:
+    """One contract-day: (frame as the analytics read it, the CSV lines). `whole_day`: trades
+    until midnight (else the tests' tape: about the day's first 10 hours)."""
     rng = np.random.default_rng(seed)
     n = c.rows
     start = (day - dt.date(1970, 1, 1)).days * 86_400_000
@@ -52,6 +62,8 @@ def day_frame(c: Contract, day: dt.date, seed: int) -> tuple[pd.DataFrame, list[
     run_id = np.repeat(np.arange(n), run_len)[:n]
     time = time[np.minimum(run_id, n - 1)]
     time = np.maximum.accumulate(time)
+    if whole_day:
+        time = over_the_day(time, start)
     sell = rng.random(n)[run_id] < 0.5
     step = np.where(sell, -1, 1) * rng.integers(0, 2, n)
     price = np.maximum(c.start_units + np.cumsum(step), 1)
@@ -86,15 +98,17 @@ def write_archive(
     days: list[dt.date],
     contracts: tuple[Contract, ...] = CONTRACTS,
     skip: frozenset[tuple[str, dt.date]] = frozenset(),
+    whole_day: bool = False,
 ) -> dict[tuple[str, dt.date], pd.DataFrame]:
     """Write the zips (header rows on odd days only, like files before/after 2022-08-11) and
-    their CHECKSUMs below `root`; returns the frames by (symbol, day)."""
+    their CHECKSUMs below `root`; returns the frames by (symbol, day). `whole_day`: see
+    `day_frame`."""
     frames = {}
     for ci, c in enumerate(contracts):
         for di, day in enumerate(days):
             if (c.symbol, day) in skip:
                 continue
-            frame, lines = day_frame(c, day, seed=1 + 97 * ci + di)
+            frame, lines = day_frame(c, day, seed=1 + 97 * ci + di, whole_day=whole_day)
             text = "\n".join(([HEADER] if di % 2 else []) + lines) + "\n"
             path = root / vision.day_path(c.symbol, day)
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,7 @@ import pytest
 from pipelines.analytics.profile import profile_from_records
 from pipelines.records.batch import EngineBatch
 from pipelines.records.dtypes import LIQUIDATION_DTYPE
-from pipelines.research.dataset import partition_path, read_dataset
+from pipelines.research.dataset import file_metadata, partition_path, read_dataset
 from pipelines.research.runner import client_for, run
 from pipelines.research.sources import SourceError, StoreSource
 from pipelines.storage.store import Store
@@ -47,6 +48,15 @@ def test_profiles_and_liquidations_from_the_store(tmp_path):
         assert report.errors == [] and report.trades == 2 * 20 * 50
         with pytest.raises(SourceError, match="unknown symbol NOPE"):
             run(client, StoreSource(str(db)), ["profiles"], ["NOPE"], DAY, DAY, str(out))
+        # `all`: every stored contract.
+        assert StoreSource(str(db)).symbols() == sorted(reg.symbols)
+        every = tmp_path / "all"
+        report = run(client, StoreSource(str(db)), ["signals"], "all", DAY, DAY, str(every))
+        assert report.errors == [] and report.trades == len(reg.symbols) * 20 * 50
+    for symbol in reg.symbols:  # on the exchange grid, a tick of 0.005 included
+        meta = file_metadata(partition_path(every, "signals", symbol, DAY))
+        assert meta["grid"] == "exchange"
+        assert Decimal(meta["tick_size"]) == Decimal(reg.spec(symbol).tick_size)
     with Store(db) as store:
         for symbol in ("BTCUSDT", "ETHUSDT"):
             records, spec = store.load_trades(symbol, DAY_START, DAY_START + 86_400_000)
