@@ -1,22 +1,23 @@
 """The stand-in's generated past (`--history`): trades and minute bars before the start.
 
 Generating days of trades for hundreds of contracts up front is too slow, so the past is a
-function of (seed, contract, minute), computed on demand and cached:
+function of (seed, contract, block of minutes), computed on demand and cached:
 
 * a per-contract *skeleton* of every minute (cheap, one vector per field): number of aggTrades
   and raw trades, taker-buy count, open/high/low/close, volume and taker-buy volume. Closes walk
   back from the live start price, so the past ends where the present begins; the minute's
   taker share leans with its return, so price and flow agree as in the present;
-* the trades of one minute, drawn from a generator seeded by (seed, contract, minute) and forced
-  onto the skeleton: first and last trade at the open and close, the extremes at the high and
-  low, quantities summing to the volume and taker-buy volume exactly.
+* the trades of an hour's minutes at once (`past_trades.block_trades`), drawn from a generator
+  seeded by (seed, contract, block) and forced onto the skeleton: first and last trade at the
+  open and close, the extremes at the high and low, quantities summing to the volume and
+  taker-buy volume exactly.
 
 Aggregate and raw ids run from the contract's first id up to the live market's first ids
 without a hole (`totals` tells the market how many the past used). Klines and the
 rolling 24 h ticker read the skeleton, REST aggTrades and the archive read the trades; both
-agree. The quote volumes of REST klines are the minutes' own trades' (generated once per minute
-asked and kept); the daily bars and the rolling ticker, which would need every minute of every
-contract, estimate them from the bar's mean price.
+agree. The quote volumes of REST klines are the minutes' own trades' (`quote_units`); the daily
+bars and the rolling ticker, which would need every minute of every contract, estimate them
+from the bar's mean price.
 """
 
 from __future__ import annotations
@@ -30,11 +31,11 @@ import numpy as np
 from pipelines.records.timeunits import MINUTE_MS
 from pipelines.standin.bars import MinuteBars
 from pipelines.standin.history import STORED_DTYPE
+from pipelines.standin.past_trades import BLOCK_MINUTES, block_trades
 
 _SKELETON_CACHE = 64  # contracts
-_MINUTE_CACHE = 4096  # (contract, minute) trade blocks
+_CACHE_ROWS = 4_000_000  # trades of past blocks kept (~230 MB)
 _ACTIVITY_AR, _ACTIVITY_SD = 0.97, 0.25  # minute-to-minute activity (log), bursts and lulls
-_RPI_PROB = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +81,11 @@ class Past:
         self.minutes = max(self.last_minute - self.first_minute + 1, 0) if history_ms > 0 else 0
         self.contracts = contracts
         self._skeletons: OrderedDict[int, Skeleton] = OrderedDict()
-        self._blocks: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
-        # Per (contract, minute): the exact quote of its trades, all and taker buys (ticks x steps).
-        self._quotes: dict[tuple[int, int], tuple[int, int]] = {}
+        # (contract, block) -> (its trades, each minute's first row), least recently used first.
+        self._blocks: OrderedDict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._cached_rows = 0
+        # (contract, block) -> each minute's quote of its trades, all and taker buys.
+        self._quotes: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         # The archive builds zips in a worker thread while the loop answers REST.
         self._lock = threading.RLock()
 
@@ -180,84 +183,55 @@ class Past:
 
     def minute_trades(self, sym: int, minute: int) -> np.ndarray:
         """The aggTrades of one past minute (`STORED_DTYPE`), forced onto its skeleton."""
-        key = (sym, minute)
+        k = minute - self.first_minute
+        rows, starts = self._block(sym, k // BLOCK_MINUTES)
+        j = k % BLOCK_MINUTES
+        end = starts[j + 1] if j + 1 < len(starts) else len(rows)
+        return rows[starts[j] : end]
+
+    def _block(self, sym: int, block: int) -> tuple[np.ndarray, np.ndarray]:
+        """The trades of one block of minutes and each minute's first row (cached)."""
+        key = (sym, block)
         with self._lock:
             cached = self._blocks.get(key)
             if cached is not None:
                 self._blocks.move_to_end(key)
                 return cached
-            rows = self._generate(sym, minute)
-            self._blocks[key] = rows
-            if len(self._blocks) > _MINUTE_CACHE:
-                self._blocks.popitem(last=False)
-            return rows
-
-    def _generate(self, sym: int, minute: int) -> np.ndarray:
-        sk = self.skeleton(sym)
-        k = minute - self.first_minute
-        n = int(sk.count[k])
-        out = np.zeros(n, dtype=STORED_DTYPE)
-        if n == 0:
-            return out
-        rng = np.random.default_rng([self.seed, 0x9A59, sym, minute])
-        lo = max(minute * MINUTE_MS, self.start_ms)
-        hi = min((minute + 1) * MINUTE_MS, self.end_ms)
-        out["time"] = np.sort(rng.integers(lo, hi, n))
-        buy = np.zeros(n, bool)
-        buy[rng.choice(n, int(sk.buys[k]), replace=False)] = True
-        out["buyer_maker"] = ~buy
-        out["price"] = self._path(sk, k, n, buy, rng)
-        out["qty"] = _split_total(rng, buy, int(sk.taker_volume[k]), int(sk.volume[k]))
-        extra = rng.multinomial(int(sk.fills[k] - n), np.full(n, 1.0 / n))
-        first = sk.first_raw[k] + np.concatenate([[0], np.cumsum(1 + extra)[:-1]])
-        out["first_id"] = first
-        out["last_id"] = first + extra
-        out["agg_id"] = sk.first_agg[k] + np.arange(n)
-        rpi = rng.random(n) < _RPI_PROB
-        out["nq"] = np.where(rpi, out["qty"] - out["qty"] // 3, out["qty"])
-        return out
-
-    @staticmethod
-    def _path(sk: Skeleton, k: int, n: int, buy: np.ndarray, rng: np.random.Generator):
-        """Prices from the open to the close through the high and the low, moved by the flow."""
-        o, c, h, lo = (int(sk.open[k]), int(sk.close[k]), int(sk.high[k]), int(sk.low[k]))
-        if n == 1:
-            return np.array([o])
-        walk = np.cumsum(np.where(buy, 1.0, -1.0) * rng.exponential(1.0, n))
-        t = np.arange(n) / (n - 1)
-        bridge = walk - walk[0] - t * (walk[-1] - walk[0])  # 0 at both ends
-        up = max(float(bridge.max()), 1e-12)
-        down = max(float(-bridge.min()), 1e-12)
-        line = o + (c - o) * t
-        room_up = np.maximum(h - line, 0)
-        room_down = np.maximum(line - lo, 0)
-        path = np.where(bridge > 0, line + bridge / up * room_up, line + bridge / down * room_down)
-        price = np.clip(np.rint(path), lo, h).astype(np.int64)
-        price[0], price[-1] = o, c
-        if n >= 4:  # the extremes are reached inside the minute
-            inner = price[1:-1]
-            inner[np.argmax(bridge[1:-1])] = h
-            inner[np.argmin(bridge[1:-1])] = lo
-        return price
+            sk = self.skeleton(sym)
+            k0 = block * BLOCK_MINUTES
+            k1 = min(k0 + BLOCK_MINUTES, self.minutes)
+            minute = self.first_minute + np.arange(k0, k1)
+            times = (
+                np.maximum(minute * MINUTE_MS, self.start_ms),
+                np.minimum((minute + 1) * MINUTE_MS, self.end_ms),
+            )
+            rng = np.random.default_rng([self.seed, 0x9A5A, sym, block])
+            held = self._blocks[key] = block_trades(sk, k0, k1, times, rng)
+            self._cached_rows += len(held[0])
+            while self._cached_rows > _CACHE_ROWS and len(self._blocks) > 1:
+                _, (rows, _) = self._blocks.popitem(last=False)
+                self._cached_rows -= len(rows)
+            return held
 
     def quote_units(self, sym: int, minutes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Sums of price x quantity (ticks x steps) of past minutes' trades, all and taker buys.
-
-        The trades are generated for this and not cached as blocks: klines of hours of minutes
-        would push the blocks REST aggTrades pages through out of the cache.
-        """
+        """Sums of price x quantity (ticks x steps) of past minutes' trades, all and taker buys."""
         total = np.zeros(len(minutes), np.int64)
         taker = np.zeros(len(minutes), np.int64)
+        k = np.asarray(minutes, np.int64) - self.first_minute
         with self._lock:
-            for i, minute in enumerate(minutes.tolist()):
-                held = self._quotes.get((sym, minute))
-                if held is None:
-                    rows = self._blocks.get((sym, minute))
-                    rows = self._generate(sym, minute) if rows is None else rows
+            for block in np.unique(k // BLOCK_MINUTES).tolist():
+                sums = self._quotes.get((sym, block))
+                if sums is None:
+                    rows, starts = self._block(sym, block)
                     units = rows["price"] * rows["qty"]
-                    held = (int(units.sum()), int(units[~rows["buyer_maker"]].sum()))
-                    self._quotes[(sym, minute)] = held
-                total[i], taker[i] = held
+                    per_minute = np.r_[starts, len(rows)]
+                    cum = np.r_[0, np.cumsum(units)]
+                    cum_buy = np.r_[0, np.cumsum(np.where(rows["buyer_maker"], 0, units))]
+                    sums = (np.diff(cum[per_minute]), np.diff(cum_buy[per_minute]))
+                    self._quotes[(sym, block)] = sums
+                here = k // BLOCK_MINUTES == block
+                total[here] = sums[0][k[here] % BLOCK_MINUTES]
+                taker[here] = sums[1][k[here] % BLOCK_MINUTES]
         return total, taker
 
     # -------------------------------------------------------------- queries
@@ -299,21 +273,6 @@ class Past:
         if start is None:
             return _concat(blocks[::-1])[-limit:] if blocks else _concat([])
         return _concat(blocks)[:limit]
-
-
-def _split_total(rng: np.random.Generator, buy: np.ndarray, taker: int, total: int) -> np.ndarray:
-    """Lognormal quantities (at least one step) summing to `taker` on buys, the rest on sells."""
-    qty = np.zeros(len(buy), np.int64)
-    for side, amount in ((buy, taker), (~buy, total - taker)):
-        idx = np.flatnonzero(side)
-        if len(idx) == 0:
-            continue
-        weight = rng.lognormal(0.0, 1.3, len(idx))
-        extra = amount - len(idx)  # every trade holds one step, the rest by weight
-        part = np.floor(weight / weight.sum() * extra).astype(np.int64)
-        part[np.argmax(weight)] += extra - part.sum()
-        qty[idx] = 1 + part
-    return qty
 
 
 def _concat(blocks: list[np.ndarray]) -> np.ndarray:
