@@ -1,13 +1,15 @@
 """Start to a warm imbalance heatmap: 1m klines of every contract, beside live gap fills.
 
     python -m benchmarks.bench_warmup [--symbols 600] [--rate 1000] [--history 1d] [--hours 8]
+                                      [--faults gap=0.0005]
 
 The stand-in (its own process) has a generated past of `--history`, so every contract has
 hours of minutes to serve; the engine (this process, no store) starts with `warm_hours`. Every
 half second the benchmark reads the warm-up's progress, the REST weight it spent, the imbalance
 heatmap (a contract is warm once its traded minutes reach back 6 h), and the age of the oldest
 gap the sequencer holds open: gap fills must not starve behind the warm-up (target: no gap
-older than 30 s). The same run's baseline is the engine started with the warm-up off: its
+older than 30 s). The stand-in drops a share of the aggTrade frames (`--faults`, its fault
+syntax), so there are gaps to fill while the warm-up runs. The same run's baseline is the engine started with the warm-up off: its
 heatmap after as long holds only the minutes since start.
 """
 
@@ -79,13 +81,18 @@ def main() -> None:
     parser.add_argument("--history", default="1d")
     parser.add_argument("--hours", type=float, default=8.0)
     parser.add_argument("--limit", type=float, default=180.0, help="seconds to wait at most")
+    parser.add_argument("--faults", default="gap=0.0005", help="the stand-in's fault spec")
     args = parser.parse_args()
     with standin_process(
-        symbols=args.symbols, rate=args.rate, extra=("--history", args.history)
+        symbols=args.symbols,
+        rate=args.rate,
+        extra=("--history", args.history, "--faults", args.faults),
     ) as (rest, ws):
-        base = asyncio.run(measure(rest, ws, 0.0, 20.0))
+        base = asyncio.run(measure(rest, ws, 0.0, 40.0))
         print(f"baseline (warm-up off), after {base['seconds']:.0f} s: "
-              f"{base['share']:.1%} of contracts reach 6 h back", flush=True)  # fmt: skip
+              f"{base['share']:.1%} of contracts reach 6 h back; gaps {base['gaps_found']} found, "
+              f"{base['gaps_filled']} filled, oldest open gap seen {base['worst_gap_s']:.1f} s",
+              flush=True)  # fmt: skip
         warm = asyncio.run(measure(rest, ws, args.hours, args.limit))
     p = warm["progress"]
     took = f"{warm['warm_s']:.1f} s" if warm["warm_s"] is not None else "not within the limit"
