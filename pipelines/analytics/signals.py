@@ -167,7 +167,7 @@ def _bin_bar(time: int, bin_ticks: int, levels: np.ndarray, stats: np.void) -> _
     idx = level - lo
     order = np.argsort(idx, kind="stable")
     idx = idx[order]
-    starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]])
+    starts = np.flatnonzero(np.concatenate(([True], idx[1:] != idx[:-1])))
     at = idx[starts]
 
     def dense(values: np.ndarray) -> np.ndarray:
@@ -185,7 +185,8 @@ def _bin_bar(time: int, bin_ticks: int, levels: np.ndarray, stats: np.void) -> _
 
 def _runs(flags: np.ndarray, min_len: int) -> list[tuple[int, int]]:
     """Maximal runs of True of at least `min_len`, as (first, last) indices."""
-    padded = np.r_[False, flags, False].astype(np.int8)
+    padded = np.zeros(len(flags) + 2, np.int8)
+    padded[1:-1] = flags
     edges = np.flatnonzero(np.diff(padded))
     return [(int(a), int(b) - 1) for a, b in zip(edges[::2], edges[1::2], strict=True)
             if b - a >= min_len]  # fmt: skip
@@ -205,8 +206,9 @@ class _Found:
 
 def _imbalances(bar: _Bar, rules: SignalRules) -> tuple[np.ndarray, np.ndarray]:
     """The footprint's diagonal imbalance flags per level (footprint_kernels._finish)."""
-    bid_below = np.r_[0, bar.bid[:-1]]
-    ask_above = np.r_[bar.ask[1:], 0]
+    zero = np.zeros(1, np.int64)
+    bid_below = np.concatenate((zero, bar.bid[:-1]))
+    ask_above = np.concatenate((bar.ask[1:], zero))
     ratio = rules.imbalance_ratio
     buy = bar.traded & (bar.ask >= rules.min_steps) & (bar.ask >= ratio * bid_below)
     sell = bar.traded & (bar.bid >= rules.min_steps) & (bar.bid >= ratio * ask_above)
