@@ -55,6 +55,13 @@ class SequencedRing:
         slots = (self._head + np.arange(skip, self._len)) % self.capacity
         return self._rows[slots], self.first_seq + np.arange(skip, self._len, dtype=np.int64)
 
+    def at(self, seq: int) -> np.ndarray | None:
+        """The row numbered `seq` (a one-row array), or None when it is not held."""
+        if not self.first_seq <= int(seq) <= self.last_seq:
+            return None
+        slot = (self._head + int(seq) - self.first_seq) % self.capacity
+        return self._rows[slot : slot + 1].copy()
+
     def drop_before(self, field: str, cutoff: int | float) -> int:
         """Drop the oldest rows while their `field` is below `cutoff`; returns how many."""
         rows, _ = self.since(0)
