@@ -1,4 +1,4 @@
-"""The trader's page: header and four live tabs on the process's one engine.
+"""The trader's page: header and five live tabs on the process's one engine.
 
 `panel serve dashboard/app.py` (demo: `--args --demo` or ORDERFLOW_DEMO=1) and
 `orderflow serve` serve the same `create_app`. Each browser session gets its own views; all of
@@ -19,6 +19,7 @@ from dashboard.footprint import FootprintView
 from dashboard.header import HeaderView
 from dashboard.imbalance import ImbalanceView
 from dashboard.liquidations import LiquidationsView
+from dashboard.signals import SignalsView
 from pipelines.engine.service import Engine
 
 TAB_CSS = """
@@ -35,9 +36,11 @@ def create_app(engine: Engine | None = None) -> pn.template.BaseTemplate:
     rt = runtime.get_runtime() if engine is None else None
     engine = engine if engine is not None else rt.engine
     demo = bool(rt and rt.settings.demo)
+    research_dir = rt.settings.research_dir if rt else None
     views = {
         "Screener": BigOrdersView(engine=engine),
         "Imbalance": ImbalanceView(engine=engine, active=False),
+        "Signals": SignalsView(engine=engine, active=False, research_dir=research_dir),
         "Footprint": FootprintView(engine=engine, active=False),
         "Liquidations": LiquidationsView(engine=engine, active=False),
     }
@@ -58,6 +61,19 @@ def create_app(engine: Engine | None = None) -> pn.template.BaseTemplate:
     imbalance.param.watch(
         lambda e: setattr(tabs, "active", order.index(footprint)), "open_footprint"
     )
+    signals = views["Signals"]
+
+    def open_signal(event) -> None:
+        shown = signals.selected
+        if shown:
+            label = f"{shown['kind'].replace('_', ' ')} {shown['side']}"
+            footprint.show_signal(
+                shown["symbol"], shown["timeframe"], shown["bar_time"], shown["price_low"],
+                shown["price_high"], shown["bin_ticks"], label=label,
+            )  # fmt: skip
+            tabs.active = order.index(footprint)
+
+    signals.param.watch(open_signal, "open_footprint")
     header = HeaderView(engine=engine, demo=demo)
     return pn.template.BootstrapTemplate(
         title="", theme="dark", header=[header], main=[tabs], header_background="#161616",
@@ -70,9 +86,15 @@ def settings_from_args(argv: list[str]) -> runtime.RuntimeSettings:
     parser = argparse.ArgumentParser(prog="dashboard/app.py")
     parser.add_argument("--demo", action="store_true")
     parser.add_argument("--db", default=None)
+    parser.add_argument("--research", default=None)
     args, _ = parser.parse_known_args(argv)
     base = runtime.RuntimeSettings.from_env()
-    return replace(base, demo=base.demo or args.demo, db_path=args.db or base.db_path)
+    return replace(
+        base,
+        demo=base.demo or args.demo,
+        db_path=args.db or base.db_path,
+        research_dir=args.research or base.research_dir,
+    )
 
 
 if pn.state.served:

@@ -16,6 +16,7 @@ from dashboard.empty import EmptyState
 from dashboard.live import LiveView
 from dashboard.sound import Beeper
 from dashboard.theme import BORDER, MONO, MUTED, TABLE_CSS, as_float, tint_formatter
+from pipelines.analytics.search import matches
 
 COLUMNS = (
     "seq", "time", "symbol", "side", "quantity", "vwap", "notional", "pct_adv", "pct_oi", "fills",
@@ -38,18 +39,6 @@ MIN_NOTIONALS = {
 }
 ROWS = 500
 FULL_TINT_PCT_ADV = 5.0  # % of ADV at which a row is fully coloured
-
-
-def matches(symbols: pd.Series, pattern: str) -> pd.Series:
-    """Rows whose symbol contains any of the comma-separated parts of `pattern`."""
-    parts = [p.strip().upper() for p in pattern.split(",") if p.strip()]
-    if not parts:
-        return pd.Series(True, index=symbols.index)
-    upper = symbols.str.upper()
-    hit = pd.Series(False, index=symbols.index)
-    for part in parts:
-        hit |= upper.str.contains(part, regex=False)
-    return hit
 
 
 class BigOrdersView(LiveView):

@@ -87,6 +87,13 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
         default=runtime.RuntimeSettings.history_hours,
         help="hours of REST history a footprint loads when a contract opens (0: none)",
     )
+    parser.add_argument(
+        "--research",
+        metavar="DIR",
+        default=None,
+        help="an `orderflow research` output directory: the Signals tab shows each signal's "
+        "record (returns after it, hit rate) from it",
+    )
     add_retention_options(parser, trades="48h", profiles="30d")
 
 
@@ -106,6 +113,7 @@ def settings_of(args: argparse.Namespace) -> runtime.RuntimeSettings:
         db_path=_db_path(args),
         rest_url=rest_url,
         ws_url=ws_url,
+        research_dir=args.research,
     )
 
 

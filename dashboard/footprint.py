@@ -6,7 +6,8 @@ and the source's `version` draws what is in view: cells with bid × ask numbers 
 are in view, one datashader image of volume at price when too many levels would be drawn.
 Panning before the loaded range asks the source for older bars. The y range follows the visible
 bars in the browser (a CustomJS on the x range), and the view follows the live bar while its
-right edge is at it.
+right edge is at it. `show_signal` opens a signal's bar with its levels boxed (the Signals
+tab's click).
 
 Embeddable: `FootprintView(symbol="BTCUSDT")` on the process's engine, or
 `FootprintView(source=FootprintSource(engine=my_engine, symbol="ETHUSDT"))`.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import html
 import time
+from dataclasses import dataclass
 
 import holoviews as hv
 import panel as pn
@@ -29,6 +31,7 @@ from dashboard.footprint_chart import (
     SHADINGS,
     STATS_STYLE,
     Frame,
+    Mark,
     chart_options,
     compile_raster,
     cvd_layer,
@@ -84,6 +87,20 @@ if (y0 < y1) {
 """
 
 
+@dataclass(frozen=True, slots=True)
+class ShownSignal:
+    """A signal the view was asked to show (`FootprintView.show_signal`): its bar is framed
+    and its levels boxed while the chart is of its contract and timeframe."""
+
+    symbol: str
+    timeframe: str
+    bar_time: int  # bar open, epoch ms
+    price_low: float  # lower edges of its lowest and highest levels
+    price_high: float
+    bin_ticks: int  # a level, in ticks
+    label: str = ""
+
+
 class FootprintView(LiveView):
     """Footprint candles of one contract, live."""
 
@@ -127,6 +144,7 @@ class FootprintView(LiveView):
         self._x_stream: hv.streams.RangeX | None = None  # the x range of the charts below it
         self._drawn_cells = True  # the chart last drawn by the DynamicMap holds cells
         self._follow_code: CustomJS | None = None  # the page's follow script (_FOLLOW_JS)
+        self._signal: ShownSignal | None = None  # framed and boxed (show_signal)
         self.source.param.watch(self._source_changed, "version")
 
     # ------------------------------------------------------------------ layout
@@ -182,6 +200,63 @@ class FootprintView(LiveView):
         )
         return pn.Column(controls, self._pane, sizing_mode="stretch_both", margin=0)
 
+    # ------------------------------------------------------------------ signals
+
+    def show_signal(
+        self,
+        symbol: str,
+        timeframe: str,
+        bar_time: int,
+        price_low: float,
+        price_high: float,
+        bin_ticks: int,
+        label: str = "",
+    ) -> None:
+        """Open `symbol` at `timeframe` on the bar that opened at `bar_time` (epoch ms), with the
+        levels from `price_low` to `price_high` (their lower edges, `bin_ticks` ticks a level)
+        boxed. Bars before the loaded range are loaded. The chart takes the signal's bin when
+        its own differs, so the boxed levels are its cells; the box goes with the next contract
+        or timeframe."""
+        self._signal = ShownSignal(
+            symbol, timeframe, int(bar_time), float(price_low), float(price_high),
+            int(bin_ticks), label,
+        )  # fmt: skip
+        self._chart_key = ()  # a new chart, opened on the signal's bar
+        with pn.io.hold():
+            self.param.update(symbol=symbol, timeframe=timeframe)
+            source = self.source
+            if source.known and source.rules is not None and source.bin_ticks != bin_ticks:
+                self.price_bin = int(bin_ticks)
+            if self._pane is not None:
+                self._run("refresh")
+
+    def _signal_here(self) -> ShownSignal | None:
+        shown, source = self._signal, self.source
+        if shown is None or (shown.symbol, shown.timeframe) != (source.symbol, source.timeframe):
+            return None
+        return shown
+
+    def _signal_mark(self) -> Mark | None:
+        shown = self._signal_here()
+        if shown is None or not self.source.known:
+            return None
+        level = float(self.source.spec.ticks_to_price(shown.bin_ticks))
+        return Mark(
+            time=shown.bar_time, price=shown.price_low, time_end=shown.bar_time + self.source.tf_ms,
+            price_top=shown.price_high + level, label=shown.label,
+        )  # fmt: skip
+
+    def _opening_range(self) -> tuple[float, float]:
+        """The x range a new chart opens on: the last bars and room right of the live bar for
+        the volume profile, or, for a signal, its bar near the middle."""
+        source = self.source
+        tf = source.tf_ms
+        end = source.live_start + 3 * tf
+        shown = self._signal_here()
+        if shown is not None:
+            end = min(end, shown.bar_time + (VISIBLE_BARS // 2 + 2) * tf)
+        return (end - (VISIBLE_BARS + 3) * tf, end)
+
     # ------------------------------------------------------------------ parameters
 
     def _to_source(self, *events: param.parameterized.Event) -> None:
@@ -212,6 +287,8 @@ class FootprintView(LiveView):
         key = (self.source.symbol, self.source.timeframe)
         if self._pane is not None and key != self._chart_key and self.source.rules is not None:
             self._chart_key = key
+            if self._signal_here() is None:
+                self._signal = None  # another contract or timeframe: the box goes
             self._pending = self._structural = False  # a new chart draws the source as it is
             self._pane.object = self._chart()
         else:
@@ -321,7 +398,7 @@ class FootprintView(LiveView):
 
     def frame(self, x_range=None, y_range=None, width=None, height=None) -> Frame:
         """What the chart draws for this range (the opening view when no range is known yet)."""
-        key = (self.source.version, x_range, self.mode, self.shading)
+        key = (self.source.version, x_range, self.mode, self.shading, self._signal)
         view = (y_range, width, height)
         cached_key, cached_view, frame = self._frame_cache
         # The three charts of one update share one frame: the two below the main one ask with
@@ -336,9 +413,7 @@ class FootprintView(LiveView):
         tf = source.tf_ms
         levels, bars = source.frames()
         if x_range is None or None in x_range:
-            # Room right of the live bar for the visible range's volume profile.
-            end = source.live_start + 3 * tf
-            x_range = (end - (VISIBLE_BARS + 3) * tf, end)
+            x_range = self._opening_range()
         x0, x1 = float(x_range[0]), float(x_range[1])
         self._x_seen = (x0, x1)
         if x0 < source.start_ms and source.load_before(x0):
@@ -360,7 +435,7 @@ class FootprintView(LiveView):
             x_range=(x0, x1), y_range=(float(y_range[0]), float(y_range[1])), mode=self.mode,
             shading=self.shading, width_px=int(width or _PLOT_WIDTH),
             height_px=int(height or _PLOT_HEIGHT), studies=source.studies(near_levels, seen_levels),
-            visible_bars=len(seen), visible_cells=len(seen_levels),
+            visible_bars=len(seen), visible_cells=len(seen_levels), mark=self._signal_mark(),
         )  # fmt: skip
 
     def _chart(self) -> hv.Layout:

@@ -46,6 +46,17 @@ PROFILE_SHARE = 0.12  # the visible-range profile takes this share of the plot's
 
 
 @dataclass(frozen=True, slots=True)
+class Mark:
+    """A box drawn over the bars: a signal's levels in its bar (x: epoch ms, y: price)."""
+
+    time: float
+    price: float
+    time_end: float
+    price_top: float
+    label: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Frame:
     """What one render draws: the footprint frames in view and how to lay them out."""
 
@@ -62,6 +73,7 @@ class Frame:
     studies: Studies  # of the bars in view (the volume profile: of the visible range)
     visible_bars: int = 0  # bars and (bar, level) cells inside the x range itself, without
     visible_cells: int = 0  # the margin drawn around it for panning
+    mark: Mark | None = None  # a signal's levels, highlighted
 
     @property
     def draws_cells(self) -> bool:
@@ -293,6 +305,10 @@ def chart_options() -> list:
             "Lines", color="color", alpha="alpha", line_width="line_width", **_INK_MAP
         ),
         hv.opts.Segments("Naked", color=NEUTRAL, line_dash="dashed", line_width=1, alpha=0.8),
+        hv.opts.Rectangles(
+            "Signal", fill_color=NEUTRAL, fill_alpha=0.12, line_color=NEUTRAL, line_width=2,
+            line_dash="dashed",
+        ),
         hv.opts.Points("Auctions", color="#d0d0d0", marker="x", size=7),
         hv.opts.Points(
             "Orders", color="color", size="size", alpha=0.45, line_color=TEXT, tools=["hover"],
@@ -317,7 +333,8 @@ def main_overlay(frame: Frame, big_orders: pd.DataFrame) -> hv.Overlay:
 def main_layers(frame: Frame, big_orders: pd.DataFrame) -> list[Layer]:
     """Every layer of the main chart for this frame (cells or image, candles, studies):
     image, cells, marks (bodies, POC boxes, profile), lines (wicks, value areas, stacked
-    imbalances), naked POCs, unfinished auctions, big orders, bid numbers, ask numbers.
+    imbalances), naked POCs, unfinished auctions, big orders, the signal's box, bid numbers,
+    ask numbers.
 
     Over an image, each bar is a column of pixels exactly as tall as its wick: candles, POC
     boxes, value areas and auction marks would cover the heatmap, so only the naked POCs, the
@@ -340,6 +357,7 @@ def main_layers(frame: Frame, big_orders: pd.DataFrame) -> list[Layer]:
         _naked_segments(frame.studies.naked_pocs, tf, level, frame.x_range[1]),
         _auction_points(auctions, tf, level),
         _big_order_points(big_orders),
+        _signal_box(frame.mark),
         _labels(left, "Bid"),
         _labels(right, "Ask"),
     ]
@@ -416,6 +434,17 @@ def _big_order_points(orders: pd.DataFrame) -> Glyph:
         "color": np.where(orders["side"].to_numpy() == "BUY", fg.BUY_INK, fg.SELL_INK),
     }
     return Glyph(hv.Points, ("time", "price"), ("notional", "size", "color"), data, "Orders")
+
+
+def _signal_box(mark: Mark | None) -> Glyph:
+    """The signal's levels in its bar as one box (none without a signal): over the cells,
+    under the numbers, which stay readable through it."""
+    marks = [mark] if mark is not None else []
+    data: dict[str, np.ndarray] = {
+        name: np.array([getattr(m, name) for m in marks], dtype=np.float64) for name in _RECT_KDIMS
+    }
+    data["signal"] = np.array([m.label for m in marks], dtype=object)
+    return Glyph(hv.Rectangles, _RECT_KDIMS, ("signal",), data, "Signal")
 
 
 def _profile_columns(profile: pd.DataFrame, frame: Frame) -> dict[str, np.ndarray]:

@@ -10,7 +10,9 @@ Settings come from `RuntimeSettings` (the CLI) or from the environment (`panel s
 ORDERFLOW_DEMO=1, ORDERFLOW_SYMBOLS=BTCUSDT,ETHUSDT, ORDERFLOW_DB=path, ORDERFLOW_REST_URL,
 ORDERFLOW_WS_URL, ORDERFLOW_DEMO_SYMBOLS (number of generated contracts), ORDERFLOW_DEMO_RATE
 (trades/s), ORDERFLOW_DEMO_SEED, ORDERFLOW_DEMO_HISTORY (seconds of generated past),
-ORDERFLOW_HISTORY_HOURS (REST history a footprint loads when a contract opens).
+ORDERFLOW_HISTORY_HOURS (REST history a footprint loads when a contract opens),
+ORDERFLOW_RESEARCH_DIR (an `orderflow research` output directory: the Signals tab shows each
+signal's record from it).
 
 A store file that cannot be used does not stop the dashboard: it runs from memory and the
 header says why the store is unavailable. An exchange that does not answer is retried with
@@ -50,6 +52,7 @@ class RuntimeSettings:
     db_path: str | None = None
     rest_url: str | None = None
     ws_url: str | None = None
+    research_dir: str | None = None  # `orderflow research` output: the signals' record
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> RuntimeSettings:
@@ -69,6 +72,7 @@ class RuntimeSettings:
                 db_path=env.get("ORDERFLOW_DB") or None,
                 rest_url=env.get("ORDERFLOW_REST_URL") or None,
                 ws_url=env.get("ORDERFLOW_WS_URL") or None,
+                research_dir=env.get("ORDERFLOW_RESEARCH_DIR") or None,
             )
         except ValueError as exc:
             raise ValueError(f"bad ORDERFLOW_* setting: {exc}") from None
@@ -88,6 +92,7 @@ class RuntimeSettings:
             ("ORDERFLOW_DB", self.db_path),
             ("ORDERFLOW_REST_URL", self.rest_url),
             ("ORDERFLOW_WS_URL", self.ws_url),
+            ("ORDERFLOW_RESEARCH_DIR", self.research_dir),
         ):
             if value:
                 env[key] = value

@@ -13,11 +13,17 @@ from dashboard.theme import BORDER, MUTED, NEUTRAL
 
 
 class Beeper(JSComponent):
-    """Beeps once each time `count` increases, while switched on (`enabled`)."""
+    """Beeps once each time `count` increases, while switched on (`enabled`): at the pitch
+    of `side`, or at `tone` Hz, `pulses` times, with the timbre `wave` (set them first)."""
 
     count = param.Integer(default=0, doc="Raise it to beep.")
     enabled = param.Boolean(default=False, doc="Sound on; toggled by the button in the page.")
     side = param.String(default="buy", doc="'buy' beeps high, 'sell' low.")
+    tone = param.Number(default=0.0, bounds=(0, None), doc="Pitch in Hz; 0: by `side`.")
+    pulses = param.Integer(default=1, bounds=(1, 4), doc="Beeps per sound.")
+    wave = param.Selector(
+        default="sine", objects=["sine", "triangle", "square", "sawtooth"], doc="Timbre."
+    )
 
     _esm = f"""
 export function render({{ model }}) {{
@@ -40,14 +46,21 @@ export function render({{ model }}) {{
   model.on('enabled', paint);
   model.on('count', () => {{
     if (!model.enabled || ctx === null) return;
-    const osc = ctx.createOscillator();
-    const gain = ctx.createGain();
-    osc.frequency.value = model.side === 'sell' ? 440 : 880;
-    gain.gain.setValueAtTime(0.08, ctx.currentTime);
-    gain.gain.exponentialRampToValueAtTime(0.0001, ctx.currentTime + 0.12);
-    osc.connect(gain).connect(ctx.destination);
-    osc.start();
-    osc.stop(ctx.currentTime + 0.13);
+    const freq = model.tone > 0 ? model.tone : (model.side === 'sell' ? 440 : 880);
+    // Harsh timbres quieter, so that every sound is about as loud.
+    const level = model.wave === 'sine' || model.wave === 'triangle' ? 0.08 : 0.03;
+    for (let i = 0; i < model.pulses; i++) {{
+      const start = ctx.currentTime + i * 0.16;
+      const osc = ctx.createOscillator();
+      const gain = ctx.createGain();
+      osc.type = model.wave;
+      osc.frequency.value = freq;
+      gain.gain.setValueAtTime(level, start);
+      gain.gain.exponentialRampToValueAtTime(0.0001, start + 0.12);
+      osc.connect(gain).connect(ctx.destination);
+      osc.start(start);
+      osc.stop(start + 0.13);
+    }}
   }});
   paint();
   return button;

@@ -77,6 +77,12 @@ TABLE_CSS = f"""
 .tabulator-row.tabulator-selectable:hover {{ filter: brightness(1.25); cursor: pointer; }}
 """
 
+# Button groups whose buttons are toggled on and off (a set of filters): the ones on stand out.
+TOGGLE_CSS = f"""
+.bk-btn {{ color: {MUTED} !important; }}
+.bk-btn.bk-active {{ color: {TEXT} !important; box-shadow: inset 0 -2px 0 {NEUTRAL} !important; }}
+"""
+
 WIDGET_CSS = f"""
 :host {{ --surface-color: {SURFACE}; }}
 label {{ color: {MUTED}; font-size: 11px; }}
@@ -187,7 +193,8 @@ function(cell, params) {
   const el = cell.getElement();
   const side = row[params.side];
   const buy = side === 'buy' || side === 'short' || side === true;
-  const colour = buy ? params.buy : params.sell;
+  // 'neutral': a row that says nothing of direction (grey).
+  const colour = buy ? params.buy : side === 'neutral' ? params.neutral : params.sell;
   let alpha = params.base;
   if (params.scale) {
     const x = Math.abs(Number(row[params.scale]) || 0) / params.full;
@@ -229,9 +236,10 @@ def tint_formatter(
     base_alpha: float = 0.06,
     top_alpha: float = 0.45,
 ) -> dict:
-    """A Tabulator formatter colouring the cell by its row's side, stronger as `scale_field`
-    approaches `full_scale`; `kind` is 'num' (right-aligned, thousands separators, `decimals`
-    or -1 for as-is), 'time' (UTC HH:MM:SS), 'side' or 'text'."""
+    """A Tabulator formatter colouring the cell by its row's side (buy green, 'neutral' grey,
+    anything else red), stronger as `scale_field` approaches `full_scale`; `kind` is 'num'
+    (right-aligned, thousands separators, `decimals` or -1 for as-is), 'time' (UTC HH:MM:SS),
+    'side' or 'text'."""
     return {
         "type": JSCode(_TINT_JS),
         "kind": kind,
@@ -245,5 +253,6 @@ def tint_formatter(
         "top": top_alpha,
         "buy": BUY,
         "sell": SELL,
+        "neutral": MUTED,
         "mono": MONO,
     }

@@ -20,3 +20,7 @@ class Select(pn.widgets.Select):
 
 class RadioButtonGroup(pn.widgets.RadioButtonGroup):
     _priority_changes: ClassVar[list[str]] = ["active"]  # the Bokeh model's property
+
+
+class CheckButtonGroup(pn.widgets.CheckButtonGroup):
+    _priority_changes: ClassVar[list[str]] = ["active"]
