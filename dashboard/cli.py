@@ -19,7 +19,12 @@ import sys
 
 from dashboard import runtime
 from pipelines.engine.backfill_cli import add_retention_options, retention_of
-from pipelines.engine.options import add_endpoint_options, endpoints_of
+from pipelines.engine.options import (
+    add_endpoint_options,
+    add_warm_hours_option,
+    endpoints_of,
+    warm_hours_of,
+)
 from pipelines.records.timeunits import SECOND_MS, parse_duration_ms
 from pipelines.shutdown import stop_on_signals
 from pipelines.storage.schema import default_db_path
@@ -87,6 +92,7 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
         default=runtime.RuntimeSettings.history_hours,
         help="hours of REST history a footprint loads when a contract opens (0: none)",
     )
+    add_warm_hours_option(parser)
     parser.add_argument(
         "--research",
         metavar="DIR",
@@ -108,6 +114,7 @@ def settings_of(args: argparse.Namespace) -> runtime.RuntimeSettings:
         demo_seed=args.demo_seed,
         demo_history_s=parse_duration_ms(args.demo_history) / SECOND_MS,
         history_hours=args.history_hours,
+        warm_hours=warm_hours_of(args),
         retention=retention_of(args),
         symbols=symbols or None,
         db_path=_db_path(args),

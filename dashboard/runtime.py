@@ -47,6 +47,7 @@ class RuntimeSettings:
     demo_seed: int = 7
     demo_history_s: float = 86_400.0  # a past, so a first footprint has hours behind it
     history_hours: float = 2.0
+    warm_hours: float = 8.0  # minute history of every contract from 1m klines at start
     retention: Retention = field(default_factory=Retention)
     symbols: tuple[str, ...] | None = None
     db_path: str | None = None
@@ -68,6 +69,7 @@ class RuntimeSettings:
                 demo_seed=int(env.get("ORDERFLOW_DEMO_SEED", cls.demo_seed)),
                 demo_history_s=float(env.get("ORDERFLOW_DEMO_HISTORY", cls.demo_history_s)),
                 history_hours=float(env.get("ORDERFLOW_HISTORY_HOURS", cls.history_hours)),
+                warm_hours=float(env.get("ORDERFLOW_WARM_HOURS", cls.warm_hours)),
                 symbols=symbols or None,
                 db_path=env.get("ORDERFLOW_DB") or None,
                 rest_url=env.get("ORDERFLOW_REST_URL") or None,
@@ -86,6 +88,7 @@ class RuntimeSettings:
             "ORDERFLOW_DEMO_SEED": str(self.demo_seed),
             "ORDERFLOW_DEMO_HISTORY": str(self.demo_history_s),
             "ORDERFLOW_HISTORY_HOURS": str(self.history_hours),
+            "ORDERFLOW_WARM_HOURS": str(self.warm_hours),
         }
         for key, value in (
             ("ORDERFLOW_SYMBOLS", ",".join(self.symbols or ())),
@@ -128,7 +131,12 @@ class Runtime:
             except StoreUnavailableError as exc:
                 problem = str(exc)
                 log.error("%s; the dashboard runs without a store", problem)
-        config = replace(config, history_hours=settings.history_hours, retention=settings.retention)
+        config = replace(
+            config,
+            history_hours=settings.history_hours,
+            warm_hours=settings.warm_hours,
+            retention=settings.retention,
+        )
         self.engine = Engine(config)
         self.engine.store_problem = problem
         self._stop = asyncio.Event()

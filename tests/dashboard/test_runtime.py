@@ -16,6 +16,7 @@ def test_settings_round_trip_through_the_environment() -> None:
         demo_seed=9,
         symbols=("BTCUSDT", "ETHUSDT"),
         db_path="/tmp/x.db",
+        warm_hours=2.5,
     )
     assert RuntimeSettings.from_env(settings.to_env()) == settings
     assert RuntimeSettings.from_env({}) == RuntimeSettings()
@@ -39,6 +40,9 @@ def test_cli_and_script_arguments(monkeypatch) -> None:
     live = settings_of(build_parser().parse_args(["serve"]))
     assert live.db_path == "/data/home/orderflow/orderflow.db"
     assert settings_of(build_parser().parse_args(["serve", "--no-db"])).db_path is None
+    assert settings_of(build_parser().parse_args(["serve", "--warm-hours", "3"])).warm_hours == 3
+    with pytest.raises(ValueError, match="--warm-hours must be between 0 and 24"):
+        settings_of(build_parser().parse_args(["serve", "--warm-hours", "-2"]))
     monkeypatch.delenv("ORDERFLOW_DEMO", raising=False)
     assert settings_from_args(["--demo", "--db", "a.db"]) == RuntimeSettings(
         demo=True, db_path="a.db"

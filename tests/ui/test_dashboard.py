@@ -37,6 +37,16 @@ HEATMAP_FRAME_JS = """
 """
 
 
+# Records the symbol the clicked table row shows at the moment of the click.
+CLICKED_ROW_JS = """
+() => document.addEventListener("click", (event) => {
+  const row = event.target.closest(".tabulator-row");
+  const cell = row && row.querySelector(".tabulator-cell[tabulator-field='symbol']");
+  window.__clickedSymbol = cell ? cell.innerText.trim() : null;
+}, true)
+"""
+
+
 def open_tab(page, name: str) -> None:
     page.locator(".bk-tab", has_text=name).first.click()
 
@@ -60,12 +70,17 @@ def test_tabs_render_with_live_data(page, served) -> None:
     expect(ranked).to_be_visible(timeout=15_000)
     first = ranked.locator(".tabulator-cell[tabulator-field='symbol']").inner_text().strip()
     assert first
-    # The row showing that contract when the click lands (the ranking re-sorts every 2 s).
+    # The ranking re-sorts every 2 s, and Tabulator reuses its row elements: the row found
+    # may show another contract when the click lands. What the clicked row showed at that
+    # moment is read in the page (capture phase, before any handler), and must be selected.
+    page.evaluate(CLICKED_ROW_JS)
     cell = page.locator(
         ".tabulator-cell[tabulator-field='symbol']", has_text=re.compile(f"^{first}$")
     )
     page.locator(".tabulator-row").filter(visible=True).filter(has=cell).first.click()
-    expect(page.get_by_text("cumulative volume delta")).to_contain_text(first, timeout=10_000)
+    clicked = page.evaluate("() => window.__clickedSymbol")
+    assert clicked
+    expect(page.get_by_text("cumulative volume delta")).to_contain_text(clicked, timeout=10_000)
     page.wait_for_timeout(2500)
     page.screenshot(path=str(IMG / "imbalance.png"))
 
