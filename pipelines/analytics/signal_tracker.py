@@ -38,7 +38,9 @@ from pipelines.analytics.tradeframe import Grid, in_trade_order
 from pipelines.binance.registry import SymbolRegistry
 from pipelines.records.timeunits import MINUTE_MS
 
-CLOSE_AFTER_MS = 2_000
+# A quiet contract's minute closes this long after its end by the exchange's clock (the newest
+# event time received): aggTrade pushes come every 100 ms, so its last trades are in by then.
+CLOSE_AFTER_MS = 500
 # Direction of each (kind, side) index pair, for the net ranking.
 _DIRECTION = np.zeros((len(KINDS), len(SIDES)), np.int64)
 for (_kind, _side), _sign in DIRECTION.items():

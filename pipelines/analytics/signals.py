@@ -491,9 +491,7 @@ def signal_frame(rows: np.ndarray, registry: SymbolRegistry) -> pd.DataFrame:
     bin_ticks = rows["bin_ticks"]
     return pd.DataFrame(
         {
-            "symbol": np.array(registry.symbols, dtype=object)[sym]
-            if len(rows)
-            else np.zeros(0, object),
+            "symbol": _symbols(sym, registry),
             "bar_time": rows["bar_time"],
             "timeframe": _names(rows["tf_ms"], TIMEFRAME_NAMES),
             "bin_ticks": bin_ticks,
@@ -520,9 +518,7 @@ def bar_stats_frame(rows: np.ndarray, registry: SymbolRegistry) -> pd.DataFrame:
         delta_pct = np.where(rows["volume"] > 0, 100.0 * rows["delta"] / rows["volume"], np.nan)
     return pd.DataFrame(
         {
-            "symbol": np.array(registry.symbols, dtype=object)[sym]
-            if len(rows)
-            else np.zeros(0, object),
+            "symbol": _symbols(sym, registry),
             "bar_time": rows["bar_time"],
             "timeframe": _names(rows["tf_ms"], TIMEFRAME_NAMES),
             "bin_ticks": rows["bin_ticks"],
@@ -538,6 +534,10 @@ def bar_stats_frame(rows: np.ndarray, registry: SymbolRegistry) -> pd.DataFrame:
         },
         columns=list(BAR_STATS_COLUMNS),
     )
+
+
+def _symbols(sym: np.ndarray, registry: SymbolRegistry) -> np.ndarray:
+    return np.array(registry.symbols, dtype=object)[sym] if len(sym) else np.zeros(0, object)
 
 
 def _names(values: np.ndarray, names: dict[int, str]) -> np.ndarray:

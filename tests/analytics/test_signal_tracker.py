@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipelines.analytics.profile import profile_from_records
-from pipelines.analytics.signal_tracker import SignalTracker
+from pipelines.analytics.signal_tracker import CLOSE_AFTER_MS, SignalTracker
 from pipelines.analytics.signals import (
     BAR_STATS_DTYPE,
     SIGNAL_DTYPE,
@@ -85,7 +85,7 @@ def assert_tracker_equals(tracker: SignalTracker, records: np.ndarray) -> None:
 
 def feed(tracker: SignalTracker, records: np.ndarray, cuts: list[int], delays: list[int]):
     """Feed `records` (in time order) cut into batches; each batch arrives at its newest trade's
-    time plus a delay under the 2 s close (so no trade is late); then the clock runs past every
+    time plus a delay under the close delay (so no trade is late); then the clock runs past every
     bar. Returns the signals read incrementally with `since(seq)`."""
     bounds = [0, *cuts, len(records)]
     now, seq, seen = None, 0, []
@@ -145,7 +145,7 @@ def test_real_trades_in_random_batches_equal_the_pure_signals_and_the_reference(
         tracker = SignalTracker(registry)
         cuts = sorted(rng.integers(0, len(records), 40).tolist())
         tracker.update(np.zeros(0, TRADE_DTYPE), int(records["time"][0]))
-        feed(tracker, records, cuts, rng.integers(0, 2_000, 10).tolist())
+        feed(tracker, records, cuts, rng.integers(0, CLOSE_AFTER_MS, 10).tolist())
         assert tracker.late_trades == 0
         assert_tracker_equals(tracker, records)
         # And the reference, on the whole bars from the first whole minute (23:55; 5m: 23:55).
@@ -184,15 +184,15 @@ def test_a_quiet_contracts_bars_close_by_the_clock():
         tracker.update(records[fed:upto], now)
         fed = upto
 
-    run_to(T0 + 2 * MIN + 1_999)
+    run_to(T0 + 2 * MIN + CLOSE_AFTER_MS - 1)
     assert quiet_bars(MIN) == []  # the minute ended 1.999 s ago
-    run_to(T0 + 2 * MIN + 2_000)
+    run_to(T0 + 2 * MIN + CLOSE_AFTER_MS)
     assert quiet_bars(MIN) == [T0 + MIN]
-    run_to(T0 + 5 * MIN + 1_999)
+    run_to(T0 + 5 * MIN + CLOSE_AFTER_MS - 1)
     assert quiet_bars(5 * MIN) == []
-    run_to(T0 + 5 * MIN + 2_000)  # no trade of the quiet contract since minute 1
+    run_to(T0 + 5 * MIN + CLOSE_AFTER_MS)  # no trade of the quiet contract since minute 1
     assert quiet_bars(5 * MIN) == [T0]
-    run_to(T0 + 15 * MIN + 2_000)
+    run_to(T0 + 15 * MIN + CLOSE_AFTER_MS)
     assert quiet_bars(15 * MIN) == [T0]
     assert tracker.late_trades == 0
     assert_tracker_equals(tracker, records)
@@ -232,19 +232,21 @@ def test_a_trade_of_a_quiet_minute_after_a_later_trade_of_the_contract_is_late()
 
 
 def test_a_trade_of_a_quiet_minute_closed_by_the_clock_is_late():
-    # Minute 0 traded; at 5m + 2 s the clock closed minutes 1..4 and the 5m bar. A trade of
+    # Minute 0 traded; at 5m + the close delay the clock closed minutes 1..4 and the 5m bar. A trade of
     # minute 3 arriving then must not open the 5m bar a second time.
     trades = [(T0 + 1_000, 100, 1, False, T0 + 1_000)]
-    tracker, kept = late_case(trades, (T0 + 3 * MIN + 5_000, 99, 5, True), T0 + 5 * MIN + 2_000)
-    # The clock reached 5m + 2 s only with the late trade's own batch: it is still on time.
+    tracker, kept = late_case(
+        trades, (T0 + 3 * MIN + 5_000, 99, 5, True), T0 + 5 * MIN + CLOSE_AFTER_MS
+    )
+    # The clock reached 5m + the close delay only with the late trade's own batch: it is still on time.
     assert tracker.late_trades == 0
     on_time = records_of([(T0 + 3 * MIN + 5_000, 99, 5, True)], first_agg=500)
     assert_tracker_equals(tracker, np.concatenate([kept, on_time]))
-    # Now the clock passes 5m + 2 s in a batch without trades of the contract, then the trade.
+    # Now the clock passes 5m + the close delay in a batch without trades of the contract, then the trade.
     tracker = SignalTracker(SymbolRegistry(SPECS[:1]))
     tracker.update(np.zeros(0, TRADE_DTYPE), T0)
     tracker.update(kept, T0 + 1_000)
-    tracker.update(np.zeros(0, TRADE_DTYPE), T0 + 5 * MIN + 2_000)
+    tracker.update(np.zeros(0, TRADE_DTYPE), T0 + 5 * MIN + CLOSE_AFTER_MS)
     tracker.update(records_of([(T0 + 3 * MIN + 5_000, 99, 5, True)], first_agg=500),
                    T0 + 5 * MIN + 3_000)  # fmt: skip
     later = records_of([(T0 + 6 * MIN, 101, 1, False)], first_agg=600)

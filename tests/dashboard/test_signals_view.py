@@ -18,6 +18,7 @@ from dashboard.cli import register, settings_of
 from dashboard.footprint import FootprintView
 from dashboard.footprint_chart import main_layers
 from dashboard.signals import SignalsView
+from pipelines.analytics.signal_tracker import CLOSE_AFTER_MS
 from pipelines.analytics.signals import DIRECTION, KINDS
 from pipelines.engine.footprint_source import FootprintSource
 from pipelines.engine.service import Engine, EngineConfig
@@ -223,7 +224,7 @@ def test_empty_states_say_why(signalled, monkeypatch) -> None:
     batch = asyncio.run(feed.push(feed.trades(now - 500, now, 20)))
     view.refresh()
     # The end of the first minute the tracker sees whole, and the 2 s a minute stays open.
-    first = (-(-batch.created_ms // MINUTE) + 1) * MINUTE + 2_000
+    first = (-(-batch.created_ms // MINUTE) + 1) * MINUTE + CLOSE_AFTER_MS
     at = time.strftime("%H:%M:%S", time.gmtime(first / 1000))
     assert f"waiting for the first whole minute to close · signals from {at} UTC" in shown(view)
 

@@ -4,9 +4,10 @@ headless Chromium (Debian's; Playwright cannot download its own here)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from urllib.parse import urlparse
 
 import panel as pn
@@ -46,6 +47,43 @@ class Served:
             return fn()
 
         return asyncio.run_coroutine_threadsafe(call(), self.runtime.loop).result(30)
+
+
+@contextlib.contextmanager
+def serving(rt: runtime.Runtime) -> Iterator[tuple[str, object]]:
+    """The app of one runtime served on loopback, its engine started on the server's loop;
+    yields (url, server), and stops both after."""
+    from dashboard.app import create_app
+
+    port = free_port()
+    server = pn.serve(
+        {"/": lambda: create_app(rt.engine)}, address="127.0.0.1", port=port, show=False,
+        threaded=True, websocket_origin=[f"127.0.0.1:{port}"],
+    )  # fmt: skip
+    server.asyncio_loop.call_soon_threadsafe(rt.start)
+    try:
+        yield f"http://127.0.0.1:{port}/", server
+    finally:
+        rt.stop()
+        server.stop()
+
+
+@contextlib.contextmanager
+def market_of(contracts: int, **settings: object) -> Iterator[tuple[str, runtime.Runtime, object]]:
+    """The app on its own demo engine of `contracts` at 1,000 trades/s, once it is live;
+    yields (url, runtime, server)."""
+    rt = runtime.Runtime(
+        runtime.RuntimeSettings(
+            demo=True, demo_symbols=contracts, demo_rate=1000, demo_seed=5, **settings
+        )
+    )
+    with serving(rt) as (url, server):
+        deadline = time.monotonic() + 120
+        while not (rt.engine.status().connected and len(rt.engine.buffer) > 5000):
+            if time.monotonic() > deadline:
+                pytest.fail(f"the {contracts}-contract engine did not come up within 120 s")
+            time.sleep(0.5)
+        yield url, rt, server
 
 
 @pytest.fixture(scope="session")

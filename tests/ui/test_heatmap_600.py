@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import time
 
-import panel as pn
 import pytest
 
-from dashboard import runtime
-from tests.ui.conftest import free_port
+from tests.ui.conftest import market_of
 
 pytestmark = pytest.mark.ui
 
@@ -58,27 +56,8 @@ ZOOM_JS = """
 @pytest.fixture(scope="module")
 def market():
     """The dashboard on its own engine, fed by a stand-in of 600 contracts at 1,000 trades/s."""
-    from dashboard.app import create_app
-
-    rt = runtime.Runtime(
-        runtime.RuntimeSettings(demo=True, demo_symbols=CONTRACTS, demo_rate=1000, demo_seed=5)
-    )
-    port = free_port()
-    server = pn.serve(
-        {"/": lambda: create_app(rt.engine)}, address="127.0.0.1", port=port, show=False,
-        threaded=True, websocket_origin=[f"127.0.0.1:{port}"],
-    )  # fmt: skip
-    server.asyncio_loop.call_soon_threadsafe(rt.start)
-    deadline = time.monotonic() + 120
-    while not (rt.engine.status().connected and len(rt.engine.buffer) > 5000):
-        if time.monotonic() > deadline:
-            pytest.fail("the 600-contract engine did not come up within 120 s")
-        time.sleep(0.5)
-    try:
-        yield f"http://127.0.0.1:{port}/", rt
-    finally:
-        rt.stop()
-        server.stop()
+    with market_of(CONTRACTS) as (url, rt, _):
+        yield url, rt
 
 
 def axis(page) -> dict:

@@ -9,15 +9,13 @@ import re
 import time
 from pathlib import Path
 
-import panel as pn
 import pytest
 from playwright.sync_api import expect
 
-from dashboard import runtime
 from dashboard.signals import DEFAULT_STRENGTH
 from pipelines.analytics.footprint import TIMEFRAMES_MS
 from pipelines.analytics.signal_tracker import SignalFilter
-from tests.ui.conftest import IGNORED_CONSOLE, free_port
+from tests.ui.conftest import IGNORED_CONSOLE, market_of
 from tests.ui.footprint_js import FOLLOW_JS
 
 pytestmark = pytest.mark.ui
@@ -72,29 +70,8 @@ HOLDS_JS = f"""
 @pytest.fixture(scope="module")
 def market():
     """The dashboard on its own engine, fed by a stand-in of 600 contracts at 1,000 trades/s."""
-    from dashboard.app import create_app
-
-    rt = runtime.Runtime(
-        runtime.RuntimeSettings(
-            demo=True, demo_symbols=CONTRACTS, demo_rate=1000, demo_seed=5, demo_history_s=0
-        )
-    )
-    port = free_port()
-    server = pn.serve(
-        {"/": lambda: create_app(rt.engine)}, address="127.0.0.1", port=port, show=False,
-        threaded=True, websocket_origin=[f"127.0.0.1:{port}"],
-    )  # fmt: skip
-    server.asyncio_loop.call_soon_threadsafe(rt.start)
-    deadline = time.monotonic() + 120
-    while not (rt.engine.status().connected and len(rt.engine.buffer) > 5000):
-        if time.monotonic() > deadline:
-            pytest.fail("the 600-contract engine did not come up within 120 s")
-        time.sleep(0.5)
-    try:
-        yield f"http://127.0.0.1:{port}/", rt, server
-    finally:
-        rt.stop()
-        server.stop()
+    with market_of(CONTRACTS, demo_history_s=0) as served:
+        yield served
 
 
 def on_loop(server, fn):

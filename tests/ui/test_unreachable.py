@@ -6,12 +6,11 @@ from __future__ import annotations
 import logging
 import time
 
-import panel as pn
 import pytest
 from playwright.sync_api import expect
 
 from dashboard import runtime
-from tests.ui.conftest import free_port
+from tests.ui.conftest import free_port, serving
 
 pytestmark = pytest.mark.ui
 
@@ -41,7 +40,6 @@ class Captured(logging.Handler):
 @pytest.fixture
 def dead_server():
     """The dashboard on its own engine, which points at a closed loopback port."""
-    from dashboard.app import create_app
 
     closed = free_port()  # bound and released: nothing listens there
     rt = runtime.Runtime(
@@ -53,17 +51,10 @@ def dead_server():
     captured.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
     root = logging.getLogger()
     root.addHandler(captured)
-    port = free_port()
-    server = pn.serve(
-        {"/": lambda: create_app(rt.engine)}, address="127.0.0.1", port=port, show=False,
-        threaded=True, websocket_origin=[f"127.0.0.1:{port}"],
-    )  # fmt: skip
-    server.asyncio_loop.call_soon_threadsafe(rt.start)
     try:
-        yield f"http://127.0.0.1:{port}/", rt, captured
+        with serving(rt) as (url, _):
+            yield url, rt, captured
     finally:
-        rt.stop()
-        server.stop()
         root.removeHandler(captured)
 
 
