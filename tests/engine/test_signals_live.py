@@ -2,22 +2,27 @@
 
 The stand-in runs on a manual clock (five and a bit minutes of market in well under a minute),
 so whole 1-minute bars and a whole 5-minute bar close; the engine closes them as its trades
-arrive. The reference is `signals_from_profile` over the stand-in's ground truth from the first
-whole minute the engine saw: the same bars from the exchange's side.
+arrive. The reference is `orderflow research signals`' computation of the contract-day
+(`research.signal_day.day_signals`) over the stand-in's ground truth from the first whole minute
+the engine saw: the same bars from the exchange's side.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from pipelines.analytics.profile import profile_from_records
-from pipelines.analytics.signals import signals_from_profile
+from pipelines.analytics.footprint import TIMEFRAMES_MS as TF_MS
+from pipelines.analytics.signals import signal_frame
 from pipelines.analytics.tradeframe import frame_records
 from pipelines.engine.service import Engine, EngineConfig
-from pipelines.records.timeunits import MINUTE_MS
+from pipelines.records.timeunits import DAY_MS, MINUTE_MS
+from pipelines.research.signal_day import day_signals
+from pipelines.research.sources import DayTrades
 from pipelines.standin.clock import ManualClock
 from pipelines.standin.server import StandIn
 
@@ -62,24 +67,25 @@ async def test_live_signals_equal_the_signals_of_the_exchanges_trades() -> None:
     assert late == 0
     end = first + FIVE_MINUTES
     live = live[live["bar_time"] + live["tf_ms"] <= end]
+    shown = signal_frame(live, engine.registry)
     compared = 0
     for symbol in symbols:
         frame = truth[symbol]
-        frame = frame[(frame["transact_time"] >= first) & (frame["transact_time"] < end)]
+        frame = frame[frame["transact_time"] >= first]
         spec = engine.registry.spec(symbol)
         _, records = frame_records(frame, spec=spec, symbol=symbol)
-        expected, _ = signals_from_profile(
-            profile_from_records(records, spec), sym=engine.registry.index(symbol)
-        )
-        # The 15m bar is still open live; the reference closes it at the end of its data.
-        expected = expected[expected["bar_time"] + expected["tf_ms"] <= end]
-        mine = live[live["sym"] == engine.registry.index(symbol)]
-        order = np.lexsort((mine["side"], mine["kind"], mine["tf_ms"], mine["bar_time"]))
-        mine = mine[order]
+        day = dt.date(1970, 1, 1) + dt.timedelta(days=first // DAY_MS)
+        # `orderflow research signals`' own computation of that contract-day.
+        expected, _ = day_signals(DayTrades(symbol, day, records, spec, grid="exchange"))
+        # The 15m bar is still open live; the research closes it at the end of its data.
+        expected = expected[expected["bar_time"] + expected["timeframe"].map(TF_MS) <= end]
+        mine = shown[shown["symbol"] == symbol].drop(columns="symbol")
+        key = ["bar_time", "timeframe", "kind", "side", "price_low"]
+        mine = mine.sort_values(key, ignore_index=True)
+        expected = expected[list(mine.columns)].sort_values(key, ignore_index=True)
         assert len(mine) == len(expected), symbol
-        for name in ("bar_time", "tf_ms", "bin_ticks", "kind", "side", "low_ticks",
-                     "high_ticks", "levels", "volume", "notional"):  # fmt: skip
-            np.testing.assert_array_equal(mine[name], expected[name], err_msg=f"{symbol} {name}")
+        exact = [c for c in mine.columns if c != "strength"]
+        pd.testing.assert_frame_equal(mine[exact], expected[exact], check_dtype=False)
         np.testing.assert_allclose(mine["strength"], expected["strength"], rtol=1e-12)
         compared += len(mine)
     assert compared > 50
