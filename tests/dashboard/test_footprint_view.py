@@ -20,8 +20,8 @@ from pipelines.engine.service import Engine
 from tests.dashboard.feed import Feed
 
 MINUTE = 60_000
-# Positions of the elements in `main_overlay`.
-IMAGE, CELLS, LEFT_NUMBERS, RIGHT_NUMBERS = 0, 1, 7, 8
+# Positions of the elements in `main_overlay` (`main_layers` lists them; the numbers come last).
+IMAGE, CELLS, LEFT_NUMBERS, RIGHT_NUMBERS = 0, 1, 8, 9
 
 
 def naive_levels(engine, symbol: str, start: int, bin_ticks: int, tf: int) -> pd.DataFrame:

@@ -38,9 +38,11 @@ HEATMAP_FRAME_JS = """
 
 
 # Records the symbol the clicked table row shows at the moment of the click.
+# (The tables live in shadow roots: the event's path, not its retargeted target, has the row.)
 CLICKED_ROW_JS = """
 () => document.addEventListener("click", (event) => {
-  const row = event.target.closest(".tabulator-row");
+  const row = event.composedPath().find(
+    (el) => el.classList && el.classList.contains("tabulator-row"));
   const cell = row && row.querySelector(".tabulator-cell[tabulator-field='symbol']");
   window.__clickedSymbol = cell ? cell.innerText.trim() : null;
 }, true)
