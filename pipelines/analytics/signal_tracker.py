@@ -123,7 +123,7 @@ class SignalTracker:
             trades = trades[self.registry.known(trades)]
             minute = trades["time"] // MINUTE_MS
             # A minute closed once the contract traded in a later minute (an earlier batch) or
-            # once an earlier batch's clock was 2 s past its end, traded or not.
+            # once an earlier batch's clock was close_after_ms past its end, traded or not.
             sym = trades["sym"]
             late = (
                 (minute < self.first_minute)
@@ -168,21 +168,16 @@ class SignalTracker:
         done = pending[closing]
         if not len(done):
             return
-        done = in_trade_order(done)
-        order = np.argsort(done["sym"], kind="stable")
-        done = done[order]
+        done = in_trade_order(done)  # by contract, then trade order
         syms, starts = np.unique(done["sym"], return_index=True)
         ends = [*starts[1:].tolist(), len(done)]
         signals, stats = [], []
         for sym, a, b in zip(syms.tolist(), starts.tolist(), ends, strict=True):
             part = done[a:b]
             levels, minutes = profile_rows(part)
-            state = self._contract(sym)
-            bounds = [*np.searchsorted(levels["time"], minutes["time"]).tolist(), len(levels)]
-            for i in range(len(minutes)):
-                s, b_ = state.add_minute(levels[bounds[i] : bounds[i + 1]], minutes[i])
-                signals += s
-                stats += b_
+            s, b_ = self._contract(sym).add_minutes(levels, minutes)
+            signals += s
+            stats += b_
             self._closed[sym] = max(self._closed[sym], int(minutes["time"][-1]) // MINUTE_MS)
         self._keep(signals, stats)
 

@@ -411,6 +411,16 @@ class ContractSignals:
                 self._close(i, signals, stats)
         return signals, stats
 
+    def add_minutes(self, levels: np.ndarray, minutes: np.ndarray) -> tuple[list, list]:
+        """Closed minutes of a profile (its `levels` and `minutes` rows), oldest first."""
+        signals, stats = [], []
+        bounds = [*np.searchsorted(levels["time"], minutes["time"]).tolist(), len(levels)]
+        for i in range(len(minutes)):
+            s, b = self.add_minute(levels[bounds[i] : bounds[i + 1]], minutes[i])
+            signals += s
+            stats += b
+        return signals, stats
+
     def close_before(self, time_ms: int) -> tuple[list, list]:
         """Close the open bars that end at or before `time_ms`."""
         signals, stats = [], []
@@ -464,14 +474,7 @@ def signals_from_profile(
     """
     rules = rules or SignalRules()
     state = ContractSignals(sym, rules, timeframes)
-    signals: list[np.ndarray] = []
-    stats: list[np.void] = []
-    lv, mn = profile.levels, profile.minutes
-    bounds = [*np.searchsorted(lv["time"], mn["time"], side="left").tolist(), len(lv)]
-    for i in range(len(mn)):
-        s, b = state.add_minute(lv[bounds[i] : bounds[i + 1]], mn[i])
-        signals += s
-        stats += b
+    signals, stats = state.add_minutes(profile.levels, profile.minutes)
     s, b = state.close_before(np.iinfo(np.int64).max)
     signals += s
     stats += b
