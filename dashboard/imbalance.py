@@ -446,7 +446,7 @@ class ImbalanceView(LiveView):
         tracker = self.tracker
         if not tracker.kline_minutes or tracker.first_minute is None:
             return ""
-        since = time.strftime("%H:%M", time.gmtime(tracker.first_minute * 60))
+        since = time.strftime("%H:%M", time.gmtime((tracker.first_minute + 1) * 60))
         return f"before {since} UTC: 1m klines · no book, no big orders"
 
     def refresh_breadth(self) -> None:

@@ -336,6 +336,50 @@ def _assemble(cells: tuple, spec: ContractSpec, rules: FootprintRules) -> Footpr
     return Footprint(levels, out, spec, rules.price_bin_ticks, rules.timeframe)
 
 
+def kline_bars(klines: pd.DataFrame, spec: ContractSpec, tf_ms: int) -> pd.DataFrame:
+    """Footprint bars (BAR_COLUMNS) of a contract's klines of the bar's own interval
+    (`binance.parsers.parse_klines`), for the minutes the engine holds no trades of.
+
+    A kline carries the bar's OHLC, base volume and taker-buy base volume, so the candle, its
+    volume, buys, sells and delta are those of its trades, exactly (prices and quantities go to
+    ticks and steps first, and back to floats like every footprint's). It has no levels: POC,
+    value area and the running delta's extremes are NaN. `trades` is the kline's count, which
+    counts the exchange's trades, not aggregate trades. Klines without trades give no bar, as a
+    minute without trades gives none from trades.
+    """
+    klines = klines[
+        (klines["trades"].to_numpy() > 0) & (klines["open_time"].to_numpy() % tf_ms == 0)
+    ]
+    conv = _GridConv(spec, 1)
+
+    def ticks(column: str) -> np.ndarray:
+        return conv.tick(spec.price_to_ticks(klines[column].to_numpy()))
+
+    volume = spec.qty_to_steps(klines["volume"].to_numpy())
+    buy = spec.qty_to_steps(klines["taker_buy_volume"].to_numpy())
+    nan = np.full(len(klines), np.nan)
+    return pd.DataFrame(
+        {
+            "bar_time": klines["open_time"].to_numpy(np.int64),
+            "open": ticks("open"),
+            "high": ticks("high"),
+            "low": ticks("low"),
+            "close": ticks("close"),
+            "volume": conv.qty(volume),
+            "buy_volume": conv.qty(buy),
+            "sell_volume": conv.qty(volume - buy),
+            "delta": conv.qty(2 * buy - volume),
+            "trades": klines["trades"].to_numpy(np.int64),
+            "poc": nan,
+            "value_area_low": nan,
+            "value_area_high": nan,
+            "max_delta": nan,
+            "min_delta": nan,
+            "cvd": conv.qty(np.cumsum(2 * buy - volume)),
+        }
+    )
+
+
 class _GridConv:
     """Integer grid values of one contract to floats (one correctly rounded division each)."""
 

@@ -412,6 +412,11 @@ class ImbalanceTracker:
         for f, v in enumerate(values):
             np.add.at(self._sums[f], (sym, slot), v)
 
+    @property
+    def newest_minute(self) -> int:
+        """The newest minute any contract traded in (-1 before the first trade)."""
+        return int(self._slot_minute.max())
+
     def _claim(self, minute: int) -> bool:
         """Make `minute`'s slot hold it (clearing an older minute); False if it holds a newer."""
         slot = minute % self._slots
@@ -426,7 +431,8 @@ class ImbalanceTracker:
     def fill_from_klines(self, sym: int, klines: pd.DataFrame, closed_before_ms: int) -> int:
         """Minutes of one contract from its 1m klines (`binance.parsers.parse_klines`) that
         ended before `closed_before_ms`, where the tracker has nothing of its own: before its
-        first live minute, and not restored from the store. Returns the minutes taken.
+        first live minute, and not restored from the store. The first live minute itself is
+        taken too: the engine saw only its end, the kline all of it. Returns the minutes taken.
 
         A kline carries per-minute quote and taker-buy quote volume, base volume and taker-buy
         base volume, so flow imbalance, rankings and CVD of those minutes are exactly those of
@@ -439,7 +445,7 @@ class ImbalanceTracker:
         minute = klines["open_time"].to_numpy(np.int64) // MINUTE_MS
         own = self.first_minute if self.first_minute is not None else np.iinfo(np.int64).max
         closed = klines["close_time"].to_numpy(np.int64) < closed_before_ms
-        rows = np.flatnonzero((minute < own) & closed & (klines["trades"].to_numpy() > 0))
+        rows = np.flatnonzero((minute <= own) & closed & (klines["trades"].to_numpy() > 0))
         quote = self._grid.units(sym, klines["quote_volume"].to_numpy()[rows])
         buy = self._grid.units(sym, klines["taker_buy_quote_volume"].to_numpy()[rows])
         base = self.registry.to_steps(np.full(len(rows), sym), klines["volume"].to_numpy()[rows])
@@ -449,7 +455,7 @@ class ImbalanceTracker:
         taken = 0
         for i, m in enumerate(minute[rows].tolist()):
             slot = m % self._slots
-            if not self._claim(m) or self._sums[:2, sym, slot].any():
+            if not self._claim(m) or (m != own and self._sums[:2, sym, slot].any()):
                 continue  # a newer minute holds the slot, or the store restored this one
             self._sums[:, sym, slot] = (buy[i], quote[i] - buy[i], buy_base[i],
                                         base[i] - buy_base[i], 0, 0)  # fmt: skip

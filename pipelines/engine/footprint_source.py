@@ -11,7 +11,10 @@ and store, always from the original trades), and keeps it current at the least c
   older history), rebuilds the loaded range from the trades, never from a previous aggregation;
 * `load_before(time)` extends the range back in time (store minutes) on demand;
 * history the engine lacks is asked for (`Engine.load_history`, shared by every session): the
-  last `history_hours` when a contract opens, and more when `load_before` reaches before it.
+  last `history_hours` when a contract opens, and more when `load_before` reaches before it;
+* until those trades are there, the bars of the loaded range the engine holds no whole bar of
+  trades for are drawn from the contract's klines (one request, `Engine.candles`): candle,
+  volume, delta, no levels. A bar is built from trades once the engine holds all of them.
 
 Every change bumps `version` and names itself in `change`, so subscribers (a HoloViews stream,
 `param.watch`) redraw only when something changed. A parameter set while a rebuild runs is
@@ -35,10 +38,12 @@ from pipelines.analytics.footprint import (
     Footprint,
     FootprintRules,
     auto_bin,
+    kline_bars,
 )
 from pipelines.analytics.footprint_studies import naked_pocs, unfinished_auctions, volume_profile
 from pipelines.binance.contracts import ContractSpec
 from pipelines.engine.history_loads import HistoryLoad
+from pipelines.engine.kline_candles import CandleLoad
 from pipelines.engine.service import Engine
 from pipelines.records.timeunits import HOUR_MS
 
@@ -123,6 +128,8 @@ class FootprintSource(param.Parameterized):
         self._load: HistoryLoad | None = None  # the history load this source asked for last
         self._load_seen = True
         self._history_symbol = ""
+        self._candles: CandleLoad | None = None  # klines of the range, for bars without trades
+        self._candles_seen = True
 
     @param.depends("symbol", "timeframe", "price_bin", "imbalance_ratio", watch=True)
     def _rules_changed(self) -> None:
@@ -157,6 +164,11 @@ class FootprintSource(param.Parameterized):
             parts = [*self._closed, *([self._live] if self._live is not None else [])]
             levels = _concat([p.levels for p in parts], LEVEL_COLUMNS)
             bars = _concat([p.bars for p in parts], BAR_COLUMNS)
+            candles = self._kline_bars()
+            if len(candles):  # a bar from klines replaces the engine's partial one
+                whole_from = candles["bar_time"].iloc[-1] + self.tf_ms
+                bars = _concat([candles, bars[bars["bar_time"].to_numpy() >= whole_from]], ())
+                levels = levels[levels["bar_time"].to_numpy() >= whole_from]
             if len(bars):
                 bars = bars.assign(cvd=np.cumsum(bars["delta"].to_numpy()))
             self._frames = (levels, bars)
@@ -167,6 +179,7 @@ class FootprintSource(param.Parameterized):
         auctions of the bars near the view, and the visible range's volume profile."""
         if self._naked[0] != self.version:
             _, bars = self.frames()
+            bars = bars[bars["poc"].notna().to_numpy()]  # a bar from a kline has no levels
             self._naked = (self.version, naked_pocs(bars, self.level_size))
         return Studies(
             naked_pocs=self._naked[1],
@@ -214,7 +227,8 @@ class FootprintSource(param.Parameterized):
         held = end - max(first, self.start_ms)
         fraction = min(1.0, held / max(1, end - self.start_ms))
         since = time.strftime("%H:%M", time.gmtime(first / 1000))
-        return fraction, f"history {fraction:.0%} · since {since}"
+        candles = " · candles before it from klines" if len(self._kline_bars()) else ""
+        return fraction, f"history {fraction:.0%} · since {since}{candles}"
 
     # ------------------------------------------------------------------ keeping current
 
@@ -224,6 +238,7 @@ class FootprintSource(param.Parameterized):
             return ""
         change = ""
         self._want_recent_history()
+        self._want_candles(self._first_bar())
         if self._history_landed() and self._load is not None:
             self.start_ms = min(self.start_ms, self._load.progress.start_ms)
             self._dirty = True
@@ -240,6 +255,8 @@ class FootprintSource(param.Parameterized):
                 change = "rebuild"
             if not change:
                 change = self._advance()
+            if self._candles_landed():
+                change = "rebuild" if change in ("", "live", "closed") else change
             # An automatic bin follows the market: a range that widened gets a coarser one.
             auto = change == "closed" and self.price_bin == 0
             if auto and self._auto_bin(self.live_start) != self.bin_ticks:
@@ -261,6 +278,7 @@ class FootprintSource(param.Parameterized):
         tf = self.tf_ms
         if time_ms < first:
             self._want_history(int(time_ms) // tf * tf)
+            self._want_candles(int(time_ms) // tf * tf)
         start = max(int(time_ms) // tf * tf, first // tf * tf)
         if start >= self.start_ms:
             return False
@@ -301,6 +319,47 @@ class FootprintSource(param.Parameterized):
             return False
         self._load_seen = True
         return True
+
+    def _want_candles(self, start_ms: int) -> None:
+        """The klines of this contract and timeframe from `start_ms`, if not asked for yet."""
+        load = self._candles
+        same = load is not None and (load.symbol, load.interval) == (self.symbol, self.timeframe)
+        if same and (load.start_ms <= start_ms or not load.done):
+            return
+        try:
+            self._candles = self.engine.candles.request(self.symbol, self.timeframe, start_ms)
+        except RuntimeError:  # no running event loop (a bare notebook): trades only
+            return
+        self._candles_seen = False
+
+    def _candles_landed(self) -> bool:
+        """True once, when the klines asked for have arrived."""
+        load = self._candles
+        if load is None or self._candles_seen or not load.done:
+            return False
+        self._candles_seen = True
+        return True
+
+    def _kline_bars(self) -> pd.DataFrame:
+        """Bars of the loaded range from klines: those before the first bar whose trades the
+        engine holds whole (all of them when it holds none of this contract)."""
+        load = self._candles
+        if (
+            load is None
+            or not load.done
+            or (load.symbol, load.interval)
+            != (
+                self.symbol,
+                self.timeframe,
+            )
+        ):
+            return _concat([], BAR_COLUMNS)
+        tf = self.tf_ms
+        first = self.engine.history_start(self.symbol)
+        whole_from = -(-first // tf) * tf if first is not None else self.live_start + tf
+        opens = load.klines["open_time"].to_numpy()
+        keep = (opens >= self.start_ms) & (opens < whole_from) & (opens + tf <= load.end_ms)
+        return kline_bars(load.klines[keep], self.spec, tf)
 
     def _loading(self) -> tuple[float, str] | None:
         load = self._load

@@ -49,6 +49,7 @@ from pipelines.engine.gaps import GapFiller
 from pipelines.engine.history import HistoryReader, restore_recent
 from pipelines.engine.history_loads import HistoryLoad, HistoryLoads
 from pipelines.engine.inbox import FrameInbox
+from pipelines.engine.kline_candles import KlineCandles
 from pipelines.engine.metrics import LatencyRing, Rate
 from pipelines.engine.openinterest import OpenInterest
 from pipelines.engine.persistence import (
@@ -168,6 +169,7 @@ class Engine:
             hours=config.warm_hours,
             reserve_weight=config.history_reserve_weight,
         )
+        self.candles = KlineCandles(self.rest)  # footprint candles before the trades held
         self.books: dict[int, BookTop] = {}  # latest partial depth per symbol
         self.quote_volume_24h: dict[int, float] = {}  # from !ticker@arr
         self.last_batch: EngineBatch | None = None

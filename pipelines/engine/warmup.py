@@ -6,7 +6,9 @@ contract's last `hours` of per-minute flow cost one request (weight 2 for up to 
 to 1,000): about 1,200 weight for 600 contracts at 8 h, half a minute of the budget. Requests
 keep `reserve_weight` of the minute's budget free for gap fills, which take priority. Contracts
 listed later are warmed when they appear. Minutes the engine saw itself (or restored from the
-store) are never replaced (`ImbalanceTracker.fill_from_klines`).
+store) are never replaced (`ImbalanceTracker.fill_from_klines`), but for the first of them, of
+which the engine saw only the end: contracts warmed before it closed get its kline once it has
+(one request of weight 1 each).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pipelines.binance import endpoints as ep
 from pipelines.binance.parsers import parse_klines
 from pipelines.binance.registry import SymbolRegistry
 from pipelines.engine.rest import RestClient, RestError
+from pipelines.records.timeunits import MINUTE_MS
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,7 @@ class WarmupProgress:
     minutes: int = 0
     weight: int = 0
     failed: int = 0
+    seams: int = 0  # contracts whose first live minute was completed from its kline
     seconds: float = 0.0  # from the first request to the last contract of the first pass
 
     @property
@@ -65,6 +69,12 @@ class MinuteWarmup:
         self.reserve_weight = reserve_weight
         self.progress = WarmupProgress()
         self._done: set[str] = set()
+        self._seam_open: set[str] = set()  # warmed before the engine's first minute closed
+
+    @property
+    def seams_pending(self) -> int:
+        """Contracts whose first live minute still waits for its kline."""
+        return len(self._seam_open)
 
     async def run(self) -> None:
         """Warm every watched contract, then keep warming new listings (runs until cancelled)."""
@@ -76,25 +86,57 @@ class MinuteWarmup:
                 await self.warm(symbol)
                 if self.progress.complete and not self.progress.seconds:
                     self.progress.seconds = time.monotonic() - began
+            await self._close_seams()
             await asyncio.sleep(_RESCAN_S)
 
     async def warm(self, symbol: str) -> int:
         """One contract's last minutes from its klines; returns the minutes taken."""
-        sym = self.registry.index(symbol)
         now_ms = int(time.time() * 1000)
         params = {"symbol": symbol, "interval": "1m", "limit": self.minutes, "endTime": now_ms}
-        try:
-            body = await self.rest.get(ep.KLINES_PATH, params, reserve=self.reserve_weight)
-            klines = parse_klines(body)
-        except (RestError, ValueError, KeyError, TypeError) as exc:
-            # Not retried here: the next pass (a new listing scan) tries it again.
-            self.progress.failed += 1
-            log.warning("minute history of %s unavailable: %s", symbol, exc)
+        taken = await self._fill(symbol, params, now_ms - _SETTLED_MS)
+        if taken is None:  # not retried here: the next pass (a new listing scan) tries again
             return 0
-        self.progress.weight += ep.rest_weight(ep.KLINES_PATH, params)
-        settled = now_ms - _SETTLED_MS
-        taken = self.tracker.fill_from_klines(sym, klines, settled) if sym is not None else 0
+        first = self.tracker.first_minute
+        if first is None or (first + 1) * MINUTE_MS > now_ms - _SETTLED_MS:  # still open
+            self._seam_open.add(symbol)
         self._done.add(symbol)
         self.progress.contracts_done += 1
         self.progress.minutes += taken
         return taken
+
+    async def _close_seams(self) -> None:
+        """The engine's first minute, from its kline, for contracts warmed before it closed."""
+        first = self.tracker.first_minute
+        if first is None or not self._seam_open:
+            return
+        # Closed once the exchange's trades are in the next minute (its clock, not ours), and
+        # settled once trades still on their way have arrived.
+        while self.tracker.newest_minute <= first:
+            await asyncio.sleep(1.0)
+        await asyncio.sleep(_SETTLED_MS / 1000)
+        settled = (first + 1) * MINUTE_MS
+        for symbol in sorted(self._seam_open):
+            params = {
+                "symbol": symbol,
+                "interval": "1m",
+                "limit": 1,
+                "startTime": first * MINUTE_MS,
+            }
+            if await self._fill(symbol, params, settled) is not None:
+                self._seam_open.discard(symbol)
+                self.progress.seams += 1
+
+    async def _fill(self, symbol: str, params: dict, closed_before_ms: int) -> int | None:
+        """Klines asked with `params` into the tracker; the minutes taken, None on failure."""
+        sym = self.registry.index(symbol)
+        try:
+            body = await self.rest.get(ep.KLINES_PATH, params, reserve=self.reserve_weight)
+            klines = parse_klines(body)
+        except (RestError, ValueError, KeyError, TypeError) as exc:
+            self.progress.failed += 1
+            log.warning("minute history of %s unavailable: %s", symbol, exc)
+            return None
+        self.progress.weight += ep.rest_weight(ep.KLINES_PATH, params)
+        if sym is None:
+            return 0
+        return self.tracker.fill_from_klines(sym, klines, closed_before_ms)

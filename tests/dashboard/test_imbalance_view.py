@@ -82,20 +82,23 @@ def test_minutes_from_klines_are_marked_before_the_first_live_minute(fed) -> Non
     tracker = engine.analytics.imbalance
     sym = engine.registry.index("BTCUSDT")
     first = tracker.first_minute * 60_000
-    # Two minutes before the engine's first: a kline each (quote and taker-buy quote).
-    opens = np.array([first - 120_000, first - 60_000])
+    # Two minutes before the engine's first, and the first, of which the engine saw only the
+    # end: a kline each (quote and taker-buy quote).
+    opens = np.array([first - 120_000, first - 60_000, first])
     klines = pd.DataFrame(
         {
-            "open_time": opens, "close_time": opens + 59_999, "quote_volume": [1000.0, 500.0],
-            "taker_buy_quote_volume": [800.0, 100.0], "volume": [0.02, 0.01],
-            "taker_buy_volume": [0.016, 0.002], "trades": [10, 4],
+            "open_time": opens, "close_time": opens + 59_999,
+            "quote_volume": [1000.0, 500.0, 2000.0], "taker_buy_quote_volume": [800.0, 100.0, 500.0],
+            "volume": [0.02, 0.01, 0.04], "taker_buy_volume": [0.016, 0.002, 0.01],
+            "trades": [10, 4, 30],
         }
     )  # fmt: skip
-    assert tracker.fill_from_klines(sym, klines, now) == 2
-    since = time.strftime("%H:%M", time.gmtime(first / 1000))
+    assert tracker.fill_from_klines(sym, klines, now) == 3
+    since = time.strftime("%H:%M", time.gmtime((first + 60_000) / 1000))
     assert view.kline_note() == f"before {since} UTC: 1m klines · no book, no big orders"
     heat = tracker.heatmap(now, 60).loc["BTCUSDT"]
     assert heat[first - 120_000] == pytest.approx((800 - 200) / 1000)
     assert heat[first - 60_000] == pytest.approx((100 - 400) / 500)
+    assert heat[first] == pytest.approx((500 - 1500) / 2000)  # the whole minute, not its end
     assert tracker.is_from_klines("BTCUSDT", opens).all()
-    assert not tracker.is_from_klines("BTCUSDT", np.array([first])).any()
+    assert not tracker.is_from_klines("BTCUSDT", np.array([first + 60_000])).any()
