@@ -61,6 +61,14 @@ def serving(rt: runtime.Runtime) -> Iterator[tuple[str, object]]:
         threaded=True, websocket_origin=[f"127.0.0.1:{port}"],
     )  # fmt: skip
     server.asyncio_loop.call_soon_threadsafe(rt.start)
+    deadline = time.monotonic() + 30
+    while True:  # the server thread listens a moment after pn.serve returns
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "the server did not listen"
+            time.sleep(0.05)
     try:
         yield f"http://127.0.0.1:{port}/", server
     finally:
