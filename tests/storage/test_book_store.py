@@ -153,7 +153,9 @@ def test_retention_prunes_book_seconds_with_the_trades(capture_store, tmp_path):
     path.write_bytes(source.read_bytes())
     cutoff = states[100][0]
     conn = connect(path)
-    Pruner(conn, Retention(trades_ms=HOUR_MS, chunk_rows=7), clock=lambda: cutoff + HOUR_MS).run_pass()
+    Pruner(
+        conn, Retention(trades_ms=HOUR_MS, chunk_rows=7), clock=lambda: cutoff + HOUR_MS
+    ).run_pass()
     left = conn.execute("SELECT min(time), count(*) FROM book_seconds").fetchone()
     conn.close()
     assert left == (cutoff, len(states) - 100)
