@@ -250,3 +250,38 @@ async def test_bad_input_is_counted_and_never_stops_the_books():
     assert manager.rejections.total == 2
     await manager.close("BTCUSDT")
     assert manager.current("BTCUSDT") is None and not manager.streams.streams
+
+
+@pytest.mark.slow
+async def test_books_from_the_config_sync_against_the_stand_in(tmp_path: Path):
+    """Today's stand-in (before its true book): `--books` opens a book that syncs over /public
+    and records its seconds into the store; it is never crossed."""
+    from pipelines.engine.connection import ConnectionSettings
+    from pipelines.engine.service import Engine, EngineConfig
+    from pipelines.standin.server import StandIn
+
+    async with StandIn(symbols=4, rate=200, seed=3) as exchange:
+        settings = ConnectionSettings(watchdog_s=5.0, backoff_initial_s=0.1, backoff_max_s=1.0)
+        config = EngineConfig(rest_url=exchange.rest_url, ws_url=exchange.ws_url, warm_hours=0,
+                              books=("BTCUSDT", "NOPEUSDT"), db_path=str(tmp_path / "s.db"),
+                              connection=settings)  # fmt: skip
+        async with Engine(config) as engine:
+            books = engine.order_books
+            assert books.symbols == ["BTCUSDT"]  # the unknown one was named in the log
+            for _ in range(100):
+                await asyncio.sleep(0.1)
+                view = books.current("BTCUSDT")
+                assert (
+                    view.best_bid is None
+                    or view.best_ask is None
+                    or (view.best_bid < view.best_ask)
+                )
+                if len(books._books["BTCUSDT"].seconds) >= 3:
+                    break
+            assert view.synced and books.rejections.total == 0
+            await asyncio.to_thread(engine.writer.flush, 10)
+            states, spec = books.history("BTCUSDT", 0, 2**62)
+            assert len(states) >= 3 and spec == engine.registry.spec("BTCUSDT")
+        with Store(tmp_path / "s.db") as store:
+            stored, _ = store.load_book("BTCUSDT", 0, 2**62)
+        assert [t for t, _ in stored][: len(states)] == [t for t, _ in states]
