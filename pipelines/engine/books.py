@@ -117,7 +117,9 @@ class BookManager:
         self.reserve_weight = reserve_weight
         self.interval_s = interval_s
         self.inbox = FrameInbox()
-        self.streams = StreamSet(ws_base, self.inbox, per_connection=50, settings=settings)
+        self.streams = StreamSet(
+            ws_base, self.inbox, per_connection=50, settings=settings, label="book-"
+        )
         self.rejections = RejectionLog()
         self.snapshots = 0  # fetched
         self.resyncs = 0  # breaks of a live book (each costs a snapshot)

@@ -453,7 +453,7 @@ class Engine:
         return self._latency.samples(since)
 
     def status(self) -> EngineStatus:
-        conns = self.streams.status()
+        conns = self.streams.status() + self.order_books.streams.status()
         stats = self.sequencer.stats
         lat = self.latency_samples()
         filled = len(lat)
