@@ -192,7 +192,7 @@ class BookManager:
                 if entry is None:
                     continue  # a book closed while its frames were on the way
                 self._push(entry, parse_depth_diff(data, entry.spec))
-            except (orjson.JSONDecodeError, FrameRejected, AttributeError) as exc:
+            except (FrameRejected, ValueError, TypeError, AttributeError) as exc:  # JSON too
                 self.rejections.add(str(exc) or type(exc).__name__, frame)
 
     def _push(self, entry: _Book, diff: DepthDiff) -> None:
@@ -242,7 +242,10 @@ class BookManager:
                     await asyncio.wait_for(self._wake.wait(), 1.0)
                 continue
             for entry, book in due:
-                await self._snapshot(entry, book, loop.time)
+                try:
+                    await self._snapshot(entry, book, loop.time)
+                except Exception as exc:  # an unexpected answer must not end every book's fetches
+                    self._failed(entry, loop.time, f"{entry.symbol} book snapshot: {exc!r}")
 
     async def _snapshot(self, entry: _Book, book: LocalBook, now: Callable[[], float]) -> None:
         params = {"symbol": entry.symbol, "limit": ep.BOOK_SNAPSHOT_LIMIT}
