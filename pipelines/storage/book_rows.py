@@ -4,8 +4,8 @@ A row holds a `BookSecond` (pipelines.analytics.bookhistory): the levels changed
 second before, or the whole book on a keyframe, as one blob of int64s: the counts of bid and
 ask rows, then per side the prices as differences from the previous price (small numbers) and
 the quantities, compressed with zlib. Keyframes also carry the grid (tick and step size) the
-integers are on; the change rows after them are on the same grid (a grid change makes the
-engine resync, which starts with a keyframe).
+integers are on; the change rows after them are on the same grid (a book opened again after a
+grid change starts with a keyframe on the new one).
 """
 
 from __future__ import annotations
