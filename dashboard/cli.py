@@ -20,8 +20,10 @@ import sys
 from dashboard import runtime
 from pipelines.engine.backfill_cli import add_retention_options, retention_of
 from pipelines.engine.options import (
+    add_books_option,
     add_endpoint_options,
     add_warm_hours_option,
+    books_of,
     endpoints_of,
     warm_hours_of,
 )
@@ -93,6 +95,7 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
         help="hours of REST history a footprint loads when a contract opens (0: none)",
     )
     add_warm_hours_option(parser)
+    add_books_option(parser)
     parser.add_argument(
         "--research",
         metavar="DIR",
@@ -115,6 +118,7 @@ def settings_of(args: argparse.Namespace) -> runtime.RuntimeSettings:
         demo_history_s=parse_duration_ms(args.demo_history) / SECOND_MS,
         history_hours=args.history_hours,
         warm_hours=warm_hours_of(args),
+        books=books_of(args.books),
         retention=retention_of(args),
         symbols=symbols or None,
         db_path=_db_path(args),

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 
 import panel as pn
 
+from pipelines.engine.options import books_of
 from pipelines.engine.service import Engine, EngineConfig
 from pipelines.engine.startup import start_when_reachable
 from pipelines.standin.server import StandInThread
@@ -48,6 +49,7 @@ class RuntimeSettings:
     demo_history_s: float = 86_400.0  # a past, so a first footprint has hours behind it
     history_hours: float = 2.0
     warm_hours: float = 8.0  # minute history of every contract from 1m klines at start
+    books: tuple[str, ...] = ()  # local order books kept from the start (`--books`)
     retention: Retention = field(default_factory=Retention)
     symbols: tuple[str, ...] | None = None
     db_path: str | None = None
@@ -70,6 +72,7 @@ class RuntimeSettings:
                 demo_history_s=float(env.get("ORDERFLOW_DEMO_HISTORY", cls.demo_history_s)),
                 history_hours=float(env.get("ORDERFLOW_HISTORY_HOURS", cls.history_hours)),
                 warm_hours=float(env.get("ORDERFLOW_WARM_HOURS", cls.warm_hours)),
+                books=books_of(env.get("ORDERFLOW_BOOKS", "")),
                 symbols=symbols or None,
                 db_path=env.get("ORDERFLOW_DB") or None,
                 rest_url=env.get("ORDERFLOW_REST_URL") or None,
@@ -92,6 +95,7 @@ class RuntimeSettings:
         }
         for key, value in (
             ("ORDERFLOW_SYMBOLS", ",".join(self.symbols or ())),
+            ("ORDERFLOW_BOOKS", ",".join(self.books)),
             ("ORDERFLOW_DB", self.db_path),
             ("ORDERFLOW_REST_URL", self.rest_url),
             ("ORDERFLOW_WS_URL", self.ws_url),
@@ -123,6 +127,8 @@ class Runtime:
             config = replace(config, ws_url=settings.ws_url)
         if settings.symbols:
             config = replace(config, symbols=settings.symbols)
+        if settings.books:
+            config = replace(config, books=settings.books)
         problem = ""
         if settings.db_path:
             try:

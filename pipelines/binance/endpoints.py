@@ -38,6 +38,7 @@ TICKER_PRICE_PATHS = ("/fapi/v1/ticker/price", "/fapi/v2/ticker/price")
 AGG_TRADES_MAX_LIMIT = 1000
 KLINES_MAX_LIMIT = 1500
 DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
+BOOK_SNAPSHOT_LIMIT = 1000  # the deepest snapshot a local book syncs from (weight 20)
 
 ALL_FORCE_ORDERS = "!forceOrder@arr"
 ALL_TICKERS = "!ticker@arr"
@@ -80,6 +81,20 @@ def partial_depth_stream(symbol: str, levels: int = 10, speed_ms: int = 500) -> 
     # An explicit @250ms suffix is acknowledged and then silent: 250 ms is the unsuffixed default.
     suffix = "" if speed_ms == 250 else f"@{speed_ms}ms"
     return f"{stream_symbol(symbol)}@depth{levels}{suffix}"
+
+
+def diff_depth_stream(symbol: str, speed_ms: int = 100) -> str:
+    """`<s>@depth@100ms`: every changed level (absolute quantities), for a local order book."""
+    if speed_ms not in (100, 250, 500):
+        raise ValueError(f"diff depth updates every 100, 250 or 500 ms, not {speed_ms}")
+    suffix = "" if speed_ms == 250 else f"@{speed_ms}ms"
+    return f"{stream_symbol(symbol)}@depth{suffix}"
+
+
+def is_diff_depth_stream(stream: str) -> bool:
+    """`<s>@depth`, `<s>@depth@100ms`...: diff depth, not partial depth (`@depth10`)."""
+    kind = stream.partition("@")[2]
+    return kind == "depth" or kind.startswith("depth@")
 
 
 def route_of(stream: str) -> str:

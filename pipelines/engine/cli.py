@@ -17,8 +17,10 @@ from pipelines.binance import endpoints as ep
 from pipelines.binance.contracts import DELIVERY_TYPES, PERPETUAL, TRADIFI_PERPETUAL
 from pipelines.engine.backfill_cli import add_retention_options, retention_of
 from pipelines.engine.options import (
+    add_books_option,
     add_endpoint_options,
     add_warm_hours_option,
+    books_of,
     endpoints_of,
     warm_hours_of,
 )
@@ -60,6 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="the store writer's SQLite page cache (resident once the store has filled it)",
     )
     add_warm_hours_option(p)
+    add_books_option(p)
     p.add_argument(
         "--reconcile",
         action="store_true",
@@ -72,6 +75,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         retention = retention_of(args)
         warm_hours = warm_hours_of(args)
+        books = books_of(args.books)
         if args.store_cache_mb < 1:
             raise ValueError(f"--store-cache-mb must be at least 1, got {args.store_cache_mb}")
     except ValueError as exc:
@@ -95,6 +99,7 @@ def _run(args: argparse.Namespace) -> int:
         store_cache_mb=args.store_cache_mb,
         retention=retention,
         warm_hours=warm_hours,
+        books=books,
     )
     return asyncio.run(_ingest(config, args))
 

@@ -1,5 +1,5 @@
-"""What every command that runs the engine takes on its command line: the exchange endpoints
-and the minute history loaded at start.
+"""What every command that runs the engine takes on its command line: the exchange endpoints,
+the minute history loaded at start and the local order books kept from the start.
 
 `--rest-url`/`--ws-url` point at any endpoint (a proxy, a regional host, the stand-in);
 `--testnet` picks Binance's USD-M futures testnet; an explicit URL wins over `--testnet`.
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 
 from pipelines.binance import endpoints as ep
+from pipelines.engine.books import MAX_BOOKS
 
 
 def add_endpoint_options(parser: argparse.ArgumentParser, *, default: str = "Binance") -> None:
@@ -45,3 +46,22 @@ def warm_hours_of(args: argparse.Namespace) -> float:
     if not 0 <= hours <= 24:
         raise ValueError(f"--warm-hours must be between 0 and 24, got {args.warm_hours}")
     return hours
+
+
+def add_books_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--books",
+        default="",
+        metavar="A,B",
+        help="contracts whose full local order book (and its history) is kept from the start; "
+        "a heatmap opens more (at most 20 at once)",
+    )
+
+
+def books_of(text: str) -> tuple[str, ...]:
+    """The contracts of a --books value (or ORDERFLOW_BOOKS), uppercased; ValueError in one
+    line past the 20 books the engine keeps at once."""
+    symbols = tuple(dict.fromkeys(s.strip().upper() for s in text.split(",") if s.strip()))
+    if len(symbols) > MAX_BOOKS:
+        raise ValueError(f"--books takes at most {MAX_BOOKS} contracts, got {len(symbols)}")
+    return symbols

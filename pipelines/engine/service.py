@@ -9,7 +9,10 @@ One batch, not one trade, is an event in the streamz graph.
 The public surface, all on `Engine` (views and analysts use nothing else):
     lifecycle     start(), stop(), `async with Engine(config)`, open_store()
     consumers     subscribe(sink), flush()
-    state         registry, analytics, books, quote_volume_24h, open_interest, last_batch
+    state         registry, analytics, books (partial depth), quote_volume_24h, open_interest,
+                  last_batch
+    order books   order_books: BookManager (open/close a contract's local book, current,
+                  history, raster; engine/books.py)
     reading       trades(symbol, start, end), footprint(symbol, start, end, rules),
                   history_start(symbol), store
     history       load_history(symbol, start, end) -> HistoryLoad (shared, cancellable, progress)
@@ -43,6 +46,7 @@ from pipelines.binance.registry import SymbolRegistry
 from pipelines.engine.adv import keep_adv_current
 from pipelines.engine.allocator import MemoryTrimmer, pin_mmap_threshold
 from pipelines.engine.backfill import HistoryLoader
+from pipelines.engine.books import MAX_BOOKS, BookManager
 from pipelines.engine.buffer import TradeBuffer
 from pipelines.engine.connection import ConnectionSettings
 from pipelines.engine.gaps import GapFiller
@@ -84,6 +88,8 @@ class EngineConfig:
     book_depth: bool = True
     depth_levels: int = 10
     depth_speed_ms: int = 500
+    books: tuple[str, ...] = ()  # local order books kept from the start (`--books A,B`)
+    book_memory_s: int = 600  # book seconds kept in memory; older ones are read from the store
     signals: bool = True  # order-flow signals of every contract's closed bars (analytics.signals)
     warm_hours: float = 8.0  # minute history from 1m klines at start (engine/warmup.py); 0: none
     # 100 ms: at 600 contracts half the per-batch cost of 50 ms (engine 8.9 % of a core, not
@@ -171,6 +177,17 @@ class Engine:
         )
         self.candles = KlineCandles(self.rest)  # footprint candles before the trades held
         self.books: dict[int, BookTop] = {}  # latest partial depth per symbol
+        self.order_books = BookManager(
+            self.rest,
+            self.registry,
+            config.ws_url,
+            store=lambda: self.history.store,
+            sink=lambda: self.writer.submit_book_seconds if self.writer is not None else None,
+            max_books=MAX_BOOKS,
+            memory_s=config.book_memory_s,
+            reserve_weight=config.history_reserve_weight,
+            settings=config.connection,
+        )
         self.quote_volume_24h: dict[int, float] = {}  # from !ticker@arr
         self.last_batch: EngineBatch | None = None
         self._seen_liquidations: deque[tuple] = deque(maxlen=20_000)
@@ -211,9 +228,15 @@ class Engine:
         if self.config.db_path:
             self.open_store()
         await self.streams.add(ALL_MARKET_STREAMS)
+        for symbol in self.config.books:
+            try:
+                await self.order_books.open(symbol, "cli")
+            except ValueError as exc:  # not listed, too many: said once, the engine goes on
+                log.warning("%s", exc)
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._batch_loop(), name="engine-batches"),
+            loop.create_task(self.order_books.run(), name="engine-order-books"),
             *(
                 [loop.create_task(self.store_backfill.run(), name="engine-store-backfill")]
                 if self.store_backfill is not None
@@ -432,7 +455,7 @@ class Engine:
         return self._latency.samples(since)
 
     def status(self) -> EngineStatus:
-        conns = self.streams.status()
+        conns = self.streams.status() + self.order_books.streams.status()
         stats = self.sequencer.stats
         lat = self.latency_samples()
         filled = len(lat)

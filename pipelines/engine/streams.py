@@ -27,6 +27,7 @@ class StreamSet:
         *,
         per_connection: int = 200,
         settings: ConnectionSettings | None = None,
+        label: str = "",
     ) -> None:
         if not 1 <= per_connection <= ep.MAX_STREAMS_PER_CONNECTION:
             raise ValueError(f"per_connection must be 1..{ep.MAX_STREAMS_PER_CONNECTION}")
@@ -34,6 +35,7 @@ class StreamSet:
         self.inbox = inbox
         self.per_connection = per_connection
         self.settings = settings or ConnectionSettings()
+        self.label = label  # prefixes connection names (another set's in the same logs)
         self.connections: list[StreamConnection] = []
         self._supervisor: asyncio.Task | None = None
         self._lock = asyncio.Lock()
@@ -43,9 +45,10 @@ class StreamSet:
         return {s for c in self.connections for s in c.streams}
 
     def _new_connection(self, route: str, streams: list[str], kind: str) -> StreamConnection:
-        n = sum(1 for c in self.connections if c.name.startswith(f"{route[1:]}-{kind}"))
+        prefix = f"{self.label}{route[1:]}-{kind}"
+        n = sum(1 for c in self.connections if c.name.startswith(prefix))
         conn = StreamConnection(
-            f"{route[1:]}-{kind}-{n}", self.ws_base, route, streams, self.inbox, self.settings
+            f"{prefix}-{n}", self.ws_base, route, streams, self.inbox, self.settings
         )
         self.connections.append(conn)
         conn.start()
@@ -62,7 +65,7 @@ class StreamSet:
                         c
                         for c in self.connections
                         if c.route == route
-                        and c.name.startswith(f"{route[1:]}-{kind}")
+                        and c.name.startswith(f"{self.label}{route[1:]}-{kind}")
                         and len(c.streams) < self.per_connection
                     ),
                     None,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pipelines.storage.export import (
     FORMATS,
+    export_book,
     export_footprint,
     export_signals,
     export_trades,
@@ -28,15 +29,18 @@ log = logging.getLogger(__name__)
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "export",
-        help="export stored trades, a footprint or signals to Parquet or CSV",
+        help="export stored trades, a footprint, signals or a book's history to Parquet or CSV",
         description="Export one symbol's stored trades (data.binance.vision aggTrades layout), "
-        "its footprint (levels and bars files) or its order-flow signals for a time range.",
+        "its footprint (levels and bars files), its order-flow signals or its order book at "
+        "every second (time, side, price, quantity) for a time range.",
     )
     parser.add_argument("--symbol", required=True, help="contract, e.g. BTCUSDT")
     parser.add_argument("--start", required=True, help="epoch ms or ISO-8601 (UTC by default)")
     parser.add_argument("--end", required=True, help="epoch ms or ISO-8601, exclusive")
     parser.add_argument("--format", choices=FORMATS, help="default: from the --out suffix")
-    parser.add_argument("--what", choices=("trades", "footprint", "signals"), default="trades")
+    parser.add_argument(
+        "--what", choices=("trades", "footprint", "signals", "book"), default="trades"
+    )
     parser.add_argument("--bin", type=int, default=1, help="footprint price bin, in ticks")
     parser.add_argument("--timeframe", default="1m", help="footprint bar length (1m, 5m, ...)")
     parser.add_argument("--out", required=True, type=Path, help="output file")
@@ -57,6 +61,9 @@ def run(args: argparse.Namespace) -> int:
             if args.what == "trades":
                 n = export_trades(store, args.symbol, start, end, args.out, fmt)
                 print(f"wrote {n} trades of {args.symbol} to {args.out}")
+            elif args.what == "book":
+                n = export_book(store, args.symbol, start, end, args.out, fmt)
+                print(f"wrote the book of {args.symbol} at {n} seconds to {args.out}")
             elif args.what == "signals":
                 n = export_signals(store, args.symbol, start, end, args.out, fmt)
                 print(f"wrote {n} signals of {args.symbol} to {args.out}")

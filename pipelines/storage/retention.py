@@ -1,6 +1,6 @@
 """Retention: raw trades for a short window, tick-level minute rows for a longer one.
 
-Signals go with the minute rows they are read from (the same window): a signal is deleted once
+Book history (`book_seconds`) is kept as long as the raw trades. Signals go with the minute rows they are read from (the same window): a signal is deleted once
 its whole bar is older than the minute cutoff, so a 15-minute bar's signals stay while any of
 its minutes does.
 
@@ -55,6 +55,9 @@ _DELETE = {
     "WHERE sym_id = :id AND minute < :cutoff LIMIT :n)",
     "bars": "DELETE FROM minute_bar_rows WHERE sym_id = :id AND minute IN ("
     "SELECT minute FROM minute_bar_rows WHERE sym_id = :id AND minute < :cutoff LIMIT :n)",
+    # Whole rows by (symbol, time); a change row left without its keyframe reads as a gap.
+    "books": "DELETE FROM book_seconds WHERE symbol = :id AND time IN ("
+    "SELECT time FROM book_seconds WHERE symbol = :id AND time < :cutoff LIMIT :n)",
     "signals": "DELETE FROM signal_rows "
     "WHERE (sym_id, bar_time, tf_ms, bin_ticks, kind, side, low_ticks) IN ("
     "SELECT sym_id, bar_time, tf_ms, bin_ticks, kind, side, low_ticks FROM signal_rows "
@@ -71,9 +74,10 @@ class Pruner:
         self._conn = conn
         self.retention = retention
         self._clock = clock
-        self._tasks: list[tuple[str, int, int]] = []  # (table, sym_id, cutoff), last first
+        # (table, sym_id or, for books, the symbol's name, cutoff), last first
+        self._tasks: list[tuple[str, int | str, int]] = []
         self._next_pass_ms = 0
-        self.pruned = {"trades": 0, "profiles": 0, "bars": 0, "signals": 0}
+        self.pruned = {"trades": 0, "profiles": 0, "bars": 0, "signals": 0, "books": 0}
         self._pass_pruned = dict.fromkeys(self.pruned, 0)
 
     def due(self) -> bool:
@@ -107,9 +111,10 @@ class Pruner:
         removed, self._pass_pruned = self._pass_pruned, dict.fromkeys(self.pruned, 0)
         if any(removed.values()):
             log.info(
-                "retention removed %d trades (older than %s) and %d profile rows, %d minute bars, "
-                "%d signals (older than %s)",
-                removed["trades"], _age(self.retention.trades_ms), removed["profiles"],
+                "retention removed %d trades, %d book seconds (older than %s) and %d profile rows, "
+                "%d minute bars, %d signals (older than %s)",
+                removed["trades"], removed["books"], _age(self.retention.trades_ms),
+                removed["profiles"],
                 removed["bars"], removed["signals"], _age(self.retention.minutes_ms),
             )  # fmt: skip
 
@@ -132,6 +137,10 @@ class Pruner:
             windows.append(("trades", now - self.retention.trades_ms))
         ids = [row[0] for row in self._conn.execute("SELECT id FROM symbols ORDER BY id DESC")]
         self._tasks = [(table, sym_id, cutoff) for table, cutoff in windows for sym_id in ids]
+        if self.retention.trades_ms:
+            books = self._conn.execute("SELECT DISTINCT symbol FROM book_seconds")
+            cutoff = now - self.retention.trades_ms
+            self._tasks += [("books", symbol, cutoff) for (symbol,) in books]
 
 
 def _age(ms: int) -> str:

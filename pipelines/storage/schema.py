@@ -246,11 +246,30 @@ _V4 = (
         FROM signal_rows g JOIN symbols s ON s.id = g.sym_id""",
 )
 
+# A local order book's history (storage/book_rows.py): per contract and second of exchange time,
+# the levels changed since the second before, or the whole book (keyframe, with its grid). A
+# rowid table: a keyframe's blob is several KiB, too large for WITHOUT ROWID's b-tree cells.
+_V5 = (
+    """CREATE TABLE book_seconds (
+        symbol TEXT NOT NULL,
+        time INTEGER NOT NULL,
+        keyframe INTEGER NOT NULL CHECK (keyframe IN (0, 1)),
+        band_low INTEGER NOT NULL,
+        band_high INTEGER NOT NULL,
+        tick_size TEXT,
+        step_size TEXT,
+        levels BLOB NOT NULL,
+        PRIMARY KEY (symbol, time),
+        CHECK (keyframe = 0 OR (tick_size IS NOT NULL AND step_size IS NOT NULL))
+    )""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("tick-level trades, minute profiles and bars, platform tables", _V1),
     Migration("time indexes for cross-symbol event reads", _V2),
     Migration("archive files imported", _V3),
     Migration("order-flow signals", _V4),
+    Migration("order book history", _V5),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 
 from pipelines.analytics.bigorders import ORDER_COLUMNS
+from pipelines.analytics.bookhistory import replay
+from pipelines.analytics.localbook import BookLevels
 from pipelines.analytics.profile import MinuteProfile
 from pipelines.analytics.signals import signal_frame
 from pipelines.binance.archive import trades_to_frame
@@ -25,6 +27,7 @@ from pipelines.binance.contracts import ContractSpec
 from pipelines.binance.registry import SymbolRegistry
 from pipelines.records.dtypes import TRADE_DTYPE
 from pipelines.records.timeunits import MINUTE_MS
+from pipelines.storage.book_rows import read_book_seconds
 from pipelines.storage.minutes import BAR_COLUMNS, PROFILE_COLUMNS, profile_from_rows
 from pipelines.storage.schema import SchemaOutdatedError, connect, default_db_path
 from pipelines.storage.signal_rows import SELECT_SIGNALS, read_signals
@@ -331,6 +334,38 @@ class Store:
     ) -> pd.DataFrame:
         """The same signals in the output schema (SIGNAL_COLUMNS, floats made once)."""
         return signal_frame(*self.load_signals(start_ms, end_ms, symbols))
+
+    # ------------------------------------------------------------------ book history
+
+    def load_book(
+        self, symbol: str, start_ms: int, end_ms: int
+    ) -> tuple[list[tuple[int, BookLevels]], ContractSpec | None]:
+        """The stored book at the end of every second in [start_ms, end_ms): (second end, whole
+        book within its band) by time, and the grid the integers are on (None: no book stored
+        for the range). Seconds without a synced book are absent. A grid change inside the
+        range ends the answer at it (the rows after it are on another grid)."""
+        start_ms, end_ms = _range(start_ms, end_ms)
+        conn = self._conn()
+        conn.execute("BEGIN")  # one snapshot: the keyframe and the changes after it
+        try:
+            rows = list(read_book_seconds(conn, symbol, start_ms, end_ms))
+            known = (
+                rows
+                or conn.execute(
+                    "SELECT 1 FROM book_seconds WHERE symbol = ? LIMIT 1", (symbol,)
+                ).fetchone()
+            )
+        finally:
+            conn.execute("COMMIT")
+        if not known and symbol not in self.symbols():
+            raise UnknownSymbolError(f"{symbol!r} is not in the store at {self.path}")
+        if not rows:
+            return [], None
+        spec = rows[0][0]
+        seconds = [second for grid, second in rows[: next(
+            (i for i, (grid, _) in enumerate(rows) if grid != spec), len(rows)
+        )]]  # fmt: skip
+        return [(t, levels) for t, levels in replay(seconds) if t >= start_ms], spec
 
 
 def _range(start_ms: int, end_ms: int) -> tuple[int, int]:

@@ -46,6 +46,7 @@ from pipelines.analytics.signals import SIGNAL_DTYPE
 from pipelines.binance.registry import SymbolRegistry
 from pipelines.records.batch import EngineBatch
 from pipelines.records.dtypes import LIQUIDATION_DTYPE, TRADE_DTYPE
+from pipelines.storage.book_rows import INSERT_BOOK_SECONDS
 from pipelines.storage.event_rows import (
     INSERT_BIG_ORDERS,
     UPSERT_IMBALANCES,
@@ -246,6 +247,11 @@ class StoreWriter:
         item = SignalRows(signal_records(signals, self.registry))
         if len(item):
             self._accept(item)
+
+    def submit_book_seconds(self, rows: list[tuple]) -> None:
+        """Enqueue book history rows (`book_rows.book_row`); a second stored before is ignored."""
+        if rows:
+            self._accept(ReadyRows(INSERT_BOOK_SECONDS, rows))
 
     def owed(self) -> list[OwedRange]:
         """The trade ranges owed (not held in memory), without taking them."""
