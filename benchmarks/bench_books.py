@@ -16,7 +16,8 @@ import time
 
 import numpy as np
 
-from pipelines.analytics.imbalance import ImbalanceTracker, book_band_imbalance, book_imbalance
+from pipelines.analytics.book_imbalance import book_band_imbalance, book_imbalance
+from pipelines.analytics.imbalance import ImbalanceTracker
 from pipelines.binance.contracts import ContractSpec
 from pipelines.binance.registry import SymbolRegistry
 from pipelines.records.batch import BookTop

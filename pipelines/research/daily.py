@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.analytics.bigorders import big_orders, taker_orders
-from pipelines.analytics.imbalance import imbalance_ratio
+from pipelines.analytics.book_imbalance import imbalance_ratio
 from pipelines.analytics.profile import MinuteProfile, profile_from_records
 from pipelines.analytics.tradeframe import Grid
 from pipelines.binance.archive import trades_to_frame

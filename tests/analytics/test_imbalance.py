@@ -14,12 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pipelines.analytics.book_imbalance import book_band_imbalance, book_imbalance, book_imbalances
 from pipelines.analytics.imbalance import (
     WINDOWS,
     ImbalanceTracker,
-    book_band_imbalance,
-    book_imbalance,
-    book_imbalances,
     cvd_per_minute,
     imbalance_heatmap,
     trade_flow_imbalance,
