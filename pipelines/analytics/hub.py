@@ -55,7 +55,9 @@ class OrderFlowAnalytics:
         self.orders.flush(batch.exchange_ms or batch.created_ms)
         self.imbalance.update(batch.trades)
         if self.signals is not None:
-            self.signals.update(batch.trades, batch.exchange_ms or batch.created_ms)
+            self.signals.update(
+                batch.trades, batch.settled_ms or batch.exchange_ms or batch.created_ms
+            )
         if batch.books:
             self.imbalance.update_books(batch.books)
         if len(batch.liquidations):

@@ -1,8 +1,8 @@
 """The live form of the signals: every contract's bars closed as trades arrive, signals kept.
 
 `SignalTracker.update(trades, now_ms)` takes each micro-batch. A contract's minute closes when
-the contract trades in a later minute, or when the exchange clock is `close_after_ms` past the
-minute's end (a quiet contract); its trades then go through the same `ContractSignals` the pure
+the contract trades in a later minute, or when the settled exchange clock (`EngineBatch.settled_ms`:
+the slowest socket's) is `close_after_ms` past the minute's end (a quiet contract); its trades then go through the same `ContractSignals` the pure
 `signals_from_profile` uses, so the live signals are those of the same trades, bar for bar.
 Minutes that opened before the tracker's first batch are partial here and are skipped, as are
 5m and 15m bars that opened before its first whole minute; a trade of a minute already closed
@@ -38,9 +38,10 @@ from pipelines.analytics.tradeframe import Grid, in_trade_order
 from pipelines.binance.registry import SymbolRegistry
 from pipelines.records.timeunits import MINUTE_MS
 
-# A quiet contract's minute closes this long after its end by the exchange's clock (the newest
-# event time received): aggTrade pushes come every 100 ms, so its last trades are in by then.
-CLOSE_AFTER_MS = 500
+# A quiet contract's minute closes this long after its end by the settled clock (the event time
+# every socket has delivered up to): aggTrade pushes come every 100 ms, so a trade stamped
+# before the end is in by then whichever socket carries it.
+CLOSE_AFTER_MS = 200
 # Direction of each (kind, side) index pair, for the net ranking.
 _DIRECTION = np.zeros((len(KINDS), len(SIDES)), np.int64)
 for (_kind, _side), _sign in DIRECTION.items():

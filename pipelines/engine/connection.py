@@ -52,6 +52,16 @@ class ConnectionStatus:
     last_error: str
 
 
+def event_time(frame: str | bytes) -> int:
+    """The first event time ("E") of a frame, read without parsing it (0 if there is none):
+    Binance writes it near the start, 13 digits, no spaces."""
+    if not isinstance(frame, str):
+        return 0
+    at = frame.find('"E":', 0, 256)
+    digits = frame[at + 4 : at + 17] if at >= 0 else ""
+    return int(digits) if digits.isdigit() else 0
+
+
 @dataclass(slots=True)
 class _Counters:
     frames: int = 0
@@ -91,8 +101,16 @@ class StreamConnection:
         self._stopping = False
         self.opened_at = 0.0  # monotonic time the current socket opened
         self.data_since_open = 0  # frames received on the current socket
+        # The newest event time (E) this socket delivered: the exchange's clock as far as this
+        # socket is concerned. The engine's settled clock is the slowest socket's.
+        self.newest_event_ms = 0
 
     # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def last_frame_at(self) -> float:
+        """Monotonic time of the newest frame (0 before the first)."""
+        return self._counters.last_frame
 
     def start(self) -> None:
         if self._task is None:
@@ -206,6 +224,9 @@ class StreamConnection:
                     counters.frames += 1
                     counters.last_frame = now
                     self.data_since_open += 1
+                    event_ms = event_time(msg.data)
+                    if event_ms > self.newest_event_ms:
+                        self.newest_event_ms = event_ms
                     if put(msg.data, now):  # back-pressure: stop reading, TCP holds the rest
                         await self._inbox.wait_room()
                 else:

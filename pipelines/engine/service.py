@@ -341,6 +341,7 @@ class Engine:
     async def flush(self) -> EngineBatch | None:
         """Parse what the sockets delivered, sequence it and emit one EngineBatch."""
         frames, received = self.inbox.drain()
+        settled_ms = self.streams.settled_ms()  # with the drain: no frame in between
         filled = self.gaps.take()
         if not frames and not filled:
             return None
@@ -357,6 +358,7 @@ class Engine:
             seq=self._seq,
             created_ms=int(time.time() * 1000),
             exchange_ms=self._newest_event_ms,
+            settled_ms=settled_ms,
             trades=released,
             liquidations=self._new_liquidations(parsed.liquidations),
             tickers=parsed.tickers,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterable
 
 from pipelines.binance import endpoints as ep
@@ -118,6 +119,18 @@ class StreamSet:
             log.info(
                 "%s: rotated (replacement received %d frames first)", old.name, new.data_since_open
             )
+
+    def settled_ms(self, live_within_s: float = 1.0) -> int:
+        """The exchange time every live socket has delivered events up to: the slowest
+        socket's newest event time, over the sockets that received a frame in the last
+        `live_within_s` (a quiet socket must not hold the clock); 0 when none did."""
+        now = time.monotonic()
+        clocks = [
+            c.newest_event_ms
+            for c in self.connections
+            if c.newest_event_ms and now - c.last_frame_at <= live_within_s
+        ]
+        return min(clocks, default=0)
 
     def drop_all(self) -> None:
         """Close every socket as a network failure would (operations and tests)."""

@@ -81,6 +81,9 @@ class EngineBatch:
     seq: int
     created_ms: int  # wall clock when the batch was emitted
     exchange_ms: int = 0  # newest event time received so far: the exchange's clock as seen here
+    # Event time every live socket had delivered up to when the batch was taken (the slowest
+    # socket's clock): a trade stamped well before it is in this batch or an earlier one.
+    settled_ms: int = 0
     trades: np.ndarray = field(default_factory=lambda: _empty(TRADE_DTYPE))
     liquidations: np.ndarray = field(default_factory=lambda: _empty(LIQUIDATION_DTYPE))
     tickers: np.ndarray = field(default_factory=lambda: _empty(TICKER_DTYPE))
