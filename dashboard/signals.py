@@ -225,7 +225,7 @@ class SignalsView(LiveView):
 
     # New signals are looked for four times a second (a look finding none costs a comparison):
     # a bar's signals reach the page well within a second of its close.
-    _schedules = (("refresh", 250), ("refresh_ranking", 3000))
+    _schedules = (("refresh", 100), ("refresh_ranking", 3000))  # new signals at once
 
     def __init__(self, **params: object) -> None:
         super().__init__(**params)
