@@ -32,7 +32,35 @@ from pipelines.records.dtypes import TRADE_DTYPE
 from pipelines.records.timeunits import DAY_MS, MINUTE_MS
 from pipelines.standin.bars import RING_MINUTES, DailyBars, MinuteBars
 from pipelines.standin.history import STORED_DTYPE, TradeHistory
+from pipelines.standin.liquidations import (
+    LIQUIDATION_DTYPE,
+    PendingLiquidations,
+    liquidation_orders,
+)
+from pipelines.standin.order_flow import (
+    DEPTH_GROWTH,
+    ETA,
+    IMBALANCE_AR,
+    IMBALANCE_SD,
+    LIQUIDATION_PROB,
+    MAX_SWEEP_LEVELS,
+    REST_LEAN,
+    RPI_PROB,
+    SHOCK_RATE_PER_S,
+    SHOCK_SHARE,
+    TAIL_ALPHA,
+    TAU_S,
+    WHALE_ADV_SHARE,
+    WHALES_PER_S,
+    activity_weights,
+    book_depth,
+    lean_share,
+    order_notional,
+    segment_exclusive_cumsum,
+    walk_levels,
+)
 from pipelines.standin.past import ContractPast, MinuteSpans, Past, tail_suffixes
+from pipelines.standin.statistics import rolling_24h
 from pipelines.standin.universe import (
     SETTLING,
     TRADING,
@@ -42,45 +70,8 @@ from pipelines.standin.universe import (
     generated_contract,
 )
 
-ETA = 0.7  # Hawkes branching ratio: share of trades triggered by earlier trades
-TAU_S = 3.0  # decay of the excitation
-SHOCK_RATE_PER_S = 1 / 60  # market-wide bursts (cascades)
-SHOCK_SHARE = 0.15  # share of all trades that shocks account for on average
-SIZE_SIGMA = 1.3  # lognormal sigma of order notionals
-TAIL_PROB, TAIL_ALPHA = 0.03, 1.3  # Pareto tail of order sizes
-# Book: a level holds at least MIN_DEPTH_MEDIANS median orders, more where the flow would
-# otherwise move the price faster than the contract's daily volatility.
-MIN_DEPTH_MEDIANS = 50.0
-# Level j behind the touch holds (1 + DEPTH_GROWTH * j) times the touch's depth, as real books
-# thicken away from the touch: the impact of an order grows like the square root of its size.
-DEPTH_GROWTH = 0.05
-MAX_SWEEP_LEVELS = 1000  # an order walks at most this many levels; hidden liquidity fills the rest
-# Taker side: buy with probability logistic(imbalance), an AR(1) per step that drifts over
-# ~5 s. The resting liquidity leans too (quotes pulled or replenished on one side), an
-# independent AR(1) of the same kind moving the book by REST_LEAN times what the flow would:
-# tuned so 10 s flow share vs price change correlates like the real captures (about 0.5).
-IMBALANCE_AR, IMBALANCE_SD = 0.99, 0.09
-REST_LEAN = 1.6
-# Rare orders sized off the contract's daily turnover, what the screener exists to catch.
-WHALES_PER_S = 1 / 8  # across the whole market; not part of the synthetic daily history
-WHALE_ADV_SHARE = (0.004, 0.02)  # 0.4 % to 2 % of the contract's daily notional
-LIQUIDATION_PROB = 0.0015  # per order at the mean rate; scales with the burst intensity
-RPI_PROB = 0.02  # share of aggTrades with RPI fills (nq < q)
 _EVICT_EVERY_MS = 10_000
 MAX_HISTORY_MS = 30 * DAY_MS  # the generated past: start-up builds a skeleton per contract
-
-LIQUIDATION_DTYPE = np.dtype(
-    [
-        ("sym", "i4"),
-        ("time", "i8"),  # T
-        ("sell", "?"),  # order side SELL: a long was liquidated
-        ("orig_qty", "i8"),  # q, steps
-        ("price", "i8"),  # p (bankruptcy-derived order price), ticks
-        ("avg_price", "f8"),  # ap, ticks (fractional)
-        ("last_qty", "i8"),  # l, steps
-        ("filled_qty", "i8"),  # z, steps
-    ]
-)
 
 
 @dataclass(slots=True)
@@ -106,89 +97,11 @@ class Book:
     time: int
 
 
-def _activity_weights(n: int) -> np.ndarray:
-    """BTC ~15 %, ETH ~10 %, the rest Zipf-distributed below them."""
-    if n == 1:
-        return np.ones(1)
-    head = np.array([0.15, 0.10])[: min(n, 2)]
-    rest = 1.0 / np.arange(4, n - len(head) + 4) ** 1.1
-    rest = rest / rest.sum() * (1.0 - head.sum()) if len(rest) else rest
-    w = np.concatenate([head, rest])
-    return w / w.sum()
-
-
-def _order_notional(
-    normal: np.ndarray,
-    uniform: np.ndarray,
-    pareto: np.ndarray,
-    median: np.ndarray,
-    whale: np.ndarray | None = None,
-) -> np.ndarray:
-    """Order notionals (USD): lognormal with a Pareto tail; `whale` (USD, 0 for ordinary
-    orders) overrides the drawn notional of the rare big ones."""
-    notional = median * np.exp(SIZE_SIGMA * normal)
-    notional = np.where(uniform < TAIL_PROB, notional * (1.0 + pareto), notional)
-    notional = np.minimum(notional, median * 1e5)
-    if whale is not None:
-        notional = np.where(whale > 0, whale, notional)
-    return notional
-
-
-def _walk(units: np.ndarray) -> np.ndarray:
-    """Levels an order of `units` touch-depths walks through the thickening book: the x with
-    x + DEPTH_GROWTH * x**2 / 2 = units, at most MAX_SWEEP_LEVELS - 1."""
-    x = (np.sqrt(1.0 + 2.0 * DEPTH_GROWTH * units) - 1.0) / DEPTH_GROWTH
-    return np.minimum(x, MAX_SWEEP_LEVELS - 1)
-
-
-def _lean(state: np.ndarray) -> np.ndarray:
-    """Expected net share (buy minus sell) of an imbalance or lean state."""
-    return np.tanh(state / 2.0)
-
-
-def _book_depth(
-    notional_in_medians: np.ndarray,
-    orders_per_step: np.ndarray,
-    whales_per_step: np.ndarray,
-    step_var: np.ndarray,
-    steps_per_day: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Touch depth (in median orders) per contract at which the price varies by `step_var`
-    levels² per step in the long run, and the mean walk of an order at that depth.
-
-    Long-run variance per step: the iid part n E[w²] plus the persistent part of the drifting
-    imbalance and lean, n² E[w]² Var(share) (1 + φ) / (1 - φ) (1 + REST_LEAN²), plus whales.
-    """
-    grid = np.geomspace(MIN_DEPTH_MEDIANS, 1e9, 400)
-    walk = _walk(notional_in_medians[None, :] / grid[:, None])
-    mean, second = walk.mean(axis=1), (walk**2).mean(axis=1)
-    states = np.random.default_rng(0).standard_normal(20_000) * IMBALANCE_SD
-    share_var = float(_lean(states / np.sqrt(1 - IMBALANCE_AR**2)).var())
-    persist = share_var * (1 + IMBALANCE_AR) / (1 - IMBALANCE_AR) * (1 + REST_LEAN**2)
-    n = orders_per_step[:, None]
-    var = n * second[None, :] + n**2 * mean[None, :] ** 2 * persist  # decreasing in the depth
-    whale_share = np.linspace(*WHALE_ADV_SHARE, 5)
-    day_medians = orders_per_step * steps_per_day * notional_in_medians.mean()
-    for share in whale_share:
-        whale = _walk((day_medians * share)[:, None] / grid[None, :])
-        var += whales_per_step[:, None] * whale**2 / len(whale_share)
-    pick = np.array([np.interp(-v, -row, grid) for v, row in zip(step_var, var, strict=True)])
-    return pick, np.interp(pick, grid, mean)
-
-
 _NO_ROWS = np.zeros(0, dtype=STORED_DTYPE)
 
 
 def _join(older: np.ndarray, newer: np.ndarray | None) -> np.ndarray:
     return older if newer is None or len(newer) == 0 else np.concatenate([older, newer])
-
-
-def _segment_exclusive_cumsum(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Per-segment exclusive running sum; segments are consecutive runs of `counts` rows."""
-    total = np.cumsum(values)
-    seg_start = np.cumsum(counts) - counts
-    before = np.where(seg_start > 0, total[np.maximum(seg_start - 1, 0)], 0)
-    return total - values - np.repeat(before, counts)
 
 
 class Market:
@@ -243,7 +156,7 @@ class Market:
             if self.past
             else self.bid.copy()
         )
-        self._past_tail = (
+        self.past_tail = (
             tail_suffixes(self.past, len(self.contracts), min(self.past.minutes, RING_MINUTES))
             if self.past
             else None
@@ -258,7 +171,7 @@ class Market:
             1.0 / self.step,
             setup_rng,
         )
-        self._liq_pending: list[np.ndarray] = []
+        self.liquidations = PendingLiquidations()
         self._last_evict = self.start_ms
 
     def _build_past(self, history_ms: int) -> Past:
@@ -285,7 +198,7 @@ class Market:
         n = len(self.contracts)
         rng = np.random.default_rng([self.seed, 4])
         self.active = np.array([s == TRADING for s in self.status])
-        weights = _activity_weights(n) * self.active
+        weights = activity_weights(n) * self.active
         weights = weights / weights.sum() if weights.sum() > 0 else weights
         self.tick = np.array([c.spec.tick for c in self.contracts])
         self.step = np.array([c.spec.step for c in self.contracts])
@@ -329,7 +242,7 @@ class Market:
         """Per-contract order rate, tick volatility and expected volumes for the target rate."""
         rng = np.random.default_rng([self.seed, 5])
         size = 20_000
-        notional = _order_notional(
+        notional = order_notional(
             rng.standard_normal(size), rng.random(size), rng.pareto(TAIL_ALPHA, size), np.ones(size)
         )
         # Depth from the daily volatility, guessing rows per order first (it depends on it).
@@ -337,14 +250,14 @@ class Market:
         orders_per_step = self.rate * self.weight[syms] / 1.3 * self.step_ms / 1000
         daily_levels = self.daily_vol[syms] * self.anchor[syms]
         whales_per_step = self.whales_per_s * self.weight[syms] * self.step_ms / 1000
-        depth, self.mean_walk[syms] = _book_depth(
+        depth, self.mean_walk[syms] = book_depth(
             notional,
             orders_per_step,
             whales_per_step,
             daily_levels**2 / steps_per_day,
             steps_per_day,
         )
-        walk = _walk(notional[None, :] / depth[:, None])
+        walk = walk_levels(notional[None, :] / depth[:, None])
         rows = np.floor(rng.random(size) + walk) + 1
         levels_per_order = rows.mean(axis=1)
         per_row = (notional / rows).mean(axis=1)
@@ -498,7 +411,7 @@ class Market:
             daily_notional * rng.uniform(*WHALE_ADV_SHARE, m),
             0.0,
         )
-        notional = _order_notional(
+        notional = order_notional(
             rng.standard_normal(m),
             rng.random(m),
             rng.pareto(TAIL_ALPHA, m),
@@ -514,14 +427,14 @@ class Market:
         # resting liquidity's own moves (quotes pulled/replenished) add a small independent walk.
         bid_before = self.bid.copy()
         # The book leans first, in proportion to this step's activity.
-        self.pos += REST_LEAN * _lean(self.lean) * counts * self.mean_walk
+        self.pos += REST_LEAN * lean_share(self.lean) * counts * self.mean_walk
         pos0 = self.pos[osym]
         unit = pos0 * self.tick[osym] * self.step[osym]
         want = np.maximum(np.rint(notional / np.maximum(unit, 1e-300)), 1.0)
         depth = self.depth[osym]
-        walk = _walk(want / depth)  # beyond the cap: hidden liquidity
+        walk = walk_levels(want / depth)  # beyond the cap: hidden liquidity
         signed = np.where(buy, walk, -walk)
-        pos_b = pos0 + _segment_exclusive_cumsum(signed, counts)
+        pos_b = pos0 + segment_exclusive_cumsum(signed, counts)
         pos_a = pos_b + signed
         lb = np.floor(pos_b)
         levels = (np.abs(np.floor(pos_a) - lb) + 1).astype(np.int64)
@@ -558,7 +471,7 @@ class Market:
         fills = np.minimum(fills, qty)  # every raw trade holds at least one step
         rows_per_sym = np.bincount(rsym, minlength=n)
         position = np.arange(rows) - np.repeat(np.cumsum(rows_per_sym) - rows_per_sym, rows_per_sym)
-        first_raw = self.next_raw[rsym] + _segment_exclusive_cumsum(fills, rows_per_sym)
+        first_raw = self.next_raw[rsym] + segment_exclusive_cumsum(fills, rows_per_sym)
 
         trades = np.empty(rows, dtype=TRADE_DTYPE)
         trades["sym"] = rsym
@@ -584,63 +497,11 @@ class Market:
         self.last_price[traded] = price[last_row[traded]]
         self.last_qty[traded] = qty[last_row[traded]]
 
-        liqs = self._liquidations(liquidation, order_of, trades, buy, rng)
+        liqs = liquidation_orders(liquidation, order_of, trades, buy, rng)
+        self.liquidations.add(liqs)
         self.history.append(trades, nq)
         self.minutes.update(trades, row_notional)
         return Step(t0, t1, trades, nq, liqs)
-
-    def _liquidations(
-        self,
-        liquidation: np.ndarray,
-        order_of: np.ndarray,
-        trades: np.ndarray,
-        buy: np.ndarray,
-        rng: np.random.Generator,
-    ) -> np.ndarray:
-        """Liquidation orders are taker orders too: their fills are in the aggTrades."""
-        orders = np.flatnonzero(liquidation)
-        out = np.zeros(len(orders), dtype=LIQUIDATION_DTYPE)
-        if len(orders) == 0:
-            return out
-        is_liq_row = liquidation[order_of]
-        rows_order = order_of[is_liq_row]
-        qty = trades["qty"][is_liq_row]
-        price = trades["price"][is_liq_row].astype(np.float64)
-        idx = np.searchsorted(orders, rows_order)
-        filled = np.bincount(idx, weights=qty, minlength=len(orders))
-        avg = np.bincount(idx, weights=qty * price, minlength=len(orders)) / filled
-        last_row = np.flatnonzero(np.diff(idx, append=len(orders)))
-        partial = rng.random(len(orders)) < 0.1
-        out["sym"] = trades["sym"][is_liq_row][last_row]
-        out["time"] = trades["time"][is_liq_row][last_row]
-        out["sell"] = ~buy[orders]
-        out["filled_qty"] = filled.astype(np.int64)
-        out["orig_qty"] = np.where(partial, np.rint(filled * rng.uniform(1.1, 1.5)), filled)
-        out["avg_price"] = avg
-        out["last_qty"] = qty[last_row]
-        # The bankruptcy-derived order price sits beyond the fills, against the liquidated side.
-        worse = np.where(out["sell"], -1.0, 1.0) * rng.uniform(0.003, 0.012, len(orders))
-        out["price"] = np.maximum(np.rint(avg * (1.0 + worse)), 1).astype(np.int64)
-        self._liq_pending.append(out)
-        return out
-
-    def force_order_snapshot(self, window_end_ms: int) -> np.ndarray:
-        """Latest liquidation per contract with `T` in the 1000 ms window ending here."""
-        if not self._liq_pending:
-            return np.zeros(0, dtype=LIQUIDATION_DTYPE)
-        liqs = np.concatenate(self._liq_pending)
-        due = liqs["time"] < window_end_ms
-        self._liq_pending = [liqs[~due]] if (~due).any() else []
-        liqs = liqs[due]
-        if len(liqs) == 0:
-            return liqs
-        window = liqs["time"] // 1000
-        order = np.lexsort((np.arange(len(liqs)), liqs["time"], liqs["sym"], window))
-        liqs, window = liqs[order], window[order]
-        last = np.flatnonzero(
-            (np.diff(liqs["sym"], append=-1) != 0) | (np.diff(window, append=-1) != 0)
-        )
-        return liqs[last]
 
     def agg_trades(
         self,
@@ -698,59 +559,9 @@ class Market:
         bid_price = np.maximum(bid - offsets, 1)
         return Book(bid_price, qty[0], ask + offsets, qty[1], int(self.update_id[sym]), now_ms)
 
-    # ------------------------------------------------------------------ statistics
+    def force_order_snapshot(self, window_end_ms: int) -> np.ndarray:
+        """Latest liquidation per contract with `T` in the 1000 ms window ending here."""
+        return self.liquidations.snapshot(window_end_ms)
 
     def ticker_24h(self, now_ms: int) -> dict[str, np.ndarray]:
-        """Rolling 24 h statistics of every contract (prices in ticks, volumes in steps): the
-        live minutes, the generated past and the synthetic days before it, oldest first."""
-        n = len(self.contracts)
-        win = self.minutes.window(now_ms // MINUTE_MS)
-        parts = [self._past_part(now_ms, n), win]
-        pre = self.daily.before_start(now_ms - DAY_MS)
-        if pre is not None:
-            parts.insert(0, {**pre, "any": np.ones(n, bool)})
-        big = np.iinfo(np.int64).max
-        open_ = self.last_price.copy()
-        for part in parts[::-1]:  # the oldest part with trades sets the open
-            open_ = np.where(part["any"], part["open"], open_)
-        high, low = self.last_price.copy(), self.last_price.copy()
-        out = {
-            "volume": np.zeros(n, np.int64),
-            "quote": np.zeros(n),
-            "trades": np.zeros(n, np.int64),
-        }
-        for part in parts:
-            high = np.maximum(high, np.where(part["any"], part["high"], -big))
-            low = np.minimum(low, np.where(part["any"], part["low"], big))
-            for name, total in out.items():
-                value = part[name] if total.dtype.kind == "f" else np.rint(part[name])
-                out[name] = total + value.astype(total.dtype)
-        last_id = self.next_raw - 1
-        return {
-            "open": open_,
-            "high": high,
-            "low": low,
-            "last": self.last_price,
-            "last_qty": self.last_qty,
-            **out,
-            "first_id": last_id - np.maximum(out["trades"], 1) + 1,
-            "last_id": last_id,
-            "open_time": np.full(n, now_ms - DAY_MS),
-        }
-
-    def _past_part(self, now_ms: int, n: int) -> dict[str, np.ndarray]:
-        """The generated past's share of the rolling 24 h window ending now."""
-        tail = self._past_tail
-        none = {k: np.zeros(n, np.int64) for k in ("open", "high", "low", "volume", "trades")}
-        none.update(quote=np.zeros(n), any=np.zeros(n, bool))
-        if tail is None:
-            return none
-        width = tail["open"].shape[1]
-        j = now_ms // MINUTE_MS - (RING_MINUTES - 1) - int(tail["first_minute"])
-        if j >= width:
-            return none
-        j = max(j, 0)
-        known = tail["open"].shape[0]  # contracts listed later have no past
-        for name in none:
-            none[name][:known] = tail[name][:, j]
-        return none
+        return rolling_24h(self, now_ms)
