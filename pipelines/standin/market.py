@@ -31,7 +31,16 @@ from pipelines.binance.endpoints import stream_symbol
 from pipelines.records.dtypes import TRADE_DTYPE
 from pipelines.records.timeunits import DAY_MS, MINUTE_MS
 from pipelines.standin.bars import RING_MINUTES, DailyBars, MinuteBars
-from pipelines.standin.history import STORED_DTYPE, TradeHistory
+from pipelines.standin.book import (
+    MAKER_EVENTS_PER_S,
+    MAKER_EVENTS_PER_TRADE,
+    Book,
+    BookState,
+    TrueBook,
+    derived_book,
+    step_books,
+)
+from pipelines.standin.history import TradeHistory
 from pipelines.standin.liquidations import (
     LIQUIDATION_DTYPE,
     PendingLiquidations,
@@ -61,6 +70,7 @@ from pipelines.standin.order_flow import (
 )
 from pipelines.standin.past import ContractPast, MinuteSpans, Past, tail_suffixes
 from pipelines.standin.statistics import rolling_24h
+from pipelines.standin.trade_queries import query_agg_trades
 from pipelines.standin.universe import (
     SETTLING,
     TRADING,
@@ -83,25 +93,6 @@ class Step:
     trades: np.ndarray  # TRADE_DTYPE, event_time = end_ms
     nq: np.ndarray  # int64 steps, quantity without RPI fills
     liquidations: np.ndarray  # LIQUIDATION_DTYPE
-
-
-@dataclass(slots=True)
-class Book:
-    """Top levels of one contract: prices in ticks, quantities in steps, best first."""
-
-    bid_price: np.ndarray
-    bid_qty: np.ndarray
-    ask_price: np.ndarray
-    ask_qty: np.ndarray
-    update_id: int
-    time: int
-
-
-_NO_ROWS = np.zeros(0, dtype=STORED_DTYPE)
-
-
-def _join(older: np.ndarray, newer: np.ndarray | None) -> np.ndarray:
-    return older if newer is None or len(newer) == 0 else np.concatenate([older, newer])
 
 
 class Market:
@@ -137,6 +128,7 @@ class Market:
         self._index = {c.symbol: i for i, c in enumerate(self.contracts)}
         self._stream_index = {stream_symbol(c.symbol): i for i, c in enumerate(self.contracts)}
         self._rng = np.random.default_rng([seed, 1])
+        self.books: dict[int, TrueBook] = {}  # materialised true books (book.py)
         self._init_state()
         self.past = self._build_past(history_ms)
         # The generated past comes first: live ids continue where its ids end.
@@ -217,9 +209,6 @@ class Market:
         self.next_agg = rng.integers(10**6, 10**9, n).astype(np.int64)
         self.next_raw = self.next_agg * 2 + rng.integers(0, 10**6, n)
         self.update_id = rng.integers(10**9, 10**12, n).astype(np.int64)
-        self.first_update_id = self.update_id.copy()
-        self.book_moves = np.zeros(n, np.int64)  # steps in which the best bid moved
-        self.book_fills = np.zeros(n, np.int64)  # steps in which the touch traded
         self.pos = self.bid + rng.random(n)  # bid plus the part of the touch left on the bid
         self.last_price = self.bid.copy()
         self.last_qty = np.ones(n, dtype=np.int64)
@@ -324,9 +313,6 @@ class Market:
             ("live_first_agg", 1),
             ("next_raw", 1),
             ("update_id", int(rng.integers(10**9, 10**12))),
-            ("first_update_id", 0),
-            ("book_moves", 0),
-            ("book_fills", 0),
             ("last_price", bid),
             ("last_qty", 1),
             ("agg_rate", 0.0),
@@ -391,6 +377,8 @@ class Market:
         if (t1 // DAY_MS) != (t0 // DAY_MS):
             self.daily.close_day(t0 // DAY_MS, self.spans)
         if m == 0:
+            self.update_id += 2 * active
+            self._step_books(t1, dt)
             return Step(
                 t0,
                 t1,
@@ -425,7 +413,6 @@ class Market:
         # frac*depth, ask queue (1-frac)*depth), deeper levels hold `depth` steps. A taker order
         # walks `pos` by its size over the depth, so prices are the result of the flow; the
         # resting liquidity's own moves (quotes pulled/replenished) add a small independent walk.
-        bid_before = self.bid.copy()
         # The book leans first, in proportion to this step's activity.
         self.pos += REST_LEAN * lean_share(self.lean) * counts * self.mean_walk
         pos0 = self.pos[osym]
@@ -488,15 +475,16 @@ class Market:
 
         self.next_agg += rows_per_sym
         self.next_raw += np.bincount(rsym, weights=fills, minlength=n).astype(np.int64)
-        self.update_id += rows_per_sym * 3 + active
+        # At least 2 ids per step: the step's changes, then one that changes nothing (book.py).
+        self.update_id += rows_per_sym * 3 + 2 * active
         last_row = np.cumsum(rows_per_sym) - 1
         traded = rows_per_sym > 0
-        # What changed in the book, for diff depth: the touch moved, or its queue was hit.
-        self.book_moves += self.bid != bid_before
-        self.book_fills += traded
         self.last_price[traded] = price[last_row[traded]]
         self.last_qty[traded] = qty[last_row[traded]]
 
+        if self.books:
+            orders = (osym, buy, np.floor(pos_b).astype(np.int64))
+            self._step_books(t1, dt, orders, (order_of, price, qty))
         liqs = liquidation_orders(liquidation, order_of, trades, buy, rng)
         self.liquidations.add(liqs)
         self.history.append(trades, nq)
@@ -513,51 +501,85 @@ class Market:
         limit: int = 500,
     ) -> np.ndarray:
         """REST aggTrades over the generated past and the live history (`STORED_DTYPE`)."""
-        live = self.history
-        past = self.past if self.past.has(sym) else None
-        if past is None:
-            return live.query(
-                sym, from_id=from_id, start_time=start_time, end_time=end_time, limit=limit
-            )
-        first_live = int(self.live_first_agg[sym])
-        if from_id is not None:
-            older = past.by_id(sym, from_id, limit) if from_id < first_live else _NO_ROWS
-            rest = limit - len(older)
-            newer = live.query(sym, from_id=max(from_id, first_live), limit=rest) if rest else None
-            return _join(older, newer)
-        if start_time is not None:
-            older = _NO_ROWS
-            if start_time < self.start_ms:
-                end = self.start_ms - 1 if end_time is None else min(end_time, self.start_ms - 1)
-                older = past.by_time(sym, start_time, end, limit)
-            rest = limit - len(older)
-            newer = None
-            if rest and (end_time is None or end_time >= self.start_ms):
-                newer = live.query(
-                    sym, start_time=max(start_time, self.start_ms), end_time=end_time, limit=rest
-                )
-            return _join(older, newer)
-        newer = live.query(sym, end_time=end_time, limit=limit)
-        if len(newer) == limit:
-            return newer
-        end = self.start_ms - 1 if end_time is None else min(end_time, self.start_ms - 1)
-        return _join(past.by_time(sym, None, end, limit - len(newer)), newer)
+        return query_agg_trades(
+            self.past,
+            self.history,
+            sym,
+            first_live_agg=int(self.live_first_agg[sym]),
+            live_start_ms=self.start_ms,
+            from_id=from_id,
+            start_time=start_time,
+            end_time=end_time,
+            limit=limit,
+        )
 
     # ------------------------------------------------------------------ books
 
     def book(self, sym: int, levels: int, now_ms: int) -> Book:
-        """The book the trades walk through: what is left of the touch, then full levels."""
-        bid = int(self.bid[sym])
-        ask = bid + int(self.spread[sym])
-        depth = float(self.depth[sym])
-        frac = float(self.pos[sym]) - bid
-        full = np.rint(depth * (1.0 + DEPTH_GROWTH * np.arange(levels)))
-        qty = np.maximum(np.vstack([full, full]), 1).astype(np.int64)
-        qty[0, 0] = max(round(frac * depth), 1)
-        qty[1, 0] = max(round((1.0 - frac) * depth), 1)
-        offsets = np.arange(levels)
-        bid_price = np.maximum(bid - offsets, 1)
-        return Book(bid_price, qty[0], ask + offsets, qty[1], int(self.update_id[sym]), now_ms)
+        """The top `levels` of a contract's book: its true book once materialised, else the
+        derived book the trades walk through."""
+        true = self.books.get(sym)
+        if true is not None:
+            return true.top(levels, now_ms)
+        return derived_book(
+            int(self.bid[sym]),
+            int(self.spread[sym]),
+            float(self.depth[sym]),
+            float(self.pos[sym]),
+            levels,
+            int(self.update_id[sym]),
+            now_ms,
+        )
+
+    def open_book(self, sym: int) -> TrueBook:
+        """Materialise a contract's true book (from now on every step maintains it)."""
+        book = self.books.get(sym)
+        if book is None:
+            rng = np.random.default_rng([self.seed, 0xB00C, sym])  # not the trades' generator
+            book = TrueBook(
+                int(self.bid[sym]),
+                int(self.spread[sym]),
+                float(self.depth[sym]),
+                int(self.update_id[sym]),
+                rng,
+                self.time_ms,
+            )
+            self.books[sym] = book
+        return book
+
+    def true_book(self, sym: int, update_id: int | None = None) -> BookState:
+        """Ground truth: every level of a contract's true book (price ticks -> qty steps), now
+        or as of `update_id` (within book.JOURNAL_MS); materialises the book if needed."""
+        book = self.open_book(sym)
+        return book.state() if update_id is None else book.at(update_id)
+
+    def _step_books(
+        self,
+        t1: int,
+        dt: float,
+        orders: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+        rows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    ) -> None:
+        if not self.books:
+            return
+        empty = np.zeros(0, np.int64)
+        osym, obuy, obid = orders or (empty, empty.astype(bool), empty)
+        order_of, price, qty = rows or (empty, empty, empty)
+        step_books(
+            self.books,
+            order_sym=osym,
+            order_buy=obuy,
+            order_bid=obid,
+            row_order=order_of,
+            row_price=price,
+            row_qty=qty,
+            bid=self.bid,
+            spread=self.spread,
+            maker_rate=(MAKER_EVENTS_PER_S + MAKER_EVENTS_PER_TRADE * self.agg_rate) * self.active,
+            dt_s=dt,
+        )
+        for sym, book in self.books.items():
+            book.end_step(int(self.update_id[sym]), t1)
 
     def force_order_snapshot(self, window_end_ms: int) -> np.ndarray:
         """Latest liquidation per contract with `T` in the 1000 ms window ending here."""

@@ -290,6 +290,7 @@ class RestApi:
         if limit not in DEPTH_LIMITS:
             raise BinanceError(-4021, "Invalid depth limit.")
         now = self.clock.now_ms()
+        self.market.open_book(sym)  # from now on the true book is kept, consistent with diffs
         book = self.market.book(sym, limit, now)
         return _json(self.formats.depth_rest(sym, book, now))
 

@@ -353,10 +353,15 @@ class StandIn:
         def crossed(period: int) -> bool:
             return now // period != prev // period
 
+        # Diff depth of the generated books (a replay serves its capture's own depth events).
+        generated_books = self._replay is None
+        if generated_books:
+            self.broadcaster.diff_depth(0, conns, now)  # @0ms: every step that changed a book
         for speed in (100, 250, 500):
             if crossed(speed):
                 self.broadcaster.depth(speed, conns, now)
-                self.broadcaster.diff_depth(speed, conns, now)
+                if generated_books:
+                    self.broadcaster.diff_depth(speed, conns, now)
         if crossed(250):
             self.broadcaster.klines(self._changed[250], conns, now)
             self._changed[250][:] = False
