@@ -141,7 +141,7 @@ class TrueBook:
         self._journal: deque[tuple[int, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
         self._journal = deque()
         self._before: tuple[int, np.ndarray, np.ndarray] | None = None
-        self._forgotten_id = self.born_update_id  # ids up to here are beyond the journal
+        self._forgotten_id = self.born_update_id - 1  # the journal lost ids up to here
         self._sent: dict[int, _Sent] = {}
         self._birth = _Sent(self.lo, self.bids.copy(), self.asks.copy(), self.born_update_id - 1)
 
@@ -312,7 +312,7 @@ class TrueBook:
         if update_id >= self.update_id - 1:
             return BookState(state.bids, state.asks, update_id)
         bids, asks = state.bids, state.asks
-        if update_id < self._forgotten_id:
+        if update_id < self._forgotten_id or update_id < self.born_update_id - 1:
             raise ValueError(f"update id {update_id} is older than the book's journal")
         for _, last_id, bp, old_b, ap, old_a in reversed(self._journal):
             if last_id <= update_id:
@@ -328,12 +328,28 @@ class TrueBook:
     # -------------------------------------------------------------- diff streams
 
     def changes_since_sent(self, speed_ms: int) -> tuple[int, LevelChanges]:
-        """(pu, levels changed) since the last event of the `speed_ms` stream; a stream's
-        first event describes every change since the book's birth."""
+        """(pu, levels) for the next event of the `speed_ms` stream: every level that changed
+        at any step since its previous event, with its quantity now (0 = removed), even if it
+        came back to what the previous event said: a snapshot taken in between may hold the
+        intermediate size. A stream's first event covers everything since the book's birth."""
         sent = self._sent.get(speed_ms) or self._birth
-        bp, bq = _changed(sent.lo, sent.bids, self.lo, self.bids)
-        ap, aq = _changed(sent.lo, sent.asks, self.lo, self.asks)
-        return sent.last_u, LevelChanges(bp, bq, ap, aq)
+        bid_prices = [_changed(sent.lo, sent.bids, self.lo, self.bids)[0]]
+        ask_prices = [_changed(sent.lo, sent.asks, self.lo, self.asks)[0]]
+        if sent.last_u >= self._forgotten_id:  # the journal holds every step since
+            for _, last_id, bp, _, ap, _ in reversed(self._journal):
+                if last_id <= sent.last_u:
+                    break
+                bid_prices.append(bp)
+                ask_prices.append(ap)
+        else:  # older than the journal: every level held then or now
+            bid_prices += [np.flatnonzero(self.bids) + self.lo, np.flatnonzero(sent.bids) + sent.lo]
+            ask_prices += [np.flatnonzero(self.asks) + self.lo, np.flatnonzero(sent.asks) + sent.lo]
+        bp = np.unique(np.concatenate(bid_prices))
+        ap = np.unique(np.concatenate(ask_prices))
+        changes = LevelChanges(
+            bp, _values_at(self.lo, self.bids, bp), ap, _values_at(self.lo, self.asks, ap)
+        )
+        return sent.last_u, changes
 
     def mark_sent(self, speed_ms: int) -> int:
         """The stream of `speed_ms` described the book as it is now; returns that event's u."""
