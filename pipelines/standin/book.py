@@ -126,8 +126,7 @@ class TrueBook:
         self.depth = max(float(depth), 1.0)
         self.bid, self.ask = int(bid), int(bid) + int(spread)
         self.lo = self._window_start()
-        self.bids = np.zeros(_WINDOW, np.int64)
-        self.asks = np.zeros(_WINDOW, np.int64)
+        self._set_levels(np.zeros((2, _WINDOW), np.int64))
         lo_b, hi_a = self._band()
         bid_prices = np.arange(lo_b, self.bid + 1)
         ask_prices = np.arange(self.ask, hi_a + 1)
@@ -159,12 +158,17 @@ class TrueBook:
         if lo_b >= self.lo and hi_a < self.lo + _WINDOW:
             return
         new_lo = self._window_start()
-        bids, asks = np.zeros(_WINDOW, np.int64), np.zeros(_WINDOW, np.int64)
+        levels = np.zeros((2, _WINDOW), np.int64)
         a, b = max(self.lo, new_lo), min(self.lo, new_lo) + _WINDOW
         if a < b:
-            bids[a - new_lo : b - new_lo] = self.bids[a - self.lo : b - self.lo]
-            asks[a - new_lo : b - new_lo] = self.asks[a - self.lo : b - self.lo]
-        self.lo, self.bids, self.asks = new_lo, bids, asks
+            levels[:, a - new_lo : b - new_lo] = self.levels[:, a - self.lo : b - self.lo]
+        self.lo = new_lo
+        self._set_levels(levels)
+
+    def _set_levels(self, levels: np.ndarray) -> None:
+        # One (2, window) array, so maker changes on both sides take one fancy-indexed write.
+        self.levels = levels
+        self.bids, self.asks = levels[0], levels[1]
 
     def _fresh(self, distance: np.ndarray) -> np.ndarray:
         """Sizes of newly placed levels at `distance` levels from the touch: the derived profile
@@ -232,36 +236,38 @@ class TrueBook:
         if events <= 0:
             return
         rng = self.rng
-        far = rng.random(events) < MAKER_FAR_SHARE
+        draws = rng.random((4, events))
+        far = draws[0] < MAKER_FAR_SHARE
         distance = np.where(
             far,
-            rng.integers(0, BOOK_LEVELS, events),
-            np.floor(rng.exponential(MAKER_NEAR_SCALE, events)).astype(np.int64),
+            (draws[1] * BOOK_LEVELS).astype(np.int64),
+            (-MAKER_NEAR_SCALE * np.log1p(-draws[1])).astype(np.int64),  # exponential
         )
         distance = np.minimum(distance, BOOK_LEVELS - 1)
-        on_bid = rng.random(events) < 0.5
-        price = np.where(on_bid, self.bid - distance, self.ask + distance)
-        keep = (price >= max(self._band()[0], 1)) & ~np.isin(price, traded)
-        price, on_bid, distance = price[keep], on_bid[keep], distance[keep]
-        n = len(price)
-        if n == 0:
+        ask_side = (draws[2] < 0.5).astype(np.int64)
+        price = np.where(ask_side == 1, self.ask + distance, self.bid - distance)
+        keep = price >= self._band()[0]
+        if len(traded):
+            keep &= ~np.isin(price, traded)
+        if not keep.all():
+            price, ask_side, distance = price[keep], ask_side[keep], distance[keep]
+        act = draws[3][keep] if len(price) < events else draws[3]
+        if len(price) == 0:
             return
-        action = rng.random(n)
+        idx = price - self.lo
+        now = self.levels[ask_side, idx]
         fresh = self._fresh(distance)
-        for side, mask in ((self.bids, on_bid), (self.asks, ~on_bid)):
-            idx = price[mask] - self.lo
-            now = side[idx]
-            act = action[mask]
-            new = np.where(
-                act < 0.45,
-                now + np.maximum(np.rint(fresh[mask] * 0.4), 1),  # an order joins the level
-                np.where(
-                    act < 0.85,
-                    np.rint(now * rng.uniform(0.2, 0.9, len(idx))),  # some orders cancelled
-                    np.where(act < 0.97, 0, now + fresh[mask] * 5),  # all cancelled / a wall
-                ),
-            ).astype(np.int64)
-            side[idx] = new  # repeated prices: the last change wins, as it would in time order
+        new = np.where(
+            act < 0.45,
+            now + np.maximum(np.rint(fresh * 0.4), 1),  # an order joins the level
+            np.where(
+                act < 0.85,
+                np.rint(now * (0.2 + (act - 0.45) * 1.75)),  # 10-80 % cancelled
+                np.where(act < 0.97, 0, now + fresh * 5),  # all cancelled / a wall
+            ),
+        ).astype(np.int64)
+        # Repeated prices: the last change wins, as it would in time order.
+        self.levels[ask_side, idx] = new
         self._keep_touch()
 
     def end_step(self, update_id: int, now_ms: int) -> None:

@@ -11,10 +11,11 @@ fixed grid of steps from the start, so a seed gives the same trades whatever the
   large orders sweep several consecutive price levels (several aggTrades with the same `T`,
   consecutive ids, monotone prices); some orders are liquidations;
 * prices: integer ticks formed by the flow. Each contract has a book of `depth` steps per
-  level (DEPTH_MEDIANS median orders); a taker order consumes what is left at the touch and
+  level (MIN_DEPTH_MEDIANS median orders at least); a taker order consumes what is left at the touch and
   then whole levels, so the price moves by the order's size over the depth, and the resting
-  liquidity's own lean (REST_LEAN) adds an independent move of the same size. The book served (REST
-  depth, depth streams, bookTicker) is that same book, so a sweep fills what the book showed.
+  liquidity's own lean (REST_LEAN) adds an independent move of the same size. Unwatched
+  contracts show that derived book; a watched one (diff depth, REST depth) has a true book
+  (book.py) that the same orders consume, step by step, and whose touch follows the price.
 
 Every generated trade is kept (`TradeHistory`) and aggregated into minute bars (`MinuteBars`);
 liquidations are snapshot like `!forceOrder@arr` (the latest per contract per 1000 ms window).

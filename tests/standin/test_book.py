@@ -21,6 +21,7 @@ from pipelines.standin.clock import ManualClock
 from pipelines.standin.market import Market
 from pipelines.standin.server import StandIn
 from tests.samples import SAMPLES
+from tests.standin.test_streams import _get, _ws
 
 START = 1_791_382_980_000
 
@@ -69,15 +70,8 @@ class SyncClient:
         return bids == self.bids and asks == self.asks
 
 
-async def _ws(http, ex, streams: str):
-    ws = await http.ws_connect(f"{ex.ws_url}/public/stream?streams={streams}")
-    await ws.send_str('{"method":"LIST_SUBSCRIPTIONS","id":7}')
-    while orjson.loads((await ws.receive(timeout=5)).data).get("id") != 7:
-        pass
-    return ws
-
-
-async def _drain(ws) -> list[dict]:
+async def _drain_text(ws) -> list[str]:
+    """The text frames waiting on a websocket (stops after 0.2 s without one)."""
     out = []
     while True:
         try:
@@ -86,13 +80,11 @@ async def _drain(ws) -> list[dict]:
             return out
         if msg.type != aiohttp.WSMsgType.TEXT:
             return out
-        out.append(orjson.loads(msg.data))
+        out.append(msg.data)
 
 
-async def _get(http, ex, path: str, **params):
-    async with http.get(ex.rest_url + path, params=params) as resp:
-        assert resp.status == 200, await resp.text()
-        return await resp.json()
+async def _drain(ws) -> list[dict]:
+    return [orjson.loads(text) for text in await _drain_text(ws)]
 
 
 async def _follow(
@@ -130,7 +122,7 @@ async def test_a_client_following_binances_procedure_holds_the_true_book(speed: 
         aiohttp.ClientSession() as http,
     ):
         await clock.advance(1000)
-        ws = await _ws(http, ex, f"btcusdt@depth{speed}")
+        ws = await _ws(http, ex, "/public", f"btcusdt@depth{speed}")
         await clock.advance(300)
         client = SyncClient()
         client.reset(await _get(http, ex, "/fapi/v1/depth", symbol="BTCUSDT", limit=1000))
@@ -154,7 +146,7 @@ async def test_depthgap_breaks_the_pu_chain_at_the_configured_rate_and_a_resync_
         aiohttp.ClientSession() as http,
     ):
         await clock.advance(1000)
-        ws = await _ws(http, ex, "btcusdt@depth@100ms")
+        ws = await _ws(http, ex, "/public", "btcusdt@depth@100ms")
         await clock.advance(300)
         client = SyncClient()
         client.reset(await _get(http, ex, "/fapi/v1/depth", symbol="BTCUSDT", limit=1000))
@@ -173,7 +165,7 @@ async def test_depthreorder_swaps_events_of_a_stream() -> None:
         StandIn(symbols=20, rate=1000.0, seed=6, clock=clock, faults="depthreorder=0.2") as ex,
         aiohttp.ClientSession() as http,
     ):
-        ws = await _ws(http, ex, "btcusdt@depth@0ms")
+        ws = await _ws(http, ex, "/public", "btcusdt@depth@0ms")
         await clock.advance(5000)
         events = [f["data"] for f in await _drain(ws)]
         late = sum(b["u"] < a["u"] for a, b in itertools.pairwise(events))
@@ -322,7 +314,7 @@ async def test_replay_serves_the_captures_depth_and_its_book_at_the_replay_posit
         StandIn(replay=path, speed=10.0, clock=clock, hold=True) as ex,
         aiohttp.ClientSession() as http,
     ):
-        ws = await _ws(http, ex, "btcusdt@depth@0ms")
+        ws = await _ws(http, ex, "/public", "btcusdt@depth@0ms")
         received: list[str] = []
         positions = []
         for _ in range(8):
@@ -344,15 +336,3 @@ async def test_replay_serves_the_captures_depth_and_its_book_at_the_replay_posit
         assert len(received) >= 1000
         assert received == [text for text, _ in captured[: len(received)]]
         await ws.close()
-
-
-async def _drain_text(ws) -> list[str]:
-    out = []
-    while True:
-        try:
-            msg = await ws.receive(timeout=0.2)
-        except TimeoutError:
-            return out
-        if msg.type != aiohttp.WSMsgType.TEXT:
-            return out
-        out.append(msg.data)
