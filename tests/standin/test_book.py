@@ -113,6 +113,16 @@ async def _follow(
     return checkpoints, applied, received
 
 
+async def _subscribe_and_snapshot(http, ex, clock, stream: str):
+    """Steps 1 and 2: open the stream (buffering), then take a snapshot."""
+    await clock.advance(1000)
+    ws = await _ws(http, ex, "/public", stream)
+    await clock.advance(300)
+    client = SyncClient()
+    client.reset(await _get(http, ex, "/fapi/v1/depth", symbol="BTCUSDT", limit=1000))
+    return ws, client
+
+
 @pytest.mark.parametrize("speed", ["@0ms", "@100ms", "", "@500ms"])
 async def test_a_client_following_binances_procedure_holds_the_true_book(speed: str) -> None:
     clock = ManualClock(START)
@@ -121,11 +131,7 @@ async def test_a_client_following_binances_procedure_holds_the_true_book(speed: 
         StandIn(symbols=20, rate=1000.0, seed=5, clock=clock) as ex,
         aiohttp.ClientSession() as http,
     ):
-        await clock.advance(1000)
-        ws = await _ws(http, ex, "/public", f"btcusdt@depth{speed}")
-        await clock.advance(300)
-        client = SyncClient()
-        client.reset(await _get(http, ex, "/fapi/v1/depth", symbol="BTCUSDT", limit=1000))
+        ws, client = await _subscribe_and_snapshot(http, ex, clock, f"btcusdt@depth{speed}")
         trades_before = int(ex.market.next_agg[0])
         checkpoints, applied, _ = await _follow(http, ex, clock, ws, client, 6)
         traded = int(ex.market.next_agg[0]) - trades_before
@@ -145,11 +151,7 @@ async def test_depthgap_breaks_the_pu_chain_at_the_configured_rate_and_a_resync_
         StandIn(symbols=20, rate=1000.0, seed=6, clock=clock, faults="depthgap=0.1") as ex,
         aiohttp.ClientSession() as http,
     ):
-        await clock.advance(1000)
-        ws = await _ws(http, ex, "/public", "btcusdt@depth@100ms")
-        await clock.advance(300)
-        client = SyncClient()
-        client.reset(await _get(http, ex, "/fapi/v1/depth", symbol="BTCUSDT", limit=1000))
+        ws, client = await _subscribe_and_snapshot(http, ex, clock, "btcusdt@depth@100ms")
         checkpoints, _, received = await _follow(http, ex, clock, ws, client, 30, 250)
         dropped = ex.stats()["frame_faults_open_connections"]["depthgap"]
         assert 0.06 <= dropped / (received + dropped) <= 0.14, (dropped, received)
