@@ -8,7 +8,6 @@ needs that form) and framed once, except on connections with frame faults, which
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import numpy as np
 import orjson
@@ -23,7 +22,7 @@ from pipelines.records.timeunits import MINUTE_MS
 from pipelines.standin.connection import WsConnection
 from pipelines.standin.derivatives import Derivatives, next_funding_time
 from pipelines.standin.frames import Formats, coin_m_row, envelope, ws_frame
-from pipelines.standin.market import Book, Market
+from pipelines.standin.market import Market
 from pipelines.standin.replay import ReplayFrame
 
 COIN_M_EVERY_S = 10  # how often a COIN-M row rides along in the all-market ticker arrays
@@ -35,7 +34,6 @@ class Broadcaster:
         self.formats = formats
         self.agg_frames_sent = 0
         self._depth_u: dict[int, int] = {}
-        self._diff: dict[tuple[int, int], _DiffState] = {}  # (speed, sym) -> last event sent
         self._kline_minute = -1
 
     # -------------------------------------------------------------- aggTrade
@@ -223,12 +221,12 @@ class Broadcaster:
             self._send_per_symbol(events, wants, f"depth{levels}{suffix}", now_ms)
 
     def diff_depth(self, speed_ms: int, conns: list[WsConnection], now_ms: int) -> None:
-        """`<symbol>@depth[@100ms|@500ms]`: the levels that changed since the last event.
+        """`<symbol>@depth[@100ms|@500ms|@0ms]`: every level of the true book that changed since
+        the stream's previous event (0 for removed ones).
 
-        `U`/`u`/`pu` chain the events of a stream (pu = the previous event's u) and bracket the
-        book's update id, so a REST snapshot's lastUpdateId falls into one event's [U, u]. When
-        the touch moved every level of the window is sent (their sizes follow the touch), with
-        zero for the prices that left it; when only the touch traded, just the touch.
+        Subscribing materialises the contract's true book. `U`/`u`/`pu` chain the events of a
+        stream (pu = the previous event's u, U = pu + 1) and cover every update id, so a REST
+        snapshot's lastUpdateId falls into one event's [U, u] (see book.py for why).
         """
         wants, subscribed = self._wanting(conns, lambda plan: plan.diff.get(speed_ms))
         if not wants:
@@ -236,25 +234,23 @@ class Broadcaster:
         market = self.market
         events = {}
         for s in np.flatnonzero(subscribed).tolist():
-            state = self._diff.get((speed_ms, s))
-            moves, fills = int(market.book_moves[s]), int(market.book_fills[s])
-            if state is not None and (moves, fills) == (state.moves, state.fills):
+            book = market.open_book(s)
+            pu, changes = book.changes_since_sent(speed_ms)
+            if not changes:
                 continue
-            book = market.book(s, DIFF_DEPTH_LEVELS, now_ms)
-            if state is not None and moves == state.moves:
-                sent = Book(book.bid_price[:1], book.bid_qty[:1], book.ask_price[:1],
-                            book.ask_qty[:1], book.update_id, now_ms)  # fmt: skip
-            else:
-                sent = _with_removed(book, state)
-            # A stream's first event spans every update so far: it carries the whole window,
-            # and any snapshot the client took after subscribing falls inside it.
-            prev = state.update_id if state is not None else int(market.first_update_id[s])
-            events[s] = [self.formats.depth_event(s, sent, now_ms, prev)]
-            self._diff[(speed_ms, s)] = _DiffState(
-                book.update_id, moves, fills, book.bid_price, book.ask_price
-            )
-        suffix = "" if speed_ms == 250 else f"@{speed_ms}ms"
-        self._send_per_symbol(events, wants, f"depth{suffix}", now_ms)
+            u = book.mark_sent(speed_ms)
+            events[s] = self.formats.diff_depth_event(s, changes, now_ms, book.time, pu + 1, u, pu)
+        if not events:
+            return
+        suffix = {250: "", 0: "@0ms"}.get(speed_ms, f"@{speed_ms}ms")
+        names = market.contracts
+        for conn, mask in wants:
+            out = []
+            for s, payload in events.items():
+                if mask[s]:
+                    stream = f"{stream_symbol(names[s].symbol)}@depth{suffix}"
+                    out.append((stream, self._form(conn, stream, payload)))
+            conn.send_payloads(conn.faults.depth_events(out), now_ms)
 
     def book_tickers(self, changed: np.ndarray, conns: list[WsConnection], now_ms: int) -> None:
         wants, subscribed = self._wanting(conns, lambda plan: plan.book_ticker)
@@ -300,32 +296,3 @@ class Broadcaster:
     @staticmethod
     def _form(conn: WsConnection, stream: str, data: bytes) -> bytes:
         return envelope(stream, data) if conn.subs.combined else data
-
-
-DIFF_DEPTH_LEVELS = 1000  # the deepest REST snapshot: a client's whole book
-
-
-@dataclass(slots=True)
-class _DiffState:
-    update_id: int
-    moves: int
-    fills: int
-    bid_price: np.ndarray
-    ask_price: np.ndarray
-
-
-def _with_removed(book: Book, state: _DiffState | None) -> Book:
-    """The whole window, plus zero-size levels for prices of the last event no longer in it."""
-    if state is None:
-        return book
-    gone_bids = np.setdiff1d(state.bid_price, book.bid_price)
-    gone_asks = np.setdiff1d(state.ask_price, book.ask_price)
-    zeros = np.zeros
-    return Book(
-        np.concatenate([book.bid_price, gone_bids[::-1]]),
-        np.concatenate([book.bid_qty, zeros(len(gone_bids), np.int64)]),
-        np.concatenate([book.ask_price, gone_asks]),
-        np.concatenate([book.ask_qty, zeros(len(gone_asks), np.int64)]),
-        book.update_id,
-        book.time,
-    )

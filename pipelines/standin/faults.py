@@ -19,8 +19,11 @@ Per connection and second: drop=R (close the TCP connection without a close fram
 stall=R[:SECONDS] (stop sending without closing, for SECONDS or forever if omitted; frames
 meanwhile are lost). Per aggTrade frame: malformed=P (insert a broken frame before the real one:
 truncated JSON or a wrong type), duplicate=P (send it twice), reorder=P (swap it with the next
-frame), gap=P (never send it; REST aggTrades still has it). Per REST request: rest429=P (answer
-429 with Retry-After: 1; a request inside that second is banned with 418)."""
+frame), gap=P (never send it; REST aggTrades still has it). Per diff-depth event (`<s>@depth*`):
+depthgap=P (never send it: the next event's pu is not the client's last u, so the client must
+resync from a REST snapshot), depthreorder=P (send it after the stream's next event). Per REST
+request: rest429=P (answer 429 with Retry-After: 1; a request inside that second is banned with
+418)."""
 
 _MALFORMED_KINDS = 5
 
@@ -34,6 +37,8 @@ class FaultSpec:
     duplicate: float = 0.0
     reorder: float = 0.0
     gap: float = 0.0
+    depthgap: float = 0.0
+    depthreorder: float = 0.0
     rest429: float = 0.0
 
     @classmethod
@@ -111,7 +116,18 @@ class ConnectionFaults:
         self.spec = spec
         self._rng = np.random.default_rng([seed, 0xFA17, serial])
         self.stalled_until = -1.0
-        self.counts = {"malformed": 0, "duplicate": 0, "reorder": 0, "gap": 0}
+        self.counts = {
+            "malformed": 0,
+            "duplicate": 0,
+            "reorder": 0,
+            "gap": 0,
+            "depthgap": 0,
+            "depthreorder": 0,
+        }
+        # Depth events held back by depthreorder, by stream: they follow the next event.
+        self._held: dict[str, bytes] = {}
+        # Its own generator: depth faults do not shift the aggTrade faults a seed gives.
+        self._depth_rng = np.random.default_rng([seed, 0xDE97, serial])
 
     def connection_event(self, now_ms: int, dt_s: float) -> str | None:
         """'drop', 'stall' or None for the elapsed `dt_s`."""
@@ -160,4 +176,25 @@ class ConnectionFaults:
         for j in np.flatnonzero(swap[: len(out) - 1]).tolist():
             out[j], out[j + 1] = out[j + 1], out[j]
             self.counts["reorder"] += 1
+        return out
+
+    def depth_events(self, events: list[tuple[str, bytes]]) -> list[bytes]:
+        """Diff-depth events (stream, payload) as this connection receives them."""
+        spec = self.spec
+        if not (spec.depthgap or spec.depthreorder or self._held):
+            return [payload for _, payload in events]
+        draws = self._depth_rng.random((2, len(events)))
+        out: list[bytes] = []
+        for i, (stream, payload) in enumerate(events):
+            if draws[0, i] < spec.depthgap:
+                self.counts["depthgap"] += 1
+                continue
+            held = self._held.pop(stream, None)
+            if held is None and draws[1, i] < spec.depthreorder:
+                self._held[stream] = payload
+                self.counts["depthreorder"] += 1
+                continue
+            out.append(payload)
+            if held is not None:
+                out.append(held)
         return out

@@ -14,8 +14,9 @@ import orjson
 
 from pipelines.binance.endpoints import agg_trade_stream
 from pipelines.records.timeunits import DAY_MS, MINUTE_MS
+from pipelines.standin.book import Book, LevelChanges
 from pipelines.standin.derivatives import INTEREST_PER_PERIOD, Derivatives
-from pipelines.standin.market import Book, Market
+from pipelines.standin.market import Market
 
 _TEXT = 0x81  # FIN + text opcode
 
@@ -349,6 +350,33 @@ class Formats:
             "pu": prev_update,
             "b": self.levels(book.bid_price, book.bid_qty, sym),
             "a": self.levels(book.ask_price, book.ask_qty, sym),
+            "st": 1,
+        }
+        return orjson.dumps(body)
+
+    def diff_depth_event(
+        self,
+        sym: int,
+        changes: LevelChanges,
+        event_time: int,
+        transaction_time: int,
+        first_id: int,
+        last_id: int,
+        prev_last_id: int,
+    ) -> bytes:
+        """A diff-depth `depthUpdate`: changed levels, prices ascending, "0" for removed ones."""
+        self.refresh()
+        body = {
+            "e": "depthUpdate",
+            "E": event_time,
+            "T": transaction_time,
+            "s": self.names[sym],
+            "ps": self.pairs[sym],
+            "U": first_id,
+            "u": last_id,
+            "pu": prev_last_id,
+            "b": self.levels(changes.bid_price, changes.bid_qty, sym),
+            "a": self.levels(changes.ask_price, changes.ask_qty, sym),
             "st": 1,
         }
         return orjson.dumps(body)

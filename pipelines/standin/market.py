@@ -11,10 +11,11 @@ fixed grid of steps from the start, so a seed gives the same trades whatever the
   large orders sweep several consecutive price levels (several aggTrades with the same `T`,
   consecutive ids, monotone prices); some orders are liquidations;
 * prices: integer ticks formed by the flow. Each contract has a book of `depth` steps per
-  level (DEPTH_MEDIANS median orders); a taker order consumes what is left at the touch and
+  level (MIN_DEPTH_MEDIANS median orders at least); a taker order consumes what is left at the touch and
   then whole levels, so the price moves by the order's size over the depth, and the resting
-  liquidity's own lean (REST_LEAN) adds an independent move of the same size. The book served (REST
-  depth, depth streams, bookTicker) is that same book, so a sweep fills what the book showed.
+  liquidity's own lean (REST_LEAN) adds an independent move of the same size. Unwatched
+  contracts show that derived book; a watched one (diff depth, REST depth) has a true book
+  (book.py) that the same orders consume, step by step, and whose touch follows the price.
 
 Every generated trade is kept (`TradeHistory`) and aggregated into minute bars (`MinuteBars`);
 liquidations are snapshot like `!forceOrder@arr` (the latest per contract per 1000 ms window).
@@ -31,8 +32,46 @@ from pipelines.binance.endpoints import stream_symbol
 from pipelines.records.dtypes import TRADE_DTYPE
 from pipelines.records.timeunits import DAY_MS, MINUTE_MS
 from pipelines.standin.bars import RING_MINUTES, DailyBars, MinuteBars
-from pipelines.standin.history import STORED_DTYPE, TradeHistory
+from pipelines.standin.book import (
+    MAKER_EVENTS_PER_S,
+    MAKER_EVENTS_PER_TRADE,
+    Book,
+    BookState,
+    TrueBook,
+    derived_book,
+    step_books,
+)
+from pipelines.standin.history import TradeHistory
+from pipelines.standin.liquidations import (
+    LIQUIDATION_DTYPE,
+    PendingLiquidations,
+    liquidation_orders,
+)
+from pipelines.standin.order_flow import (
+    DEPTH_GROWTH,
+    ETA,
+    IMBALANCE_AR,
+    IMBALANCE_SD,
+    LIQUIDATION_PROB,
+    MAX_SWEEP_LEVELS,
+    REST_LEAN,
+    RPI_PROB,
+    SHOCK_RATE_PER_S,
+    SHOCK_SHARE,
+    TAIL_ALPHA,
+    TAU_S,
+    WHALE_ADV_SHARE,
+    WHALES_PER_S,
+    activity_weights,
+    book_depth,
+    lean_share,
+    order_notional,
+    segment_exclusive_cumsum,
+    walk_levels,
+)
 from pipelines.standin.past import ContractPast, MinuteSpans, Past, tail_suffixes
+from pipelines.standin.statistics import rolling_24h
+from pipelines.standin.trade_queries import query_agg_trades
 from pipelines.standin.universe import (
     SETTLING,
     TRADING,
@@ -42,45 +81,8 @@ from pipelines.standin.universe import (
     generated_contract,
 )
 
-ETA = 0.7  # Hawkes branching ratio: share of trades triggered by earlier trades
-TAU_S = 3.0  # decay of the excitation
-SHOCK_RATE_PER_S = 1 / 60  # market-wide bursts (cascades)
-SHOCK_SHARE = 0.15  # share of all trades that shocks account for on average
-SIZE_SIGMA = 1.3  # lognormal sigma of order notionals
-TAIL_PROB, TAIL_ALPHA = 0.03, 1.3  # Pareto tail of order sizes
-# Book: a level holds at least MIN_DEPTH_MEDIANS median orders, more where the flow would
-# otherwise move the price faster than the contract's daily volatility.
-MIN_DEPTH_MEDIANS = 50.0
-# Level j behind the touch holds (1 + DEPTH_GROWTH * j) times the touch's depth, as real books
-# thicken away from the touch: the impact of an order grows like the square root of its size.
-DEPTH_GROWTH = 0.05
-MAX_SWEEP_LEVELS = 1000  # an order walks at most this many levels; hidden liquidity fills the rest
-# Taker side: buy with probability logistic(imbalance), an AR(1) per step that drifts over
-# ~5 s. The resting liquidity leans too (quotes pulled or replenished on one side), an
-# independent AR(1) of the same kind moving the book by REST_LEAN times what the flow would:
-# tuned so 10 s flow share vs price change correlates like the real captures (about 0.5).
-IMBALANCE_AR, IMBALANCE_SD = 0.99, 0.09
-REST_LEAN = 1.6
-# Rare orders sized off the contract's daily turnover, what the screener exists to catch.
-WHALES_PER_S = 1 / 8  # across the whole market; not part of the synthetic daily history
-WHALE_ADV_SHARE = (0.004, 0.02)  # 0.4 % to 2 % of the contract's daily notional
-LIQUIDATION_PROB = 0.0015  # per order at the mean rate; scales with the burst intensity
-RPI_PROB = 0.02  # share of aggTrades with RPI fills (nq < q)
 _EVICT_EVERY_MS = 10_000
 MAX_HISTORY_MS = 30 * DAY_MS  # the generated past: start-up builds a skeleton per contract
-
-LIQUIDATION_DTYPE = np.dtype(
-    [
-        ("sym", "i4"),
-        ("time", "i8"),  # T
-        ("sell", "?"),  # order side SELL: a long was liquidated
-        ("orig_qty", "i8"),  # q, steps
-        ("price", "i8"),  # p (bankruptcy-derived order price), ticks
-        ("avg_price", "f8"),  # ap, ticks (fractional)
-        ("last_qty", "i8"),  # l, steps
-        ("filled_qty", "i8"),  # z, steps
-    ]
-)
 
 
 @dataclass(slots=True)
@@ -92,103 +94,6 @@ class Step:
     trades: np.ndarray  # TRADE_DTYPE, event_time = end_ms
     nq: np.ndarray  # int64 steps, quantity without RPI fills
     liquidations: np.ndarray  # LIQUIDATION_DTYPE
-
-
-@dataclass(slots=True)
-class Book:
-    """Top levels of one contract: prices in ticks, quantities in steps, best first."""
-
-    bid_price: np.ndarray
-    bid_qty: np.ndarray
-    ask_price: np.ndarray
-    ask_qty: np.ndarray
-    update_id: int
-    time: int
-
-
-def _activity_weights(n: int) -> np.ndarray:
-    """BTC ~15 %, ETH ~10 %, the rest Zipf-distributed below them."""
-    if n == 1:
-        return np.ones(1)
-    head = np.array([0.15, 0.10])[: min(n, 2)]
-    rest = 1.0 / np.arange(4, n - len(head) + 4) ** 1.1
-    rest = rest / rest.sum() * (1.0 - head.sum()) if len(rest) else rest
-    w = np.concatenate([head, rest])
-    return w / w.sum()
-
-
-def _order_notional(
-    normal: np.ndarray,
-    uniform: np.ndarray,
-    pareto: np.ndarray,
-    median: np.ndarray,
-    whale: np.ndarray | None = None,
-) -> np.ndarray:
-    """Order notionals (USD): lognormal with a Pareto tail; `whale` (USD, 0 for ordinary
-    orders) overrides the drawn notional of the rare big ones."""
-    notional = median * np.exp(SIZE_SIGMA * normal)
-    notional = np.where(uniform < TAIL_PROB, notional * (1.0 + pareto), notional)
-    notional = np.minimum(notional, median * 1e5)
-    if whale is not None:
-        notional = np.where(whale > 0, whale, notional)
-    return notional
-
-
-def _walk(units: np.ndarray) -> np.ndarray:
-    """Levels an order of `units` touch-depths walks through the thickening book: the x with
-    x + DEPTH_GROWTH * x**2 / 2 = units, at most MAX_SWEEP_LEVELS - 1."""
-    x = (np.sqrt(1.0 + 2.0 * DEPTH_GROWTH * units) - 1.0) / DEPTH_GROWTH
-    return np.minimum(x, MAX_SWEEP_LEVELS - 1)
-
-
-def _lean(state: np.ndarray) -> np.ndarray:
-    """Expected net share (buy minus sell) of an imbalance or lean state."""
-    return np.tanh(state / 2.0)
-
-
-def _book_depth(
-    notional_in_medians: np.ndarray,
-    orders_per_step: np.ndarray,
-    whales_per_step: np.ndarray,
-    step_var: np.ndarray,
-    steps_per_day: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Touch depth (in median orders) per contract at which the price varies by `step_var`
-    levels² per step in the long run, and the mean walk of an order at that depth.
-
-    Long-run variance per step: the iid part n E[w²] plus the persistent part of the drifting
-    imbalance and lean, n² E[w]² Var(share) (1 + φ) / (1 - φ) (1 + REST_LEAN²), plus whales.
-    """
-    grid = np.geomspace(MIN_DEPTH_MEDIANS, 1e9, 400)
-    walk = _walk(notional_in_medians[None, :] / grid[:, None])
-    mean, second = walk.mean(axis=1), (walk**2).mean(axis=1)
-    states = np.random.default_rng(0).standard_normal(20_000) * IMBALANCE_SD
-    share_var = float(_lean(states / np.sqrt(1 - IMBALANCE_AR**2)).var())
-    persist = share_var * (1 + IMBALANCE_AR) / (1 - IMBALANCE_AR) * (1 + REST_LEAN**2)
-    n = orders_per_step[:, None]
-    var = n * second[None, :] + n**2 * mean[None, :] ** 2 * persist  # decreasing in the depth
-    whale_share = np.linspace(*WHALE_ADV_SHARE, 5)
-    day_medians = orders_per_step * steps_per_day * notional_in_medians.mean()
-    for share in whale_share:
-        whale = _walk((day_medians * share)[:, None] / grid[None, :])
-        var += whales_per_step[:, None] * whale**2 / len(whale_share)
-    pick = np.array([np.interp(-v, -row, grid) for v, row in zip(step_var, var, strict=True)])
-    return pick, np.interp(pick, grid, mean)
-
-
-_NO_ROWS = np.zeros(0, dtype=STORED_DTYPE)
-
-
-def _join(older: np.ndarray, newer: np.ndarray | None) -> np.ndarray:
-    return older if newer is None or len(newer) == 0 else np.concatenate([older, newer])
-
-
-def _segment_exclusive_cumsum(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Per-segment exclusive running sum; segments are consecutive runs of `counts` rows."""
-    total = np.cumsum(values)
-    seg_start = np.cumsum(counts) - counts
-    before = np.where(seg_start > 0, total[np.maximum(seg_start - 1, 0)], 0)
-    return total - values - np.repeat(before, counts)
 
 
 class Market:
@@ -224,6 +129,7 @@ class Market:
         self._index = {c.symbol: i for i, c in enumerate(self.contracts)}
         self._stream_index = {stream_symbol(c.symbol): i for i, c in enumerate(self.contracts)}
         self._rng = np.random.default_rng([seed, 1])
+        self.books: dict[int, TrueBook] = {}  # materialised true books (book.py)
         self._init_state()
         self.past = self._build_past(history_ms)
         # The generated past comes first: live ids continue where its ids end.
@@ -243,7 +149,7 @@ class Market:
             if self.past
             else self.bid.copy()
         )
-        self._past_tail = (
+        self.past_tail = (
             tail_suffixes(self.past, len(self.contracts), min(self.past.minutes, RING_MINUTES))
             if self.past
             else None
@@ -258,7 +164,7 @@ class Market:
             1.0 / self.step,
             setup_rng,
         )
-        self._liq_pending: list[np.ndarray] = []
+        self.liquidations = PendingLiquidations()
         self._last_evict = self.start_ms
 
     def _build_past(self, history_ms: int) -> Past:
@@ -285,7 +191,7 @@ class Market:
         n = len(self.contracts)
         rng = np.random.default_rng([self.seed, 4])
         self.active = np.array([s == TRADING for s in self.status])
-        weights = _activity_weights(n) * self.active
+        weights = activity_weights(n) * self.active
         weights = weights / weights.sum() if weights.sum() > 0 else weights
         self.tick = np.array([c.spec.tick for c in self.contracts])
         self.step = np.array([c.spec.step for c in self.contracts])
@@ -304,9 +210,6 @@ class Market:
         self.next_agg = rng.integers(10**6, 10**9, n).astype(np.int64)
         self.next_raw = self.next_agg * 2 + rng.integers(0, 10**6, n)
         self.update_id = rng.integers(10**9, 10**12, n).astype(np.int64)
-        self.first_update_id = self.update_id.copy()
-        self.book_moves = np.zeros(n, np.int64)  # steps in which the best bid moved
-        self.book_fills = np.zeros(n, np.int64)  # steps in which the touch traded
         self.pos = self.bid + rng.random(n)  # bid plus the part of the touch left on the bid
         self.last_price = self.bid.copy()
         self.last_qty = np.ones(n, dtype=np.int64)
@@ -329,7 +232,7 @@ class Market:
         """Per-contract order rate, tick volatility and expected volumes for the target rate."""
         rng = np.random.default_rng([self.seed, 5])
         size = 20_000
-        notional = _order_notional(
+        notional = order_notional(
             rng.standard_normal(size), rng.random(size), rng.pareto(TAIL_ALPHA, size), np.ones(size)
         )
         # Depth from the daily volatility, guessing rows per order first (it depends on it).
@@ -337,14 +240,14 @@ class Market:
         orders_per_step = self.rate * self.weight[syms] / 1.3 * self.step_ms / 1000
         daily_levels = self.daily_vol[syms] * self.anchor[syms]
         whales_per_step = self.whales_per_s * self.weight[syms] * self.step_ms / 1000
-        depth, self.mean_walk[syms] = _book_depth(
+        depth, self.mean_walk[syms] = book_depth(
             notional,
             orders_per_step,
             whales_per_step,
             daily_levels**2 / steps_per_day,
             steps_per_day,
         )
-        walk = _walk(notional[None, :] / depth[:, None])
+        walk = walk_levels(notional[None, :] / depth[:, None])
         rows = np.floor(rng.random(size) + walk) + 1
         levels_per_order = rows.mean(axis=1)
         per_row = (notional / rows).mean(axis=1)
@@ -411,9 +314,6 @@ class Market:
             ("live_first_agg", 1),
             ("next_raw", 1),
             ("update_id", int(rng.integers(10**9, 10**12))),
-            ("first_update_id", 0),
-            ("book_moves", 0),
-            ("book_fills", 0),
             ("last_price", bid),
             ("last_qty", 1),
             ("agg_rate", 0.0),
@@ -478,6 +378,8 @@ class Market:
         if (t1 // DAY_MS) != (t0 // DAY_MS):
             self.daily.close_day(t0 // DAY_MS, self.spans)
         if m == 0:
+            self.update_id += 2 * active
+            self._step_books(t1, dt)
             return Step(
                 t0,
                 t1,
@@ -498,7 +400,7 @@ class Market:
             daily_notional * rng.uniform(*WHALE_ADV_SHARE, m),
             0.0,
         )
-        notional = _order_notional(
+        notional = order_notional(
             rng.standard_normal(m),
             rng.random(m),
             rng.pareto(TAIL_ALPHA, m),
@@ -512,16 +414,15 @@ class Market:
         # frac*depth, ask queue (1-frac)*depth), deeper levels hold `depth` steps. A taker order
         # walks `pos` by its size over the depth, so prices are the result of the flow; the
         # resting liquidity's own moves (quotes pulled/replenished) add a small independent walk.
-        bid_before = self.bid.copy()
         # The book leans first, in proportion to this step's activity.
-        self.pos += REST_LEAN * _lean(self.lean) * counts * self.mean_walk
+        self.pos += REST_LEAN * lean_share(self.lean) * counts * self.mean_walk
         pos0 = self.pos[osym]
         unit = pos0 * self.tick[osym] * self.step[osym]
         want = np.maximum(np.rint(notional / np.maximum(unit, 1e-300)), 1.0)
         depth = self.depth[osym]
-        walk = _walk(want / depth)  # beyond the cap: hidden liquidity
+        walk = walk_levels(want / depth)  # beyond the cap: hidden liquidity
         signed = np.where(buy, walk, -walk)
-        pos_b = pos0 + _segment_exclusive_cumsum(signed, counts)
+        pos_b = pos0 + segment_exclusive_cumsum(signed, counts)
         pos_a = pos_b + signed
         lb = np.floor(pos_b)
         levels = (np.abs(np.floor(pos_a) - lb) + 1).astype(np.int64)
@@ -558,7 +459,7 @@ class Market:
         fills = np.minimum(fills, qty)  # every raw trade holds at least one step
         rows_per_sym = np.bincount(rsym, minlength=n)
         position = np.arange(rows) - np.repeat(np.cumsum(rows_per_sym) - rows_per_sym, rows_per_sym)
-        first_raw = self.next_raw[rsym] + _segment_exclusive_cumsum(fills, rows_per_sym)
+        first_raw = self.next_raw[rsym] + segment_exclusive_cumsum(fills, rows_per_sym)
 
         trades = np.empty(rows, dtype=TRADE_DTYPE)
         trades["sym"] = rsym
@@ -575,72 +476,21 @@ class Market:
 
         self.next_agg += rows_per_sym
         self.next_raw += np.bincount(rsym, weights=fills, minlength=n).astype(np.int64)
-        self.update_id += rows_per_sym * 3 + active
+        # At least 2 ids per step: the step's changes, then one that changes nothing (book.py).
+        self.update_id += rows_per_sym * 3 + 2 * active
         last_row = np.cumsum(rows_per_sym) - 1
         traded = rows_per_sym > 0
-        # What changed in the book, for diff depth: the touch moved, or its queue was hit.
-        self.book_moves += self.bid != bid_before
-        self.book_fills += traded
         self.last_price[traded] = price[last_row[traded]]
         self.last_qty[traded] = qty[last_row[traded]]
 
-        liqs = self._liquidations(liquidation, order_of, trades, buy, rng)
+        if self.books:
+            orders = (osym, buy, np.floor(pos_b).astype(np.int64))
+            self._step_books(t1, dt, orders, (order_of, price, qty))
+        liqs = liquidation_orders(liquidation, order_of, trades, buy, rng)
+        self.liquidations.add(liqs)
         self.history.append(trades, nq)
         self.minutes.update(trades, row_notional)
         return Step(t0, t1, trades, nq, liqs)
-
-    def _liquidations(
-        self,
-        liquidation: np.ndarray,
-        order_of: np.ndarray,
-        trades: np.ndarray,
-        buy: np.ndarray,
-        rng: np.random.Generator,
-    ) -> np.ndarray:
-        """Liquidation orders are taker orders too: their fills are in the aggTrades."""
-        orders = np.flatnonzero(liquidation)
-        out = np.zeros(len(orders), dtype=LIQUIDATION_DTYPE)
-        if len(orders) == 0:
-            return out
-        is_liq_row = liquidation[order_of]
-        rows_order = order_of[is_liq_row]
-        qty = trades["qty"][is_liq_row]
-        price = trades["price"][is_liq_row].astype(np.float64)
-        idx = np.searchsorted(orders, rows_order)
-        filled = np.bincount(idx, weights=qty, minlength=len(orders))
-        avg = np.bincount(idx, weights=qty * price, minlength=len(orders)) / filled
-        last_row = np.flatnonzero(np.diff(idx, append=len(orders)))
-        partial = rng.random(len(orders)) < 0.1
-        out["sym"] = trades["sym"][is_liq_row][last_row]
-        out["time"] = trades["time"][is_liq_row][last_row]
-        out["sell"] = ~buy[orders]
-        out["filled_qty"] = filled.astype(np.int64)
-        out["orig_qty"] = np.where(partial, np.rint(filled * rng.uniform(1.1, 1.5)), filled)
-        out["avg_price"] = avg
-        out["last_qty"] = qty[last_row]
-        # The bankruptcy-derived order price sits beyond the fills, against the liquidated side.
-        worse = np.where(out["sell"], -1.0, 1.0) * rng.uniform(0.003, 0.012, len(orders))
-        out["price"] = np.maximum(np.rint(avg * (1.0 + worse)), 1).astype(np.int64)
-        self._liq_pending.append(out)
-        return out
-
-    def force_order_snapshot(self, window_end_ms: int) -> np.ndarray:
-        """Latest liquidation per contract with `T` in the 1000 ms window ending here."""
-        if not self._liq_pending:
-            return np.zeros(0, dtype=LIQUIDATION_DTYPE)
-        liqs = np.concatenate(self._liq_pending)
-        due = liqs["time"] < window_end_ms
-        self._liq_pending = [liqs[~due]] if (~due).any() else []
-        liqs = liqs[due]
-        if len(liqs) == 0:
-            return liqs
-        window = liqs["time"] // 1000
-        order = np.lexsort((np.arange(len(liqs)), liqs["time"], liqs["sym"], window))
-        liqs, window = liqs[order], window[order]
-        last = np.flatnonzero(
-            (np.diff(liqs["sym"], append=-1) != 0) | (np.diff(window, append=-1) != 0)
-        )
-        return liqs[last]
 
     def agg_trades(
         self,
@@ -652,105 +502,89 @@ class Market:
         limit: int = 500,
     ) -> np.ndarray:
         """REST aggTrades over the generated past and the live history (`STORED_DTYPE`)."""
-        live = self.history
-        past = self.past if self.past.has(sym) else None
-        if past is None:
-            return live.query(
-                sym, from_id=from_id, start_time=start_time, end_time=end_time, limit=limit
-            )
-        first_live = int(self.live_first_agg[sym])
-        if from_id is not None:
-            older = past.by_id(sym, from_id, limit) if from_id < first_live else _NO_ROWS
-            rest = limit - len(older)
-            newer = live.query(sym, from_id=max(from_id, first_live), limit=rest) if rest else None
-            return _join(older, newer)
-        if start_time is not None:
-            older = _NO_ROWS
-            if start_time < self.start_ms:
-                end = self.start_ms - 1 if end_time is None else min(end_time, self.start_ms - 1)
-                older = past.by_time(sym, start_time, end, limit)
-            rest = limit - len(older)
-            newer = None
-            if rest and (end_time is None or end_time >= self.start_ms):
-                newer = live.query(
-                    sym, start_time=max(start_time, self.start_ms), end_time=end_time, limit=rest
-                )
-            return _join(older, newer)
-        newer = live.query(sym, end_time=end_time, limit=limit)
-        if len(newer) == limit:
-            return newer
-        end = self.start_ms - 1 if end_time is None else min(end_time, self.start_ms - 1)
-        return _join(past.by_time(sym, None, end, limit - len(newer)), newer)
+        return query_agg_trades(
+            self.past,
+            self.history,
+            sym,
+            first_live_agg=int(self.live_first_agg[sym]),
+            live_start_ms=self.start_ms,
+            from_id=from_id,
+            start_time=start_time,
+            end_time=end_time,
+            limit=limit,
+        )
 
     # ------------------------------------------------------------------ books
 
     def book(self, sym: int, levels: int, now_ms: int) -> Book:
-        """The book the trades walk through: what is left of the touch, then full levels."""
-        bid = int(self.bid[sym])
-        ask = bid + int(self.spread[sym])
-        depth = float(self.depth[sym])
-        frac = float(self.pos[sym]) - bid
-        full = np.rint(depth * (1.0 + DEPTH_GROWTH * np.arange(levels)))
-        qty = np.maximum(np.vstack([full, full]), 1).astype(np.int64)
-        qty[0, 0] = max(round(frac * depth), 1)
-        qty[1, 0] = max(round((1.0 - frac) * depth), 1)
-        offsets = np.arange(levels)
-        bid_price = np.maximum(bid - offsets, 1)
-        return Book(bid_price, qty[0], ask + offsets, qty[1], int(self.update_id[sym]), now_ms)
+        """The top `levels` of a contract's book: its true book once materialised, else the
+        derived book the trades walk through."""
+        true = self.books.get(sym)
+        if true is not None:
+            return true.top(levels, now_ms)
+        return derived_book(
+            int(self.bid[sym]),
+            int(self.spread[sym]),
+            float(self.depth[sym]),
+            float(self.pos[sym]),
+            levels,
+            int(self.update_id[sym]),
+            now_ms,
+        )
 
-    # ------------------------------------------------------------------ statistics
+    def open_book(self, sym: int) -> TrueBook:
+        """Materialise a contract's true book (from now on every step maintains it)."""
+        book = self.books.get(sym)
+        if book is None:
+            rng = np.random.default_rng([self.seed, 0xB00C, sym])  # not the trades' generator
+            book = TrueBook(
+                int(self.bid[sym]),
+                int(self.spread[sym]),
+                float(self.depth[sym]),
+                int(self.update_id[sym]),
+                rng,
+                self.time_ms,
+            )
+            self.books[sym] = book
+        return book
+
+    def true_book(self, sym: int, update_id: int | None = None) -> BookState:
+        """Ground truth: every level of a contract's true book (price ticks -> qty steps), now
+        or as of `update_id` (within book.JOURNAL_MS); materialises the book if needed."""
+        book = self.open_book(sym)
+        return book.state() if update_id is None else book.at(update_id)
+
+    def _step_books(
+        self,
+        t1: int,
+        dt: float,
+        orders: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+        rows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    ) -> None:
+        if not self.books:
+            return
+        empty = np.zeros(0, np.int64)
+        osym, obuy, obid = orders or (empty, empty.astype(bool), empty)
+        order_of, price, qty = rows or (empty, empty, empty)
+        step_books(
+            self.books,
+            order_sym=osym,
+            order_buy=obuy,
+            order_bid=obid,
+            row_order=order_of,
+            row_price=price,
+            row_qty=qty,
+            bid=self.bid,
+            spread=self.spread,
+            maker_rate=(MAKER_EVENTS_PER_S + MAKER_EVENTS_PER_TRADE * self.agg_rate) * self.active,
+            dt_s=dt,
+        )
+        for sym, book in self.books.items():
+            book.end_step(int(self.update_id[sym]), t1)
+
+    def force_order_snapshot(self, window_end_ms: int) -> np.ndarray:
+        """Latest liquidation per contract with `T` in the 1000 ms window ending here."""
+        return self.liquidations.snapshot(window_end_ms)
 
     def ticker_24h(self, now_ms: int) -> dict[str, np.ndarray]:
-        """Rolling 24 h statistics of every contract (prices in ticks, volumes in steps): the
-        live minutes, the generated past and the synthetic days before it, oldest first."""
-        n = len(self.contracts)
-        win = self.minutes.window(now_ms // MINUTE_MS)
-        parts = [self._past_part(now_ms, n), win]
-        pre = self.daily.before_start(now_ms - DAY_MS)
-        if pre is not None:
-            parts.insert(0, {**pre, "any": np.ones(n, bool)})
-        big = np.iinfo(np.int64).max
-        open_ = self.last_price.copy()
-        for part in parts[::-1]:  # the oldest part with trades sets the open
-            open_ = np.where(part["any"], part["open"], open_)
-        high, low = self.last_price.copy(), self.last_price.copy()
-        out = {
-            "volume": np.zeros(n, np.int64),
-            "quote": np.zeros(n),
-            "trades": np.zeros(n, np.int64),
-        }
-        for part in parts:
-            high = np.maximum(high, np.where(part["any"], part["high"], -big))
-            low = np.minimum(low, np.where(part["any"], part["low"], big))
-            for name, total in out.items():
-                value = part[name] if total.dtype.kind == "f" else np.rint(part[name])
-                out[name] = total + value.astype(total.dtype)
-        last_id = self.next_raw - 1
-        return {
-            "open": open_,
-            "high": high,
-            "low": low,
-            "last": self.last_price,
-            "last_qty": self.last_qty,
-            **out,
-            "first_id": last_id - np.maximum(out["trades"], 1) + 1,
-            "last_id": last_id,
-            "open_time": np.full(n, now_ms - DAY_MS),
-        }
-
-    def _past_part(self, now_ms: int, n: int) -> dict[str, np.ndarray]:
-        """The generated past's share of the rolling 24 h window ending now."""
-        tail = self._past_tail
-        none = {k: np.zeros(n, np.int64) for k in ("open", "high", "low", "volume", "trades")}
-        none.update(quote=np.zeros(n), any=np.zeros(n, bool))
-        if tail is None:
-            return none
-        width = tail["open"].shape[1]
-        j = now_ms // MINUTE_MS - (RING_MINUTES - 1) - int(tail["first_minute"])
-        if j >= width:
-            return none
-        j = max(j, 0)
-        known = tail["open"].shape[0]  # contracts listed later have no past
-        for name in none:
-            none[name][:known] = tail[name][:, j]
-        return none
+        return rolling_24h(self, now_ms)

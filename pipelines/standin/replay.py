@@ -5,7 +5,8 @@ Accepted line formats (gzip or plain, detected per file):
 * hftbacktest collector output: `<epoch ns> <frame>`;
 * JSONL: one frame per line, timed by its event time `E` (or `T`).
 Combined frames keep their stream name and their exact bytes; raw frames (no envelope) get the
-stream name Binance would give them. REST lines (depth snapshots) are skipped.
+stream name Binance would give them. REST depth snapshots recorded in the capture are kept
+apart (`load_capture`): `replay_book` serves the book at the replay position from them.
 
 A capture of raw trades (`<s>@trade`) is also served as `<s>@aggTrade`, because that is what
 clients consume: consecutive trades of a symbol with the same transact time, price and side
@@ -119,10 +120,17 @@ def stream_name(data: dict | list) -> str | None:
 
 def load_replay(path: str | Path) -> list[ReplayFrame]:
     """All replayable frames of a capture, in file order."""
+    return load_capture(path)[0]
+
+
+def load_capture(path: str | Path) -> tuple[list[ReplayFrame], list[dict]]:
+    """A capture's replayable frames, in file order, and the bodies of the REST depth
+    snapshots recorded in it (hftbacktest writes them as `<ns> {"lastUpdateId":..}` lines)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"replay file {path} does not exist")
     frames: list[ReplayFrame] = []
+    snapshots: list[dict] = []
     last_time = 0.0
     for line in _lines(path):
         split = _split(line)
@@ -132,6 +140,9 @@ def load_replay(path: str | Path) -> list[ReplayFrame]:
         try:
             message = orjson.loads(text)
         except orjson.JSONDecodeError:
+            continue
+        if isinstance(message, dict) and "lastUpdateId" in message and "bids" in message:
+            snapshots.append(message)
             continue
         if isinstance(message, dict) and "stream" in message and "data" in message:
             stream, data = message["stream"], message["data"]
@@ -149,7 +160,7 @@ def load_replay(path: str | Path) -> list[ReplayFrame]:
         frames.append(ReplayFrame(time_ms, stream, combined, raw, data, _agg_of(data)))
     if not frames:
         raise ValueError(f"{path} holds no replayable websocket frame")
-    return with_aggregates(frames)
+    return with_aggregates(frames), snapshots
 
 
 def _agg_of(data: object) -> AggTrade | None:

@@ -47,6 +47,7 @@ from pipelines.standin.derivatives import FUNDING_PERIOD_MS, Derivatives, next_f
 from pipelines.standin.frames import Formats
 from pipelines.standin.limits import WeightLimiter
 from pipelines.standin.market import Market
+from pipelines.standin.replay_book import ReplayBooks
 from pipelines.standin.universe import TRADING
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,7 @@ class RestApi:
         archive: Archive,
         derivatives: Derivatives,
         admin: Admin,
+        replay_books: ReplayBooks | None = None,
     ) -> None:
         self.market = market
         self.derivatives = derivatives
@@ -117,6 +119,7 @@ class RestApi:
         self.limiter = limiter
         self.archive = archive
         self.admin = admin
+        self.replay_books = replay_books
 
     def add_routes(self, app: web.Application) -> None:
         app.middlewares.append(self._weights)
@@ -290,6 +293,12 @@ class RestApi:
         if limit not in DEPTH_LIMITS:
             raise BinanceError(-4021, "Invalid depth limit.")
         now = self.clock.now_ms()
+        replayed = (
+            self.replay_books.get(self.market.contracts[sym].symbol) if self.replay_books else None
+        )
+        if replayed is not None:  # a replay: the capture's book at the replay position
+            return _json(replayed.rest_body(limit, now))
+        self.market.open_book(sym)  # from now on the true book is kept, consistent with diffs
         book = self.market.book(sym, limit, now)
         return _json(self.formats.depth_rest(sym, book, now))
 

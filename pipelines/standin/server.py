@@ -44,10 +44,11 @@ from pipelines.standin.market import Market
 from pipelines.standin.replay import (
     ReplayClock,
     ReplaySchedule,
-    load_replay,
+    load_capture,
     observed_grids,
     record_replayed,
 )
+from pipelines.standin.replay_book import ReplayBooks, depth_snapshots
 from pipelines.standin.rest import RestApi
 from pipelines.standin.subscriptions import Subscriptions, TooManySubscriptions
 from pipelines.standin.truth import TruthRecorder, truth_frame
@@ -100,15 +101,18 @@ class StandIn:
         self.max_streams = max_streams
         self.max_send_buffer = max_send_buffer
         self.hold = hold
-        frames = load_replay(replay) if replay else None
+        frames, snapshot_bodies = load_capture(replay) if replay else (None, [])
         contracts = None
         self._replay: ReplaySchedule | None = None
+        # The capture's book at the replay position (REST depth during a replay).
+        self.replay_books: ReplayBooks | None = None
         # What clients see as server time: the capture's clock during a replay.
         self.server_time: Clock | ReplayClock = self.clock
         if frames is not None:
             contracts = [replay_contract(s, *grid) for s, grid in observed_grids(frames).items()]
             rate = 0.0
             self._replay = ReplaySchedule(frames, None, speed)
+            self.replay_books = ReplayBooks(depth_snapshots(frames, snapshot_bodies))
             self.server_time = ReplayClock(self._replay, self.clock)
         self.market = Market(
             symbols,
@@ -171,6 +175,7 @@ class StandIn:
             archive,
             self.derivatives,
             self,
+            self.replay_books,
         ).add_routes(app)
         # /private carries user data: accepted, and silent without a listen key's events.
         for route in ("/market", "/public", "/private", ""):
@@ -272,6 +277,21 @@ class StandIn:
             to_trade_records(self.market.history.symbol_trades(sym), sym), self.market
         )
 
+    def true_book(self, symbol: str, update_id: int | None = None) -> dict:
+        """Ground truth of a contract's generated book, in the REST depth layout (wire strings,
+        best first, every level): now, or as of `update_id` (a diff event's `u`, within
+        book.JOURNAL_MS). Materialises the book if nobody watched it yet."""
+        sym = self.market.index(symbol)
+        if sym is None:
+            raise KeyError(f"unknown symbol {symbol!r}")
+        state = self.market.true_book(sym, update_id)
+        sides = {}
+        for name, levels in (("bids", state.bids), ("asks", state.asks)):
+            prices = np.array(sorted(levels, reverse=name == "bids"), dtype=np.int64)
+            qtys = np.array([levels[p] for p in prices.tolist()], dtype=np.int64)
+            sides[name] = self.formats.levels(prices, qtys, sym)
+        return {"lastUpdateId": state.update_id, **sides}
+
     def stats(self) -> dict:
         faults: dict[str, int] = {}
         for conn in self.connections:
@@ -347,16 +367,23 @@ class StandIn:
             if self._replay.start_ms is None and any(c.subs.streams for c in conns):
                 self._replay.start(now)  # --hold: the clock starts with the first subscriber
             due = self._replay.due(now)
+            if self.replay_books is not None:
+                self.replay_books.feed(due)
             record_replayed(market, due)
             self.replay_frames_sent += self.broadcaster.replay(due, conns, now)
 
         def crossed(period: int) -> bool:
             return now // period != prev // period
 
+        # Diff depth of the generated books (a replay serves its capture's own depth events).
+        generated_books = self._replay is None
+        if generated_books:
+            self.broadcaster.diff_depth(0, conns, now)  # @0ms: every step that changed a book
         for speed in (100, 250, 500):
             if crossed(speed):
                 self.broadcaster.depth(speed, conns, now)
-                self.broadcaster.diff_depth(speed, conns, now)
+                if generated_books:
+                    self.broadcaster.diff_depth(speed, conns, now)
         if crossed(250):
             self.broadcaster.klines(self._changed[250], conns, now)
             self._changed[250][:] = False

@@ -25,6 +25,8 @@ from pipelines.standin.market import Market
 
 # Partial depth speeds: unsuffixed is 250 ms; an explicit "@250ms" is acknowledged and silent.
 _DEPTH_SPEEDS = {"": 250, "@100ms": 100, "@500ms": 500}
+# Diff depth also has the undocumented real-time `@0ms` (every step with a change).
+_DIFF_SPEEDS = {**_DEPTH_SPEEDS, "@0ms": 0}
 _MARK_PERIODS = {"markPrice": 3000, "markPrice@1s": 1000}
 _ALL_MARK = {"!markPrice@arr": 3000, "!markPrice@arr@1s": 1000}
 
@@ -136,9 +138,10 @@ class Subscriptions:
             plan.book_ticker[sym] = True
         elif kind.startswith("depth"):
             levels, _, speed = kind[5:].partition("@")
-            speed_ms = _DEPTH_SPEEDS.get(f"@{speed}" if speed else "")
-            if levels == "" and speed_ms:  # diff depth `<s>@depth[@100ms|@500ms]`
-                plan.diff.setdefault(speed_ms, np.zeros(n, bool))[sym] = True
+            speed_key = f"@{speed}" if speed else ""
+            speed_ms = _DEPTH_SPEEDS.get(speed_key)
+            if levels == "" and speed_key in _DIFF_SPEEDS:  # `<s>@depth[@100ms|@500ms|@0ms]`
+                plan.diff.setdefault(_DIFF_SPEEDS[speed_key], np.zeros(n, bool))[sym] = True
             elif levels in ("5", "10", "20") and speed_ms:
                 key = (int(levels), speed_ms)
                 if key not in plan.depth:
