@@ -31,7 +31,7 @@ import numpy as np
 from pipelines.records.timeunits import MINUTE_MS
 from pipelines.standin.bars import MinuteBars
 from pipelines.standin.history import STORED_DTYPE
-from pipelines.standin.past_trades import BLOCK_MINUTES, block_trades
+from pipelines.standin.past_trades import BLOCK_MINUTES, block_quote_units, block_trades
 
 _SKELETON_CACHE = 64  # contracts
 _CACHE_ROWS = 4_000_000  # trades of past blocks kept (~230 MB)
@@ -189,6 +189,13 @@ class Past:
         end = starts[j + 1] if j + 1 < len(starts) else len(rows)
         return rows[starts[j] : end]
 
+    def _block_span(self, sym: int, block: int) -> tuple[int, int, np.random.Generator]:
+        """A block's skeleton minutes [k0, k1) and its generator: its trades are a function of
+        the block alone, whichever form asks for them."""
+        k0 = block * BLOCK_MINUTES
+        k1 = min(k0 + BLOCK_MINUTES, self.minutes)
+        return k0, k1, np.random.default_rng([self.seed, 0x9A5A, sym, block])
+
     def _block(self, sym: int, block: int) -> tuple[np.ndarray, np.ndarray]:
         """The trades of one block of minutes and each minute's first row (cached)."""
         key = (sym, block)
@@ -197,16 +204,13 @@ class Past:
             if cached is not None:
                 self._blocks.move_to_end(key)
                 return cached
-            sk = self.skeleton(sym)
-            k0 = block * BLOCK_MINUTES
-            k1 = min(k0 + BLOCK_MINUTES, self.minutes)
+            k0, k1, rng = self._block_span(sym, block)
             minute = self.first_minute + np.arange(k0, k1)
             times = (
                 np.maximum(minute * MINUTE_MS, self.start_ms),
                 np.minimum((minute + 1) * MINUTE_MS, self.end_ms),
             )
-            rng = np.random.default_rng([self.seed, 0x9A5A, sym, block])
-            held = self._blocks[key] = block_trades(sk, k0, k1, times, rng)
+            held = self._blocks[key] = block_trades(self.skeleton(sym), k0, k1, times, rng)
             self._cached_rows += len(held[0])
             while self._cached_rows > _CACHE_ROWS and len(self._blocks) > 1:
                 _, (rows, _) = self._blocks.popitem(last=False)
@@ -222,12 +226,8 @@ class Past:
             for block in np.unique(k // BLOCK_MINUTES).tolist():
                 sums = self._quotes.get((sym, block))
                 if sums is None:
-                    rows, starts = self._block(sym, block)
-                    units = rows["price"] * rows["qty"]
-                    per_minute = np.r_[starts, len(rows)]
-                    cum = np.r_[0, np.cumsum(units)]
-                    cum_buy = np.r_[0, np.cumsum(np.where(rows["buyer_maker"], 0, units))]
-                    sums = (np.diff(cum[per_minute]), np.diff(cum_buy[per_minute]))
+                    k0, k1, rng = self._block_span(sym, block)
+                    sums = block_quote_units(self.skeleton(sym), k0, k1, rng)
                     self._quotes[(sym, block)] = sums
                 here = k // BLOCK_MINUTES == block
                 total[here] = sums[0][k[here] % BLOCK_MINUTES]

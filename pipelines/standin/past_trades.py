@@ -34,27 +34,17 @@ def block_trades(
 
     `times` holds each minute's [lo, hi) in epoch ms (the past's edges cut the first and last).
     """
-    n = sk.count[k0:k1]
-    starts = np.concatenate([[0], np.cumsum(n)])
-    total = int(starts[-1])
+    core = _BlockCore(sk, k0, k1, rng)
+    if core.total == 0:
+        return np.zeros(0, STORED_DTYPE), core.starts[:-1]
+    total, seg, first, starts, n = core.total, core.seg, core.first, core.starts, core.n
     out = np.zeros(total, STORED_DTYPE)
-    if total == 0:
-        return out, starts[:-1]
-    seg = np.repeat(np.arange(k1 - k0), n)  # minute of each row, within the block
-    first = starts[:-1][seg]  # row index of its minute's first row
-    pos = np.arange(total) - first  # position within the minute
-    size = n[seg]
     lo, hi = times
     # Times: sorted within each minute; minutes are disjoint and in order, so one sort does.
-    out["time"] = np.sort(lo[seg] + (rng.random(total) * (hi - lo)[seg]).astype(np.int64))
-    # Exactly buys[k] taker buys per minute: the lowest ranks of a random key.
-    order = np.lexsort((rng.random(total), seg))
-    rank = np.empty(total, np.int64)
-    rank[order] = np.arange(total) - first[order]
-    buy = rank < sk.buys[k0:k1][seg]
-    out["buyer_maker"] = ~buy
-    out["price"] = _prices(sk, k0, k1, seg, first, pos, size, buy, rng)
-    out["qty"] = _quantities(sk, k0, k1, seg, buy, rng)
+    out["time"] = np.sort(lo[seg] + (core.time_draw * (hi - lo)[seg]).astype(np.int64))
+    out["buyer_maker"] = ~core.buy
+    out["price"] = core.price
+    out["qty"] = core.qty
     # Raw trades: the minute's extra fills fall on its aggTrades uniformly.
     extra_n = sk.fills[k0:k1] - n
     owners = np.repeat(np.arange(k1 - k0), extra_n)
@@ -64,10 +54,48 @@ def block_trades(
     before = np.cumsum(raw) - raw  # raw trades before this row, since the block's start
     out["first_id"] = sk.first_raw[k0:k1][seg] + before - before[first]
     out["last_id"] = out["first_id"] + extra
-    out["agg_id"] = sk.first_agg[k0:k1][seg] + pos
+    out["agg_id"] = sk.first_agg[k0:k1][seg] + core.pos
     rpi = rng.random(total) < _RPI_PROB
     out["nq"] = np.where(rpi, out["qty"] - out["qty"] // 3, out["qty"])
     return out, starts[:-1]
+
+
+def block_quote_units(sk: Skeleton, k0: int, k1: int, rng: np.random.Generator) -> np.ndarray:
+    """(2, minutes) sums of price x quantity (ticks x steps) of the block's trades per minute:
+    all of them, and the taker buys. The same trades as `block_trades` with the same generator
+    (the same draws in the same order), without their times and ids: klines need only these
+    sums, and they cost half as much."""
+    core = _BlockCore(sk, k0, k1, rng)
+    if core.total == 0:
+        return np.zeros((2, k1 - k0), np.int64)
+    units = core.price * core.qty
+    bounds = np.r_[core.starts[:-1], core.total]
+    cum = np.r_[0, np.cumsum(units)]
+    cum_buy = np.r_[0, np.cumsum(np.where(core.buy, units, 0))]
+    return np.vstack([np.diff(cum[bounds]), np.diff(cum_buy[bounds])])
+
+
+class _BlockCore:
+    """What both forms of a block draw first: each row's minute, side, price and quantity."""
+
+    def __init__(self, sk: Skeleton, k0: int, k1: int, rng: np.random.Generator) -> None:
+        n = self.n = sk.count[k0:k1]
+        starts = self.starts = np.concatenate([[0], np.cumsum(n)])
+        total = self.total = int(starts[-1])
+        if total == 0:
+            return
+        seg = self.seg = np.repeat(np.arange(k1 - k0), n)  # minute of each row, in the block
+        first = self.first = starts[:-1][seg]  # row index of its minute's first row
+        pos = self.pos = np.arange(total) - first  # position within the minute
+        self.time_draw = rng.random(total)
+        # Exactly buys[k] taker buys per minute: the lowest ranks of a random key within the
+        # minute (one float sort: the minute's index plus a key in [0, 1)).
+        order = np.argsort(seg + rng.random(total))
+        rank = np.empty(total, np.int64)
+        rank[order] = np.arange(total) - first[order]
+        buy = self.buy = rank < sk.buys[k0:k1][seg]
+        self.price = _prices(sk, k0, k1, seg, first, pos, n[seg], buy, rng)
+        self.qty = _quantities(sk, k0, k1, seg, buy, rng)
 
 
 def _prices(sk, k0, k1, seg, first, pos, size, buy, rng) -> np.ndarray:
