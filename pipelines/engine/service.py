@@ -162,6 +162,7 @@ class Engine:
                 buffer=self.buffer,
                 sink=lambda: self.writer.submit if self.writer is not None else None,
                 reserve_weight=config.history_reserve_weight,
+                wait_while=lambda: self.warmup.first_pass_running,
             )
         )
         self.source = Stream(asynchronous=True)

@@ -70,6 +70,7 @@ class MinuteWarmup:
         self.progress = WarmupProgress()
         self._done: set[str] = set()
         self._seam_open: set[str] = set()  # warmed before the engine's first minute closed
+        self.first_pass_running = False  # bulk history loads wait for it (Engine)
 
     @property
     def seams_pending(self) -> int:
@@ -79,13 +80,17 @@ class MinuteWarmup:
     async def run(self) -> None:
         """Warm every watched contract, then keep warming new listings (runs until cancelled)."""
         began = time.monotonic()
+        self.first_pass_running = True
         while True:
             todo = sorted(self.registry.active - self._done)
             self.progress.contracts_total = len(self.registry.active & self._done) + len(todo)
-            for symbol in todo:
-                await self.warm(symbol)
-                if self.progress.complete and not self.progress.seconds:
-                    self.progress.seconds = time.monotonic() - began
+            try:
+                for symbol in todo:
+                    await self.warm(symbol)
+                    if self.progress.complete and not self.progress.seconds:
+                        self.progress.seconds = time.monotonic() - began
+            finally:
+                self.first_pass_running = False
             await self._close_seams()
             await asyncio.sleep(_RESCAN_S)
 

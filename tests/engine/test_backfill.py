@@ -99,3 +99,22 @@ async def test_two_hours_of_three_contracts_while_live_equal_the_exchange(tmp_pa
                         getattr(got, part).reset_index(drop=True),
                         getattr(expected, part).reset_index(drop=True),
                     )
+
+
+async def test_a_history_load_waits_for_the_minute_history_of_every_contract() -> None:
+    async with StandIn(symbols=4, rate=20.0, seed=3, history_s=3600) as ex:
+        engine = Engine(
+            EngineConfig(rest_url=ex.rest_url, ws_url=ex.ws_url, book_depth=False, warm_hours=0)
+        )
+        await engine.start()
+        try:
+            engine.warmup.first_pass_running = True  # as while the warm-up's first pass runs
+            load = engine.load_history(ex.market.symbols[0], ex.clock.now_ms() - 10 * 60_000)
+            await asyncio.sleep(1.5)
+            waited = (load.progress.requests, load.done)
+            engine.warmup.first_pass_running = False
+            done = await load.wait()
+        finally:
+            await engine.stop()
+    assert waited == (0, False)  # not one page while the warm-up ran
+    assert done.requests > 0 and done.trades > 0 and not done.error
