@@ -191,6 +191,8 @@ class ImbalanceView(LiveView):
         # new data re-frames the plot (framewise, for the time axis) and puts them back.
         self._y_view: tuple[tuple[float, float] | None, int] = (None, 0)
         self._reframing = False  # the next draw is for new data, not for a zoom or pan
+        self._x_extent: tuple[float, float] | None = None  # time span of the image sent last
+        self._heat_ranges: list[hv.streams.RangeXY] = []  # the heatmap's view, as rasterize sees it
         self._fig = None  # the heatmap's Bokeh figure, once drawn (the search moves its range)
         self._sent: pd.DataFrame | None = None  # the heatmap frame last drawn
         # The first draw of a new shape can keep the previous image's time axis (rasterize's
@@ -268,6 +270,7 @@ class ImbalanceView(LiveView):
             **plot_opts(min_height=300, colorbar_opts={"background_fill_color": "#1e1e1e", "major_label_text_color": MUTED},
                         default_tools=["ypan", "ywheel_zoom", "reset"], active_tools=["ypan", "ywheel_zoom"]),
         )  # fmt: skip
+        self._heat_ranges = [s for s in heat.streams if isinstance(s, hv.streams.RangeXY)]
         # A click on a row opens that contract's footprint.
         tap = hv.streams.Tap(source=heat, x=None, y=None)
         tap.add_subscriber(lambda x, y: self._tapped(y))
@@ -434,6 +437,11 @@ class ImbalanceView(LiveView):
             if hasattr(self, "_search") and self._search.options != self._names:
                 self._search.options = list(self._names)
             self._reframing = True
+            extent = image.bounds.lbrt()[::2]
+            if extent != self._x_extent:  # new minutes or a new span: show all of them
+                self._x_extent = extent
+                for stream in self._heat_ranges:
+                    stream.update(x_range=None)  # rasterize then spans the data, not the view
             self.heat_pipe.send(image)
         if hasattr(self, "_warm_note"):
             self._warm_note.object = self.kline_note()
