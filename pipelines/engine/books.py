@@ -4,9 +4,9 @@
 heatmap, `--books A,B`; at most `max_books`): `<s>@depth@100ms` on `/public` through a
 `StreamSet` of its own, so diff frames never mix with the trade path's parser, and REST
 snapshots (`limit=1000`, weight 20) one at a time through the engine's `RestClient`, leaving
-`reserve_weight` of each minute to gap fills. On a break (a `pu` that is not the previous `u`, a
-reconnect) the book is empty until a new snapshot syncs it: the views show a gap, not a wrong
-book. Before the price leaves the snapshot's verified band a new snapshot is fetched and a
+`reserve_weight` of each minute to gap fills. On a break (a `pu` that is not the previous `u`,
+as after a reconnect that missed events) the book is empty until a new snapshot syncs it: the
+views show a gap, not a wrong book. Before the price leaves the snapshot's verified band a new snapshot is fetched and a
 second book is synced from it and the recent diffs beside the live one, then swapped in, so a
 refresh leaves no gap.
 
