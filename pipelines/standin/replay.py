@@ -56,6 +56,7 @@ class ReplayFrame:
     raw: bytes  # the `data` payload alone
     message: dict | list  # the parsed data, to derive contract grids
     agg: AggTrade | None = None  # set on aggTrade frames
+    derived: bool = False  # made from other frames of the capture (a conflated diff stream)
 
 
 def _lines(path: Path) -> Iterator[str]:
@@ -160,7 +161,7 @@ def load_capture(path: str | Path) -> tuple[list[ReplayFrame], list[dict]]:
         frames.append(ReplayFrame(time_ms, stream, combined, raw, data, _agg_of(data)))
     if not frames:
         raise ValueError(f"{path} holds no replayable websocket frame")
-    return with_aggregates(frames), snapshots
+    return with_conflated_depth(with_aggregates(frames)), snapshots
 
 
 def _agg_of(data: object) -> AggTrade | None:
@@ -223,19 +224,79 @@ def with_aggregates(frames: list[ReplayFrame]) -> list[ReplayFrame]:
             open_[symbol] = (key, [data], len(out) - 1)
     for symbol in list(open_):
         close(symbol)
+    return insert_after(out, pending)  # each aggregate right after its last trade
+
+
+def insert_after(frames: list[ReplayFrame], pending: list[tuple[int, ReplayFrame]]):
+    """`frames` with each pending (index, frame) inserted right after frames[index]
+    (in their order, for several at one index)."""
     if not pending:
-        return out
-    # Each aggregate goes right after its last trade (stable for several at one position).
-    pending.sort(key=lambda item: item[0])
+        return frames
+    pending = sorted(pending, key=lambda item: item[0])
     merged: list[ReplayFrame] = []
     it = iter(pending)
     nxt = next(it, None)
-    for i, frame in enumerate(out):
+    for i, frame in enumerate(frames):
         merged.append(frame)
         while nxt is not None and nxt[0] == i:
             merged.append(nxt[1])
             nxt = next(it, None)
     return merged
+
+
+CONFLATED_SPEEDS_MS = (100, 250, 500)  # the diff streams a real-time (@0ms) capture also feeds
+
+
+def with_conflated_depth(frames: list[ReplayFrame]) -> list[ReplayFrame]:
+    """The frames, plus `<s>@depth@100ms`, `<s>@depth` (250 ms) and `<s>@depth@500ms` events
+    made from a capture's real-time `<s>@depth@0ms` ones, for symbols whose capture lacks them.
+
+    Conflated as Binance does: one event per window of transaction time `T` that holds any
+    change, with the first member's `U` and `pu`, the last one's `u`, `E` and `T`, and each
+    changed level's last quantity (the capture's own text); the chain of `pu` stays whole (or
+    broken where the capture's is). Windows divide a second, so the book at every second's end
+    is the same at every speed. Each goes out right after its last member.
+    """
+    realtime = [
+        i
+        for i, f in enumerate(frames)
+        if f.stream.endswith("@depth@0ms")
+        and isinstance(f.message, dict)
+        and f.message.get("e") == "depthUpdate"
+    ]
+    have = {f.stream for f in frames}
+    pending: list[tuple[int, ReplayFrame]] = []
+    for speed in CONFLATED_SPEEDS_MS:
+        suffix = "" if speed == 250 else f"@{speed}ms"
+        windows: dict[str, tuple[int, list[int]]] = {}  # stream -> (window, member indexes)
+        closed: list[tuple[str, list[int]]] = []
+        for i in realtime:
+            stream = frames[i].stream.removesuffix("@depth@0ms") + "@depth" + suffix
+            if stream in have:
+                continue
+            key = int(frames[i].message["T"]) // speed
+            if stream in windows and windows[stream][0] != key:
+                closed.append((stream, windows.pop(stream)[1]))
+            windows.setdefault(stream, (key, []))[1].append(i)
+        closed += [(stream, members) for stream, (_, members) in windows.items()]
+        pending += [(m[-1], _conflated(frames, m, stream)) for stream, m in closed]
+    return insert_after(frames, pending)
+
+
+def _conflated(frames: list[ReplayFrame], members: list[int], stream: str) -> ReplayFrame:
+    first, last = frames[members[0]].message, frames[members[-1]].message
+    sides: dict[str, dict[Decimal, list[str]]] = {"b": {}, "a": {}}
+    for i in members:
+        for key, levels in sides.items():
+            for price, qty in frames[i].message.get(key, []):
+                levels[Decimal(price)] = [price, qty]
+    data = {"e": "depthUpdate", "E": last["E"], "T": last["T"], "s": last["s"],
+            "U": first["U"], "u": last["u"], "pu": first["pu"],
+            "b": [sides["b"][p] for p in sorted(sides["b"])],
+            "a": [sides["a"][p] for p in sorted(sides["a"])]}  # fmt: skip
+    raw = orjson.dumps(data)
+    time_ms = frames[members[-1]].time_ms
+    return ReplayFrame(time_ms, stream, envelope(stream, raw), raw, data, derived=True)
 
 
 def _aggregate(trades: list[dict], agg_id: int, time_ms: float) -> ReplayFrame:

@@ -100,6 +100,8 @@ class ReplayBooks:
                 continue
             if "@depth@" not in frame.stream and not frame.stream.endswith("@depth"):
                 continue  # partial depth (`@depth20`) is not a diff
+            if frame.derived:
+                continue  # a conflated copy of events applied already
             book = self.books.get(data.get("s", ""))
             if book is not None:
                 book.feed(data)

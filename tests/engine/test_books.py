@@ -125,7 +125,7 @@ async def settle(manager: BookManager, exchange: FakeExchange) -> None:
 
 def assert_equals_truth(manager: BookManager, exchange: FakeExchange) -> None:
     view = manager.current("BTCUSDT")
-    assert view is not None and view.synced
+    assert view is not None and view.synced and view.update_id == exchange.u
     low, high = view.band
     assert view.levels.bids.tolist() == [
         [p, q] for p, q in sorted(exchange.bids.items()) if low <= p <= high

@@ -7,6 +7,7 @@ The client here is plain Python over Decimal wire text, independent of the stand
 
 from __future__ import annotations
 
+import functools
 import gzip
 import itertools
 import json
@@ -19,7 +20,9 @@ import pytest
 
 from pipelines.standin.clock import ManualClock
 from pipelines.standin.market import Market
+from pipelines.standin.replay import load_capture
 from pipelines.standin.server import StandIn
+from tests.analytics.book_reference import reconstruct_seconds
 from tests.samples import SAMPLES
 from tests.standin.test_streams import _get, _ws
 
@@ -338,3 +341,38 @@ async def test_replay_serves_the_captures_depth_and_its_book_at_the_replay_posit
         assert len(received) >= 1000
         assert received == [text for text, _ in captured[: len(received)]]
         await ws.close()
+
+
+@functools.cache
+def _loaded_capture():
+    return load_capture(SAMPLES / "hftbacktest_usdm_btcusdt_20240808.gz")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suffix", ["@100ms", "", "@500ms"])
+def test_a_realtime_capture_also_feeds_the_conflated_diff_streams(suffix: str) -> None:
+    """The capture has only `@depth@0ms`; the engine's books read `@depth@100ms`. A client of
+    the conflated stream holds, at every second's end, the book a client of the real-time one
+    holds (both rebuilt in Decimal by tests/analytics/book_reference.py)."""
+    frames, bodies = _loaded_capture()
+    realtime = [f.message for f in frames if f.stream == "btcusdt@depth@0ms"]
+    conflated = [f for f in frames if f.stream == f"btcusdt@depth{suffix}"]
+    assert all(f.derived for f in conflated) and not any(
+        f.derived for f in frames if f.stream == "btcusdt@depth@0ms"
+    )
+    events = [f.message for f in conflated]
+    assert len(realtime) // 20 < len(events) < len(realtime)
+    # The chain is whole and covers the capture's ids; windows never straddle a second.
+    assert events[0]["U"] == realtime[0]["U"] and events[-1]["u"] == realtime[-1]["u"]
+    assert all(b["pu"] == a["u"] for a, b in itertools.pairwise(events))
+    # Each goes out right after its last real-time member.
+    last_u = None
+    for frame in frames:
+        if frame.stream == "btcusdt@depth@0ms":
+            last_u = frame.message["u"]
+        elif frame.stream == f"btcusdt@depth{suffix}":
+            assert frame.message["u"] == last_u
+    snapshot = bodies[0]
+    expected = reconstruct_seconds(snapshot, realtime, top=1000)
+    assert len(expected) > 300
+    assert reconstruct_seconds(snapshot, events, top=1000) == expected

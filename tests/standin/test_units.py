@@ -144,6 +144,10 @@ def test_replay_reads_the_three_capture_formats() -> None:
         "btcusdt@trade",
         "btcusdt@aggTrade",  # aggregated from the trades, see test_replay_aggregates_trades...
         "btcusdt@depth@0ms",
+        # conflated from the real-time diffs, see test_book.py test_a_realtime_capture...
+        "btcusdt@depth@100ms",
+        "btcusdt@depth",
+        "btcusdt@depth@500ms",
         "btcusdt@bookTicker",
     }
     raw = load_replay(sample("forceOrder_real_frames.jsonl"))
