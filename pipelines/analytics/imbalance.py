@@ -267,6 +267,8 @@ class ImbalanceTracker:
         )  # fmt: skip
         book = np.full((n - have, 3), np.nan)
         self._book = np.vstack([self._book, book])
+        self._first_live = np.r_[getattr(self, "_first_live", np.zeros(0, np.int64)),
+                                 np.full(n - have, -1, np.int64)]  # fmt: skip
 
     def update(self, batch: np.ndarray) -> None:
         """Add a micro-batch of trades (all contracts mixed)."""
@@ -282,6 +284,12 @@ class ImbalanceTracker:
         minute = batch["time"] // MINUTE_MS
         if self.first_minute is None:
             self.first_minute = int(minute.min())
+        unseen = self._first_live[batch["sym"]] < 0
+        if unseen.any():  # each contract's first live minute (minute order within a contract)
+            first = np.full(len(self._first_live), np.iinfo(np.int64).max)
+            np.minimum.at(first, batch["sym"][unseen], minute[unseen])
+            new = first < np.iinfo(np.int64).max
+            self._first_live[new] = first[new]
         for m in np.unique(minute):
             self._claim(int(m))
         slot = minute % self._slots
@@ -306,6 +314,13 @@ class ImbalanceTracker:
         for f, v in enumerate(values):
             np.add.at(self._sums[f], (sym, slot), v)
 
+    def first_live_minute(self, sym: int) -> int | None:
+        """The minute of a contract's first live trade (None before it): the engine saw only
+        the end of it when its stream was subscribed during it."""
+        self._grow()
+        first = int(self._first_live[sym]) if 0 <= sym < len(self._first_live) else -1
+        return first if first >= 0 else None
+
     @property
     def newest_minute(self) -> int:
         """The newest minute any contract traded in (-1 before the first trade)."""
@@ -324,9 +339,10 @@ class ImbalanceTracker:
 
     def fill_from_klines(self, sym: int, klines: pd.DataFrame, closed_before_ms: int) -> int:
         """Minutes of one contract from its 1m klines (`binance.parsers.parse_klines`) that
-        ended before `closed_before_ms`, where the tracker has nothing of its own: before its
-        first live minute, and not restored from the store. The first live minute itself is
-        taken too: the engine saw only its end, the kline all of it. Returns the minutes taken.
+        ended before `closed_before_ms`, where the tracker has nothing of its own: before the
+        contract's first live minute, and not restored from the store. The first live minute
+        itself is taken too: the engine may have seen only its end (its stream was subscribed
+        during it), the kline holds all of it. Returns the minutes taken.
 
         A kline carries per-minute quote and taker-buy quote volume, base volume and taker-buy
         base volume, so flow imbalance, rankings and CVD of those minutes are exactly those of
@@ -337,7 +353,8 @@ class ImbalanceTracker:
         if len(klines) == 0 or not 0 <= sym < len(self.registry):
             return 0
         minute = klines["open_time"].to_numpy(np.int64) // MINUTE_MS
-        own = self.first_minute if self.first_minute is not None else np.iinfo(np.int64).max
+        first = self.first_live_minute(sym)
+        own = first if first is not None else np.iinfo(np.int64).max
         closed = klines["close_time"].to_numpy(np.int64) < closed_before_ms
         rows = np.flatnonzero((minute <= own) & closed & (klines["trades"].to_numpy() > 0))
         quote = self._grid.units(sym, klines["quote_volume"].to_numpy()[rows])

@@ -6,9 +6,10 @@ contract's last `hours` of per-minute flow cost one request (weight 2 for up to 
 to 1,000): about 1,200 weight for 600 contracts at 8 h, half a minute of the budget. Requests
 keep `reserve_weight` of the minute's budget free for gap fills, which take priority. Contracts
 listed later are warmed when they appear. Minutes the engine saw itself (or restored from the
-store) are never replaced (`ImbalanceTracker.fill_from_klines`), but for the first of them, of
-which the engine saw only the end: contracts warmed before it closed get its kline once it has
-(one request of weight 1 each).
+store) are never replaced (`ImbalanceTracker.fill_from_klines`), but for each contract's first
+live minute, of which the engine may have seen only the end (its stream was subscribed during
+it): contracts warmed before that minute closed get its kline once it has (one request of
+weight 1 each).
 """
 
 from __future__ import annotations
@@ -101,7 +102,8 @@ class MinuteWarmup:
         taken = await self._fill(symbol, params, now_ms - _SETTLED_MS)
         if taken is None:  # not retried here: the next pass (a new listing scan) tries again
             return 0
-        first = self.tracker.first_minute
+        sym = self.registry.index(symbol)
+        first = self.tracker.first_live_minute(sym) if sym is not None else None
         if first is None or (first + 1) * MINUTE_MS > now_ms - _SETTLED_MS:  # still open
             self._seam_open.add(symbol)
         self._done.add(symbol)
@@ -110,24 +112,30 @@ class MinuteWarmup:
         return taken
 
     async def _close_seams(self) -> None:
-        """The engine's first minute, from its kline, for contracts warmed before it closed."""
-        first = self.tracker.first_minute
-        if first is None or not self._seam_open:
-            return
-        # Closed once the exchange's trades are in the next minute (its clock, not ours), and
-        # settled once trades still on their way have arrived.
-        while self.tracker.newest_minute <= first:
+        """Each contract's first live minute, from its kline, for contracts warmed before that
+        minute closed; contracts that have not traded live yet wait for a later pass."""
+        while True:
+            seams = {}
+            for symbol in self._seam_open:
+                sym = self.registry.index(symbol)
+                first = self.tracker.first_live_minute(sym) if sym is not None else None
+                if first is not None:
+                    seams[symbol] = first
+            if not seams:
+                return
+            # Closed once the exchange's trades are in a later minute (its clock, not ours).
+            if self.tracker.newest_minute > max(seams.values()):
+                break
             await asyncio.sleep(1.0)
-        await asyncio.sleep(_SETTLED_MS / 1000)
-        settled = (first + 1) * MINUTE_MS
-        for symbol in sorted(self._seam_open):
+        await asyncio.sleep(_SETTLED_MS / 1000)  # the minutes' trades still on their way
+        for symbol, first in sorted(seams.items()):
             params = {
                 "symbol": symbol,
                 "interval": "1m",
                 "limit": 1,
                 "startTime": first * MINUTE_MS,
             }
-            if await self._fill(symbol, params, settled) is not None:
+            if await self._fill(symbol, params, (first + 1) * MINUTE_MS) is not None:
                 self._seam_open.discard(symbol)
                 self.progress.seams += 1
 

@@ -27,6 +27,8 @@ from pipelines.binance.contracts import ContractSpec
 from pipelines.binance.parsers import parse_depth
 from pipelines.binance.registry import SymbolRegistry
 from pipelines.records.batch import BookTop
+from pipelines.records.dtypes import TRADE_DTYPE
+from pipelines.records.timeunits import MINUTE_MS as MINUTE
 from tests.analytics.strategies import BTC, ETH, as_frame, splits, tapes
 from tests.samples import sample
 
@@ -256,3 +258,41 @@ def test_many_books_read_at_once_equal_each_book_alone():
         np.testing.assert_allclose(got, [top, band], rtol=0, atol=1e-12, equal_nan=True)
         alone = (book_imbalance(books[sym], 5), book_band_imbalance(books[sym], 20.0))
         np.testing.assert_array_equal(got, alone)
+
+
+def test_each_contracts_first_live_minute_is_whole_from_its_kline():
+    """ETH's stream was subscribed a minute after BTC's, during minute 1: the engine saw only
+    that minute's end. Its kline makes the minute whole; minutes the engine saw whole stay."""
+    registry = SymbolRegistry([BTC, ETH])
+    tracker = ImbalanceTracker(registry, history_minutes=60)
+    t0 = 1_790_000_000_000 // MINUTE * MINUTE
+
+    def trade(sym: int, at: int, price_ticks: int, qty: int, sold: bool) -> np.ndarray:
+        row = np.zeros(1, TRADE_DTYPE)
+        row[["sym", "time", "price", "qty", "buyer_maker"]] = (sym, at, price_ticks, qty, sold)
+        return row
+
+    tracker.update(np.concatenate([trade(0, t0 + 1_000, 100_000, 5, False),
+                                   trade(0, t0 + MINUTE + 1_000, 100_000, 5, True)]))  # fmt: skip
+    tracker.update(trade(1, t0 + MINUTE + 50_000, 300_000, 2, False))  # ETH: the end of minute 1
+    tracker.update(trade(0, t0 + 2 * MINUTE + 1_000, 100_000, 1, False))
+    assert tracker.first_live_minute(0) == t0 // MINUTE
+    assert tracker.first_live_minute(1) == t0 // MINUTE + 1
+
+    def klines(opens, quote, taker_quote, volume, taker_volume) -> pd.DataFrame:
+        opens = np.array(opens)
+        return pd.DataFrame({"open_time": opens, "close_time": opens + MINUTE - 1,
+                             "quote_volume": quote, "taker_buy_quote_volume": taker_quote,
+                             "volume": volume, "taker_buy_volume": taker_volume,
+                             "trades": [9] * len(opens)})  # fmt: skip
+
+    # ETH's minutes 0 and 1 whole: 0 before its stream, 1 with the trades before it.
+    eth = klines([t0, t0 + MINUTE], [900.0, 1500.0], [300.0, 1200.0], [0.3, 0.5], [0.1, 0.4])
+    assert tracker.fill_from_klines(1, eth, t0 + 3 * MINUTE) == 2
+    # BTC's minute 1 was seen whole by the engine: its kline (here different) is not taken.
+    btc = klines([t0 + MINUTE], [99.0], [0.0], [0.099], [0.0])
+    assert tracker.fill_from_klines(0, btc, t0 + 3 * MINUTE) == 0
+    heat = tracker.heatmap(t0 + 2 * MINUTE + 5_000, 2)
+    assert heat.loc["ETHUSDT", t0] == pytest.approx((300 - 600) / 900)
+    assert heat.loc["ETHUSDT", t0 + MINUTE] == pytest.approx((1200 - 300) / 1500)
+    assert heat.loc["BTCUSDT", t0 + MINUTE] == -1.0  # the engine's own: one taker sell

@@ -5,17 +5,20 @@ imbalance heatmap spans 6 hours for at least 95 % of the contracts (the header's
 count) and its 1h rankings equal the exchange's own trades over that hour; the footprint shows
 the last 2 hours of candles within 10 s of opening a contract.
 
-The stand-in runs in this process (the app in its own, as a trader's would), so the reference
-is its own trades, its generated past and its live history, never the engine's klines.
+The stand-in runs in a process of its own (the exchange is not on the trader's machine) that
+this test can ask for its trades, so the reference is the exchange's own trades, its generated
+past and its live history, never the engine's klines.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import re
 import subprocess
 import sys
 import time
+from multiprocessing.connection import Connection
 
 import numpy as np
 import pandas as pd
@@ -76,10 +79,10 @@ def heat_spans_hours(page, hours: float, timeout_ms: float) -> None:
     )
 
 
-def choose_history(page, span: str) -> None:
-    page.locator("select:visible").filter(
-        has=page.locator(f"option[value='{span}']")
-    ).first.select_option(span)
+def choose(page, option: str) -> None:
+    """Pick `option` in the visible select that offers it (history span, minimum volume)."""
+    select = page.locator("select:visible").filter(has=page.locator(f"option[value='{option}']"))
+    select.first.select_option(option)
 
 
 WARMUP_COUNT = re.compile(r"minute history\s*([\d,]+)\s*/\s*([\d,]+)")
@@ -94,11 +97,12 @@ def warmed(page) -> tuple[int, int] | None:
     return (int(found[1].replace(",", "")), int(found[2].replace(",", ""))) if found else None
 
 
-def true_imbalances(exchange: StandInThread, start_ms: int, end_ms: int) -> pd.Series:
-    """Per contract: (taker buy - taker sell) / total quote volume of its trades in
-    [start_ms, end_ms), from the stand-in's own trades (its generated past and live history)."""
+def true_imbalances(exchange: StandInThread, start_ms: int, end_ms: int) -> dict[str, tuple]:
+    """Per contract: ((taker buy - taker sell) / total quote volume, total quote volume) of its
+    trades in [start_ms, end_ms), from the stand-in's own trades (its generated past and live
+    history)."""
 
-    def read() -> dict[str, float]:
+    def read() -> dict[str, tuple]:
         market = exchange.standin.market
         out = {}
         for sym, contract in enumerate(market.contracts):
@@ -109,35 +113,87 @@ def true_imbalances(exchange: StandInThread, start_ms: int, end_ms: int) -> pd.S
             quote = rows["price"] * spec.tick * (rows["qty"] * spec.step)
             sell = quote[rows["buyer_maker"]].sum()
             buy = quote[~rows["buyer_maker"]].sum()
-            out[contract.symbol] = (buy - sell) / (buy + sell)
+            out[contract.symbol] = (float((buy - sell) / (buy + sell)), float(buy + sell))
         return out
 
-    return pd.Series(exchange.call(read))
+    return exchange.call(read)
 
 
-def rankings_mismatch(shown: dict, truth: pd.Series) -> str:
-    """What differs between the page's rankings and the truth's ("" when nothing)."""
-    for side, want in (("buy", truth[truth > 0].sort_values(ascending=False)),
-                       ("sell", truth[truth < 0].sort_values())):  # fmt: skip
+def run_standin(conn: Connection, settings: dict) -> None:
+    """The stand-in's process: serve, then answer the test's requests until told to stop."""
+    with StandInThread(**settings) as exchange:
+        conn.send((exchange.rest_url, exchange.ws_url))
+        while (request := conn.recv()) is not None:
+            if request[0] == "pause":  # stop trading; answers the exchange's time
+                exchange.call(exchange.standin.pause)
+                conn.send(exchange.call(lambda: exchange.standin.clock.now_ms()))
+            else:  # ("imbalances", start_ms, end_ms)
+                conn.send(true_imbalances(exchange, *request[1:]))
+
+
+class Exchange:
+    """The stand-in in its own process: its URLs, and its trades on request."""
+
+    def __init__(self, **settings: object) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._conn, theirs = context.Pipe()
+        self._process = context.Process(target=run_standin, args=(theirs, settings), daemon=True)
+        self._process.start()
+        if not self._conn.poll(120):
+            raise RuntimeError("the stand-in did not start")
+        self.rest_url, self.ws_url = self._conn.recv()
+
+    def pause(self) -> int:
+        self._conn.send(("pause",))
+        return self._conn.recv()
+
+    def true_imbalances(self, start_ms: int, end_ms: int) -> pd.DataFrame:
+        """Per contract (the index): `imbalance` and `volume` (quote) of its trades."""
+        self._conn.send(("imbalances", start_ms, end_ms))
+        rows = self._conn.recv()
+        return pd.DataFrame(list(rows.values()), index=list(rows), columns=["imbalance", "volume"])
+
+    def close(self) -> None:
+        self._conn.send(None)
+        self._process.join(30)
+        if self._process.is_alive():
+            self._process.kill()
+
+
+def rankings_mismatch(shown: dict, truth: pd.DataFrame) -> str:
+    """What differs between the page's rankings and the truth's ("" when nothing). A ranking is
+    the 20 strongest of its side, the larger volume first where imbalances tie (a contract
+    that only bought in the hour is at +1, like others)."""
+    buyers = truth[truth["imbalance"] > 0].sort_values(["imbalance", "volume"], ascending=False)
+    sellers = truth[truth["imbalance"] < 0].sort_values(
+        ["imbalance", "volume"], ascending=[True, False]
+    )
+    for side, want in (("buy", buyers["imbalance"]), ("sell", sellers["imbalance"])):
         got = pd.Series(dict(shown[side]), dtype=np.float64)
-        if len(got) != min(20, len(want)) or list(got.index) != list(want.index[: len(got)]):
-            return f"{side}: {list(got.index)[:5]} vs {list(want.index[:5])}"
-        if not np.allclose(got.to_numpy(), want.iloc[: len(got)].to_numpy(), rtol=0, atol=1e-9):
-            return f"{side}: values {got.to_numpy()[:3]} vs {want.to_numpy()[:3]}"
+        if len(got) != min(20, len(want)):
+            return f"{side}: {len(got)} rows, {min(20, len(want))} expected"
+        for rank, (symbol, value) in enumerate(got.items()):
+            if symbol != want.index[rank] or abs(value - want.iloc[rank]) > 1e-9:
+                theirs = truth["imbalance"].get(symbol)
+                return (
+                    f"{side} #{rank}: {symbol} {value!r} (truth {theirs!r}) vs "
+                    f"{want.index[rank]} {want.iloc[rank]!r} (page {got.get(want.index[rank])!r})"
+                )
     return ""
 
 
 @pytest.fixture
 def exchange():
-    with StandInThread(symbols=600, rate=1000, seed=5, history_s=86_400) as ex:
-        yield ex
+    ex = Exchange(symbols=600, rate=1000, seed=5, history_s=86_400)
+    yield ex
+    ex.close()
 
 
-def check_warm(page, exchange: StandInThread, launched: float) -> None:
+def check_warm(page, exchange: Exchange, launched: float) -> None:
     """The page of an app launched at `launched` (monotonic s): warm within 60 s, the
     footprint's candles within 10 s, and the 1h rankings equal to the exchange's trades."""
     page.locator(".bk-tab", has_text="Imbalance").first.click()
-    choose_history(page, "8h")
+    choose(page, "8h")
     # 95 % of the contracts warmed (8 hours of minutes each) within 60 s of the start: the
     # header counts them while the warm-up runs, and drops the count once it is done.
     seen = None
@@ -154,28 +210,32 @@ def check_warm(page, exchange: StandInThread, launched: float) -> None:
     page.locator(".bk-tab", has_text="Footprint").first.click()
     opened = time.monotonic()
     now = int(time.time() * 1000)
-    page.wait_for_function(f"({SET_RANGE_JS})([{now - 2 * HOUR}, {now + MINUTE}])")
+    # The view follows the newest bars until the trader moves it: frame the last two hours
+    # (again, if a rebuild re-framed it) until they are drawn.
     page.wait_for_function(
-        f"() => {{ const b = ({SOURCES_JS})().bars; return b.length > 0 && "
-        f"b[0].close.length >= 110 && Math.min(...b[0].close) <= {now - 115 * MINUTE}; }}",
+        f"() => {{ const b = ({SOURCES_JS})().bars.filter(s => s.close.length > 0); "
+        f"if (b.length > 0 && b[0].close.length >= 110 && "
+        f"Math.min(...b[0].close) <= {now - 115 * MINUTE}) return true; "
+        f"({SET_RANGE_JS})([{now - 2 * HOUR}, {now + MINUTE}]); return false; }}",
         timeout=max(1, 10_000 - (time.monotonic() - opened) * 1000),
+        polling=1000,
     )
 
     # The 1h rankings against the exchange's trades: the market stops, then the page's
     # rankings of the last hour must come to equal the truth of that hour (the warm-up
     # completes the engine's first minute from its kline once that minute has closed).
-    exchange.call(exchange.standin.pause)
-    stopped = exchange.call(lambda: exchange.standin.clock.now_ms())
+    stopped = exchange.pause()
     page.locator(".bk-tab", has_text="Imbalance").first.click()
     page.locator(".bk-btn:visible", has_text=re.compile(r"^1h$")).first.click()
+    choose(page, "any")  # every contract that traded, as the truth has them
     deadline = time.monotonic() + 120
-    truths: dict[int, pd.Series] = {}
+    truths: dict[int, pd.DataFrame] = {}
     while True:
         minute = int(time.time() * 1000) // MINUTE
         shown = page.evaluate(RANKINGS_JS)
         if int(time.time() * 1000) // MINUTE == minute:
             if minute not in truths:
-                truths[minute] = true_imbalances(exchange, (minute - 60) * MINUTE, stopped + 1)
+                truths[minute] = exchange.true_imbalances((minute - 60) * MINUTE, stopped + 1)
             mismatch = rankings_mismatch(shown, truths[minute])
             if not mismatch:
                 return
