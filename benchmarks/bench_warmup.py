@@ -71,6 +71,7 @@ async def measure(rest: str, ws: str, hours: float, limit_s: float) -> dict:
         "gaps_found": status.gaps_found,
         "gaps_filled": status.gaps_filled,
         "seconds": time.monotonic() - began,
+        "rest": engine.rest.stats,
     }
 
 
@@ -102,6 +103,7 @@ def main() -> None:
           f"{p.weight:,} weight, {p.failed} failed, first pass {p.seconds:.1f} s")  # fmt: skip
     print(f"gap fills meanwhile: {warm['gaps_found']} found, {warm['gaps_filled']} filled, "
           f"oldest open gap seen {warm['worst_gap_s']:.1f} s (target <= 30 s)")  # fmt: skip
+    print(f"REST: {warm['rest']}")
 
 
 if __name__ == "__main__":

@@ -119,6 +119,7 @@ class Runtime:
                 rate=settings.demo_rate,
                 seed=settings.demo_seed,
                 history_s=settings.demo_history_s,
+                klines_ready_h=settings.warm_hours,  # what the engine's warm-up asks at once
             ).start()
             config = replace(config, rest_url=self.exchange.rest_url, ws_url=self.exchange.ws_url)
         if settings.rest_url:

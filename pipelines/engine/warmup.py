@@ -29,6 +29,7 @@ from pipelines.records.timeunits import MINUTE_MS
 log = logging.getLogger(__name__)
 
 _RESCAN_S = 30.0  # how often new listings are looked for once the first pass is done
+_SEAM_POLL_S = 2.0  # how often closed first live minutes are looked for
 # A kline whose minute ended this long ago by the local clock is complete on the exchange too
 # (clocks a few seconds apart): the open minute's trades come live, never from its kline.
 _SETTLED_MS = 5_000
@@ -75,25 +76,40 @@ class MinuteWarmup:
 
     @property
     def seams_pending(self) -> int:
-        """Contracts whose first live minute still waits for its kline."""
-        return len(self._seam_open)
+        """Contracts that traded live whose first live minute still waits for its kline (one
+        that has not traded live yet has nothing to complete)."""
+        return len(self._seams())
+
+    def _seams(self) -> dict[str, int]:
+        """Open seams of contracts that traded live: symbol -> its first live minute."""
+        seams = {}
+        for symbol in self._seam_open:
+            sym = self.registry.index(symbol)
+            first = self.tracker.first_live_minute(sym) if sym is not None else None
+            if first is not None:
+                seams[symbol] = first
+        return seams
 
     async def run(self) -> None:
-        """Warm every watched contract, then keep warming new listings (runs until cancelled)."""
+        """Warm every watched contract, then keep completing first live minutes and warming
+        new listings (runs until cancelled)."""
         began = time.monotonic()
         self.first_pass_running = True
+        scanned = -_RESCAN_S
         while True:
-            todo = sorted(self.registry.active - self._done)
-            self.progress.contracts_total = len(self.registry.active & self._done) + len(todo)
-            try:
-                for symbol in todo:
-                    await self.warm(symbol)
-                    if self.progress.complete and not self.progress.seconds:
-                        self.progress.seconds = time.monotonic() - began
-            finally:
-                self.first_pass_running = False
+            if time.monotonic() - scanned >= _RESCAN_S:
+                scanned = time.monotonic()
+                todo = sorted(self.registry.active - self._done)
+                self.progress.contracts_total = len(self.registry.active & self._done) + len(todo)
+                try:
+                    for symbol in todo:
+                        await self.warm(symbol)
+                        if self.progress.complete and not self.progress.seconds:
+                            self.progress.seconds = time.monotonic() - began
+                finally:
+                    self.first_pass_running = False
             await self._close_seams()
-            await asyncio.sleep(_RESCAN_S)
+            await asyncio.sleep(_SEAM_POLL_S)
 
     async def warm(self, symbol: str) -> int:
         """One contract's last minutes from its klines; returns the minutes taken."""
@@ -112,38 +128,32 @@ class MinuteWarmup:
         return taken
 
     async def _close_seams(self) -> None:
-        """Each contract's first live minute, from its kline, for contracts warmed before that
-        minute closed; contracts that have not traded live yet wait for a later pass."""
-        while True:
-            seams = {}
-            for symbol in self._seam_open:
-                sym = self.registry.index(symbol)
-                first = self.tracker.first_live_minute(sym) if sym is not None else None
-                if first is not None:
-                    seams[symbol] = first
-            if not seams:
-                return
-            # Closed once the exchange's trades are in a later minute (its clock, not ours).
-            if self.tracker.newest_minute > max(seams.values()):
-                break
-            await asyncio.sleep(1.0)
+        """Each contract's first live minute, from its kline, once that minute has closed (the
+        exchange's trades are in a later minute: its clock, not ours) and settled."""
+        newest = self.tracker.newest_minute
+        closed = {s: first for s, first in self._seams().items() if first < newest}
+        if not closed:
+            return
         await asyncio.sleep(_SETTLED_MS / 1000)  # the minutes' trades still on their way
-        for symbol, first in sorted(seams.items()):
-            params = {
-                "symbol": symbol,
-                "interval": "1m",
-                "limit": 1,
-                "startTime": first * MINUTE_MS,
-            }
-            if await self._fill(symbol, params, (first + 1) * MINUTE_MS) is not None:
+        for symbol, first in sorted(closed.items()):
+            # From the engine's first minute: a contract whose stream was subscribed during it
+            # but first traded later has that minute's earlier trades only in its kline.
+            start = max(min(self.tracker.first_minute or first, first), first - 99)  # weight 1
+            params = {"symbol": symbol, "interval": "1m", "limit": first - start + 1,
+                      "startTime": start * MINUTE_MS}  # fmt: skip
+            # No reserve: a request of weight 1 that makes a minute exact goes before bulk loads.
+            if await self._fill(symbol, params, (first + 1) * MINUTE_MS, reserve=0) is not None:
                 self._seam_open.discard(symbol)
                 self.progress.seams += 1
 
-    async def _fill(self, symbol: str, params: dict, closed_before_ms: int) -> int | None:
+    async def _fill(
+        self, symbol: str, params: dict, closed_before_ms: int, reserve: int | None = None
+    ) -> int | None:
         """Klines asked with `params` into the tracker; the minutes taken, None on failure."""
         sym = self.registry.index(symbol)
         try:
-            body = await self.rest.get(ep.KLINES_PATH, params, reserve=self.reserve_weight)
+            reserve = self.reserve_weight if reserve is None else reserve
+            body = await self.rest.get(ep.KLINES_PATH, params, reserve=reserve)
             klines = parse_klines(body)
         except (RestError, ValueError, KeyError, TypeError) as exc:
             self.progress.failed += 1

@@ -85,6 +85,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="a generated past before the start (e.g. 90m, 6h, 3d) for REST and the archive",
     )
     parser.add_argument(
+        "--klines-ready",
+        type=float,
+        default=8.0,
+        metavar="HOURS",
+        help="prepare the klines of the past's newest HOURS of every contract in the background "
+        "from the start, as an exchange holds its bars (0: computed when asked)",
+    )
+    parser.add_argument(
         "--max-trades",
         type=int,
         default=10_000_000,
@@ -123,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
             speed=args.speed,
             hold=args.hold,
             retention_s=args.retention,
+            klines_ready_h=args.klines_ready,
             max_trades=args.max_trades,
             history_s=args.history,
         )

@@ -89,8 +89,13 @@ class StandIn:
         max_streams: int = MAX_STREAMS_PER_CONNECTION,
         max_send_buffer: int = MAX_SEND_BUFFER,
         history_s: float = 0.0,
+        klines_ready_h: float = 0.0,
     ) -> None:
         self.clock = clock or Clock()
+        # Hours of the past whose klines are prepared in the background from the start (0:
+        # computed when asked); contracts in name order, as a client warming all of them asks.
+        self.klines_ready_h = klines_ready_h
+        self._preparing = threading.Event()  # set: stop preparing
         self.seed = seed
         self.host = host
         self._port = port
@@ -160,6 +165,15 @@ class StandIn:
         if self._replay is not None and not self.hold:
             self._replay.start(self.clock.now_ms())
         self._loop_task = asyncio.create_task(self._run(), name="standin-loop")
+        if self.klines_ready_h > 0 and self.market.past.minutes:
+            symbols = self.market.symbols
+            by_name = sorted(range(len(symbols)), key=symbols.__getitem__)
+            threading.Thread(
+                target=self.market.past.prepare_klines,
+                args=(by_name, self.klines_ready_h, self._preparing),
+                name="standin-klines",
+                daemon=True,
+            ).start()
         log.info("stand-in up: rest %s  ws %s", self.rest_url, self.ws_url)
         return self
 
@@ -205,6 +219,7 @@ class StandIn:
             await self._serve()
 
     async def stop(self) -> None:
+        self._preparing.set()
         if self._loop_task is not None:
             self._loop_task.cancel()
             await asyncio.gather(self._loop_task, return_exceptions=True)

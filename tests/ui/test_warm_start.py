@@ -184,7 +184,7 @@ def rankings_mismatch(shown: dict, truth: pd.DataFrame) -> str:
 
 @pytest.fixture
 def exchange():
-    ex = Exchange(symbols=600, rate=1000, seed=5, history_s=86_400)
+    ex = Exchange(symbols=600, rate=1000, seed=5, history_s=86_400, klines_ready_h=8.0)
     yield ex
     ex.close()
 
