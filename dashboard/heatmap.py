@@ -105,25 +105,25 @@ class HeatmapView(LiveView):
                 options={f"{b} ms": b for b in LIVE_BUCKETS_MS},
                 value=self.live_bucket,
                 margin=(2, 6),
-            ),  # fmt: skip
+            ),
             widgets.Select(
                 options={f"{g}× tick": g for g in TICK_GROUPS},
                 value=self.tick_group,
                 width=100,
                 margin=(2, 6),
-            ),  # fmt: skip
+            ),
             widgets.Select(
                 options={f"book ≥ {k}": v for k, v in ORDER_USD.items()},
                 value=self.min_order_usd,
                 width=120,
                 margin=(2, 6),
-            ),  # fmt: skip
+            ),
             widgets.Select(
                 options={f"trades ≥ {k}": v for k, v in TRADE_USD.items()},
                 value=self.min_trade_usd,
                 width=130,
                 margin=(2, 6),
-            ),  # fmt: skip
+            ),
             widgets.Select(options=list(PERCENTILES), value=self.clip, width=70, margin=(2, 6)),
             widgets.Select(options=list(SCALES), value=self.scale, width=80, margin=(2, 6)),
         ]
@@ -316,7 +316,7 @@ class HeatmapView(LiveView):
             hv.opts.Overlay(
                 **plot_opts(
                     min_height=420, ylabel="", xlabel="", xformatter=utc_time_formatter(),
-                    default_tools=["pan", "wheel_zoom", "box_zoom", "reset", "hover", "tap"],
+                    default_tools=["pan", "wheel_zoom", "box_zoom", "reset", "hover"],
                     active_tools=["pan", "wheel_zoom"],
                 ),
                 xlim=x_first, ylim=y_first, framewise=False,

@@ -147,10 +147,10 @@ def chart_options() -> list:
         hv.opts.Segments("BestAsk", color=SELL, line_width=1.5),
         hv.opts.Points(
             "Buys", color=BUY, size="size", alpha=0.55, line_color=TEXT, tools=["hover"]
-        ),  # fmt: skip
+        ),
         hv.opts.Points(
             "Sells", color=SELL, size="size", alpha=0.55, line_color=TEXT, tools=["hover"]
-        ),  # fmt: skip
+        ),
         hv.opts.Rectangles("ProfileBuys", color=BUY, alpha=0.35, line_width=0),
         hv.opts.Rectangles("ProfileSells", color=SELL, alpha=0.35, line_width=0),
     ]
