@@ -95,11 +95,7 @@ class HeatmapView(LiveView):
     # ------------------------------------------------------------------ layout
 
     def _layout(self) -> pn.viewable.Viewable:
-        self._symbol_input = pn.widgets.AutocompleteInput(
-            value=self.symbol, options=[self.symbol], case_sensitive=False, search_strategy="includes",
-            restrict=True, min_characters=1, placeholder="symbol", width=150, margin=(2, 6),
-        )  # fmt: skip
-        self._symbol_input.link(self, value="symbol", bidirectional=True)
+        self._symbol_input = widgets.symbol_input(self)
         pickers = [
             widgets.RadioButtonGroup(
                 options={f"{b} ms": b for b in LIVE_BUCKETS_MS},

@@ -15,7 +15,7 @@ from pipelines.analytics.bookhistory import BookSecondsRecorder
 from pipelines.analytics.localbook import BookLevels
 from pipelines.records.timeunits import HOUR_MS
 from pipelines.storage.book_rows import book_row
-from tests.ui.conftest import serving
+from tests.ui.conftest import ALL_VIEWS_JS, serving
 
 pytestmark = pytest.mark.ui
 
@@ -23,11 +23,10 @@ SYMBOL = "BTCUSDT"
 STORED_S = 6 * 3600
 
 # The heatmap's plot: its images (finite pixels, width in ms), bubbles, and x range.
-STATE_JS = """
-() => {
-  const views = [];
-  const walk = (v) => { views.push(v); for (const c of (v.child_views || [])) walk(c); };
-  for (const root of Object.values(Bokeh.index)) walk(root);
+STATE_JS = (
+    "() => {"
+    + ALL_VIEWS_JS
+    + """
   for (const v of views) {
     if (v.frame === undefined || !v.model.renderers) continue;
     const images = v.model.renderers.filter(r => r.glyph && r.glyph.type === "Image");
@@ -49,6 +48,7 @@ STATE_JS = """
   return null;
 }
 """
+)
 
 ZOOM_JS = """
 ([x0, x1]) => {
