@@ -221,3 +221,23 @@ def test_view_says_why_it_is_empty_and_draws_data(market):
     )
     _, frame, _, _ = view._drawn
     assert len(frame.bubbles.time) > 0 and frame.clim is not None
+
+
+def test_live_tick_patches_the_drawn_image(market):
+    engine, _, stand, rng = market
+    stand.set_now(T0 + 125_000, random_book(rng, MID))
+    view = HeatmapView(engine=engine, symbol="BTCUSDT")
+    row = __import__("panel").Row(view)  # embeds on its own
+    row.get_root()  # draws, and the view keeps the plot
+    geometry = view._drawn[0]
+    bids = next(s for s in view._plot.subplots.values() if s.current_frame.group == "Bids")
+    before = bids.handles["source"].data["image"][0].copy()
+    redraws, patches = view.redraws, view.patches
+    stand.set_now(T0 + 127_000, random_book(rng, MID + 1))
+    view.refresh()
+    assert view.patches == patches + 1 and view.redraws == redraws  # no full redraw
+    after = bids.handles["source"].data["image"][0]
+    assert after.shape == before.shape and view._drawn[0] == geometry
+    changed = np.flatnonzero(~((before == after) | np.isnan(before) & np.isnan(after)).all(axis=0))
+    column = (T0 + 127_000 - geometry.start_ms) // geometry.bucket_ms
+    assert len(changed) and changed.min() >= column - 1  # only the live edge's columns
