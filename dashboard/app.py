@@ -1,4 +1,4 @@
-"""The trader's page: header and five live tabs on the process's one engine.
+"""The trader's page: header and six live tabs on the process's one engine.
 
 `panel serve dashboard/app.py` (demo: `--args --demo` or ORDERFLOW_DEMO=1) and
 `orderflow serve` serve the same `create_app`. Each browser session gets its own views; all of
@@ -17,6 +17,7 @@ from dashboard import runtime, theme
 from dashboard.bigorders import BigOrdersView
 from dashboard.footprint import FootprintView
 from dashboard.header import HeaderView
+from dashboard.heatmap import HeatmapView
 from dashboard.imbalance import ImbalanceView
 from dashboard.liquidations import LiquidationsView
 from dashboard.signals import SignalsView
@@ -42,6 +43,7 @@ def create_app(engine: Engine | None = None) -> pn.template.BaseTemplate:
         "Imbalance": ImbalanceView(engine=engine, active=False),
         "Signals": SignalsView(engine=engine, active=False, research_dir=research_dir),
         "Footprint": FootprintView(engine=engine, active=False),
+        "Heatmap": HeatmapView(engine=engine, active=False),
         "Liquidations": LiquidationsView(engine=engine, active=False),
     }
     tabs = pn.Tabs(
@@ -61,6 +63,7 @@ def create_app(engine: Engine | None = None) -> pn.template.BaseTemplate:
     imbalance.param.watch(
         lambda e: setattr(tabs, "active", order.index(footprint)), "open_footprint"
     )
+    link_heatmap(footprint, views["Heatmap"])
     signals = views["Signals"]
 
     def open_signal(event) -> None:
@@ -79,6 +82,17 @@ def create_app(engine: Engine | None = None) -> pn.template.BaseTemplate:
         title="", theme="dark", header=[header], main=[tabs], header_background="#161616",
         collapsed_sidebar=True, main_max_width="", sidebar_width=0,
     )  # fmt: skip
+
+
+def link_heatmap(footprint: FootprintView, heatmap: HeatmapView) -> None:
+    """One contract on both: a contract picked on either moves the other; a click on the
+    heatmap centres the footprint's bars on that time, and a click on the footprint centres
+    the heatmap on it."""
+    footprint.param.watch(lambda e: setattr(heatmap, "symbol", e.new) if e.new else None, "symbol")
+    heatmap.param.watch(lambda e: setattr(footprint, "symbol", e.new) if e.new else None, "symbol")
+    heatmap.param.watch(lambda e: footprint.goto(e.new[0]) if e.new else None, "clicked")
+    footprint.param.watch(lambda e: heatmap.goto(e.new[0]) if e.new else None, "clicked")
+    heatmap.symbol = footprint.symbol
 
 
 def settings_from_args(argv: list[str]) -> runtime.RuntimeSettings:

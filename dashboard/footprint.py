@@ -6,7 +6,8 @@ and the source's `version` draws what is in view: cells with bid × ask numbers 
 are in view, one datashader image of volume at price when too many levels would be drawn.
 Panning before the loaded range asks the source for older bars. The y range follows the visible
 bars in the browser (a CustomJS on the x range), and the view follows the live bar while its
-right edge is at it. `show_signal` opens a signal's bar with its levels boxed (the Signals
+right edge is at it. A click sets `clicked`; `goto` centres the bars on a time (the
+heatmap's click). `show_signal` opens a signal's bar with its levels boxed (the Signals
 tab's click).
 
 Embeddable: `FootprintView(symbol="BTCUSDT")` on the process's engine, or
@@ -112,6 +113,7 @@ class FootprintView(LiveView):
     mode = param.Selector(default="bid × ask", objects=list(fg.MODES), doc="What a level shows.")
     shading = param.Selector(default="volume", objects=list(SHADINGS), doc="Image shading.")
 
+    clicked = param.Tuple(default=None, allow_None=True, length=2, doc="(time ms, price) clicked.")
     redraws = param.Integer(default=0, precedence=-1, doc="Bumped for a DynamicMap redraw.")
     patches = param.Integer(
         default=0, precedence=-1, doc="Changes sent to the drawn chart as data alone."
@@ -150,11 +152,7 @@ class FootprintView(LiveView):
     # ------------------------------------------------------------------ layout
 
     def _layout(self) -> pn.viewable.Viewable:
-        self._symbol_input = pn.widgets.AutocompleteInput(
-            value=self.symbol, options=[self.symbol], case_sensitive=False, search_strategy="includes",
-            restrict=True, min_characters=1, placeholder="symbol", width=150, margin=(2, 6),
-        )  # fmt: skip
-        self._symbol_input.link(self, value="symbol", bidirectional=True)
+        self._symbol_input = widgets.symbol_input(self)
         tf_input = widgets.RadioButtonGroup(
             options=list(TIMEFRAMES_MS), value=self.timeframe, margin=(2, 6)
         )
@@ -483,6 +481,8 @@ class FootprintView(LiveView):
             )
         )  # fmt: skip
         x_stream = self._x_stream = hv.streams.RangeX(source=main_map)
+        tap = hv.streams.SingleTap(source=main_map, transient=True)
+        tap.add_subscriber(self._tapped)
         stats_map = hv.DynamicMap(stats, streams=[x_stream, version], cache_size=1).opts(
             **plot_opts(height=64, xaxis=None, ylabel="", yticks=[(0, "trades"), (1, "delta"),
                         (2, "volume")], ylim=(-0.6, 2.6), toolbar=None, default_tools=[],
@@ -496,6 +496,28 @@ class FootprintView(LiveView):
             **CVD_STYLE,
         )  # fmt: skip
         return (main_map + stats_map + cvd_map).cols(1).opts(shared_axes=True)
+
+    def _tapped(self, x=None, y=None) -> None:
+        if x is not None and y is not None:
+            self.clicked = (int(x), float(y))
+
+    def goto(self, time_ms: int) -> None:
+        """Centre the bars on `time_ms` (a click on the heatmap), keeping the view's span;
+        bars before the loaded range are loaded."""
+        if not self._streams:
+            return
+        ranges, _ = self._streams
+        x0, x1 = ranges.x_range if ranges.x_range and None not in ranges.x_range else (
+            self._opening_range())  # fmt: skip
+        half = (x1 - x0) / 2
+        x_range = (time_ms - half, time_ms + half)
+        for stream in (ranges, self._x_stream):
+            if stream is not None:
+                stream.update(x_range=x_range)  # no event: the redraw reads them
+        self.redraws += 1
+        main = self._plots.get("main")
+        if main is not None:
+            main.state.x_range.update(start=x_range[0], end=x_range[1])
 
     def _follow_hook(self, plot, tf: int) -> None:
         """Attach the y-follow / live-follow script once, to the wick source of this plot."""

@@ -24,3 +24,13 @@ class RadioButtonGroup(pn.widgets.RadioButtonGroup):
 
 class CheckButtonGroup(pn.widgets.CheckButtonGroup):
     _priority_changes: ClassVar[list[str]] = ["active"]
+
+
+def symbol_input(view: object) -> pn.widgets.AutocompleteInput:
+    """A contract search box bound both ways to `view.symbol` (options: set by the view)."""
+    box = pn.widgets.AutocompleteInput(
+        value=view.symbol, options=[view.symbol], case_sensitive=False, search_strategy="includes",
+        restrict=True, min_characters=1, placeholder="symbol", width=150, margin=(2, 6),
+    )  # fmt: skip
+    box.link(view, value="symbol", bidirectional=True)
+    return box

@@ -21,6 +21,12 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+# Page script: `views`, every Bokeh view of the page (a script's first lines).
+ALL_VIEWS_JS = """
+  const views = [];
+  const walk = (v) => { views.push(v); for (const c of (v.child_views || [])) walk(c); };
+  for (const root of Object.values(Bokeh.index)) walk(root);
+"""
 # Chromium's software GL reports these on canvas reads; they are not page errors.
 IGNORED_CONSOLE = ("GL Driver Message", "GPU stall")
 
